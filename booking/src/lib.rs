@@ -1,0 +1,103 @@
+//! The booking service: holds, payment, cancellation and expiry.
+//!
+//! Routes arrive with the booking issue; today the service serves its health,
+//! readiness and metrics endpoints.
+
+use std::sync::Arc;
+
+use auth::JwtKeys;
+use axum::Router;
+use axum::extract::FromRef;
+use service_kit::config::{CommonConfig, ConfigError, EnvSource};
+use service_kit::context::{ServiceContext, StartupError};
+use service_kit::server::{HttpServer, with_standard_routes};
+use sqlx::PgPool;
+
+/// Default for `BOOKING_PORT`.
+pub const DEFAULT_PORT: u16 = 8081;
+
+/// Configuration, from environment variables.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Settings shared by every service.
+    pub common: CommonConfig,
+    /// `BOOKING_PORT` (default 8081; 0 picks a free port).
+    pub port: u16,
+}
+
+impl Config {
+    /// Reads the configuration; the error names the offending variable.
+    pub fn from_env(env: &EnvSource) -> Result<Self, ConfigError> {
+        Ok(Self {
+            common: CommonConfig::from_env(env)?,
+            port: env.parse_or("BOOKING_PORT", DEFAULT_PORT)?,
+        })
+    }
+}
+
+/// State shared by the handlers.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// Postgres.
+    pub pool: PgPool,
+    /// Redis.
+    pub redis: redis::Client,
+    /// Token verification.
+    pub jwt: Arc<JwtKeys>,
+}
+
+impl FromRef<AppState> for Arc<JwtKeys> {
+    fn from_ref(state: &AppState) -> Self {
+        state.jwt.clone()
+    }
+}
+
+/// The service's own routes, without the health routes and middleware.
+pub fn router(state: AppState) -> Router {
+    Router::new().with_state(state)
+}
+
+/// A built service, bound to its port and ready to run.
+#[derive(Debug)]
+pub struct Application {
+    server: HttpServer,
+}
+
+impl Application {
+    /// Opens connections (lazily) and binds the port.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let ctx = ServiceContext::new(&config.common, "booking")?;
+        let probes = ctx.probes.clone();
+        let state = AppState {
+            pool: ctx.pool.clone(),
+            redis: ctx.redis.clone(),
+            jwt: ctx.jwt.clone(),
+        };
+        let app = with_standard_routes(router(state), probes, ctx.metrics.clone());
+        let server = HttpServer::bind(config.common.bind_host, config.port, app)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: format!("{}:{}", config.common.bind_host, config.port),
+                source,
+            })?;
+        Ok(Self { server })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.server.port()
+    }
+
+    /// Serves until SIGTERM or Ctrl-C.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.run_until_stopped().await
+    }
+
+    /// Serves until `signal` resolves (tests use this).
+    pub async fn run_until(
+        self,
+        signal: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        self.server.run_until(signal).await
+    }
+}

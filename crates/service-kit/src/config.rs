@@ -1,0 +1,251 @@
+//! Configuration from environment variables.
+//!
+//! Each service has one typed config struct built from an [`EnvSource`]. Every
+//! variable has a documented default, except secrets in production. Any
+//! problem is a [`ConfigError`] naming the variable, and the binary exits.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use secrecy::SecretString;
+
+/// A configuration variable that is missing or malformed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("configuration variable {var}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable's name.
+    pub var: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// Where variables come from: the process environment, or a map in tests.
+#[derive(Debug, Clone, Default)]
+pub struct EnvSource {
+    overrides: Option<HashMap<String, String>>,
+}
+
+impl EnvSource {
+    /// The process environment.
+    pub fn process() -> Self {
+        Self { overrides: None }
+    }
+
+    /// Exactly these variables and no others (for tests).
+    pub fn from_pairs<I, K, V>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self {
+            overrides: Some(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v.into()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The raw value, if set and non-empty.
+    pub fn get(&self, var: &str) -> Option<String> {
+        let value = match &self.overrides {
+            Some(map) => map.get(var).cloned(),
+            None => std::env::var(var).ok(),
+        };
+        value.filter(|v| !v.trim().is_empty())
+    }
+
+    /// Parses `var`, or returns `default` when unset.
+    pub fn parse_or<T>(&self, var: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        match self.get(var) {
+            None => Ok(default),
+            Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError {
+                var,
+                reason: format!("cannot parse {raw:?}: {e}"),
+            }),
+        }
+    }
+
+    /// A string, or `default` when unset.
+    pub fn string_or(&self, var: &'static str, default: &str) -> String {
+        self.get(var).unwrap_or_else(|| default.to_owned())
+    }
+}
+
+/// Whether the service runs for development or production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    /// Local development and tests: insecure defaults are allowed.
+    Development,
+    /// Production: secrets must be given explicitly.
+    Production,
+}
+
+impl FromStr for AppEnv {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "development" | "dev" | "test" => Ok(Self::Development),
+            "production" | "prod" => Ok(Self::Production),
+            other => Err(format!(
+                "unknown environment {other:?}; expected development or production"
+            )),
+        }
+    }
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line, for log shippers.
+    Json,
+    /// Human-readable, for a terminal.
+    Pretty,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "json" => Ok(Self::Json),
+            "pretty" | "text" => Ok(Self::Pretty),
+            other => Err(format!(
+                "unknown log format {other:?}; expected json or pretty"
+            )),
+        }
+    }
+}
+
+/// Only for development: documented in the README, refused in production.
+pub const DEV_JWT_SECRET: &str = "dev-only-insecure-jwt-secret-change-me";
+/// The project-private Postgres started by `scripts/services`.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://ticketing@127.0.0.1:55432/ticketing";
+/// The project-private Redis started by `scripts/services`.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:56379/";
+
+/// Settings every service reads.
+#[derive(Debug, Clone)]
+pub struct CommonConfig {
+    /// `APP_ENV`: development (default) or production.
+    pub app_env: AppEnv,
+    /// `BIND_HOST`: the address to listen on (default 127.0.0.1).
+    pub bind_host: IpAddr,
+    /// `DATABASE_URL`.
+    pub database_url: SecretString,
+    /// `DATABASE_MAX_CONNECTIONS` (default 16).
+    pub database_max_connections: u32,
+    /// `REDIS_URL`.
+    pub redis_url: String,
+    /// `JWT_SECRET`: HS256 secret, at least 32 bytes in production.
+    pub jwt_secret: SecretString,
+    /// `LOG_FORMAT`: json (default in production) or pretty.
+    pub log_format: LogFormat,
+}
+
+impl CommonConfig {
+    /// Reads the common settings.
+    pub fn from_env(env: &EnvSource) -> Result<Self, ConfigError> {
+        let app_env = env.parse_or("APP_ENV", AppEnv::Development)?;
+        let production = app_env == AppEnv::Production;
+        let database_url = match env.get("DATABASE_URL") {
+            Some(url) => url,
+            None if production => {
+                return Err(ConfigError {
+                    var: "DATABASE_URL",
+                    reason: "must be set when APP_ENV=production".into(),
+                });
+            }
+            None => DEFAULT_DATABASE_URL.to_owned(),
+        };
+        if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            return Err(ConfigError {
+                var: "DATABASE_URL",
+                reason: "must be a postgres:// URL".into(),
+            });
+        }
+        let redis_url = env.string_or("REDIS_URL", DEFAULT_REDIS_URL);
+        if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
+            return Err(ConfigError {
+                var: "REDIS_URL",
+                reason: "must be a redis:// URL".into(),
+            });
+        }
+        let jwt_secret = match env.get("JWT_SECRET") {
+            Some(secret) if production && secret.len() < 32 => {
+                return Err(ConfigError {
+                    var: "JWT_SECRET",
+                    reason: "must be at least 32 bytes when APP_ENV=production".into(),
+                });
+            }
+            Some(secret) => secret,
+            None if production => {
+                return Err(ConfigError {
+                    var: "JWT_SECRET",
+                    reason: "must be set when APP_ENV=production".into(),
+                });
+            }
+            None => DEV_JWT_SECRET.to_owned(),
+        };
+        if production && jwt_secret == DEV_JWT_SECRET {
+            return Err(ConfigError {
+                var: "JWT_SECRET",
+                reason: "the development secret cannot be used when APP_ENV=production".into(),
+            });
+        }
+        let default_format = if production {
+            LogFormat::Json
+        } else {
+            LogFormat::Pretty
+        };
+        Ok(Self {
+            app_env,
+            bind_host: env.parse_or("BIND_HOST", IpAddr::from([127, 0, 0, 1]))?,
+            database_url: SecretString::from(database_url),
+            database_max_connections: env.parse_or("DATABASE_MAX_CONNECTIONS", 16)?,
+            redis_url,
+            jwt_secret: SecretString::from(jwt_secret),
+            log_format: env.parse_or("LOG_FORMAT", default_format)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn development_defaults_need_no_variables() {
+        let config = CommonConfig::from_env(&EnvSource::from_pairs::<_, String, String>([]))
+            .expect("defaults");
+        assert_eq!(config.app_env, AppEnv::Development);
+        assert_eq!(config.redis_url, DEFAULT_REDIS_URL);
+        assert_eq!(config.bind_host, IpAddr::from([127, 0, 0, 1]));
+    }
+
+    #[test]
+    fn production_without_a_jwt_secret_names_the_variable() {
+        let env = EnvSource::from_pairs([
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://x@db/x"),
+        ]);
+        let err = CommonConfig::from_env(&env).unwrap_err();
+        assert_eq!(err.var, "JWT_SECRET");
+    }
+
+    #[test]
+    fn an_unparsable_value_names_the_variable_and_the_value() {
+        let env = EnvSource::from_pairs([("DATABASE_MAX_CONNECTIONS", "lots")]);
+        let err = CommonConfig::from_env(&env).unwrap_err();
+        assert_eq!(err.var, "DATABASE_MAX_CONNECTIONS");
+        assert!(err.to_string().contains("\"lots\""), "{err}");
+    }
+}

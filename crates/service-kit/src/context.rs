@@ -1,0 +1,73 @@
+//! The connections and shared handles every service opens at startup.
+
+use std::sync::Arc;
+
+use auth::JwtKeys;
+use sqlx::PgPool;
+
+use crate::config::CommonConfig;
+use crate::health::{PostgresCheck, Probes, RedisCheck};
+use crate::metrics::Metrics;
+
+/// Why a service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// `DATABASE_URL` did not parse.
+    #[error("DATABASE_URL is not a valid Postgres URL: {0}")]
+    DatabaseUrl(#[source] sqlx::Error),
+    /// `REDIS_URL` did not parse.
+    #[error("REDIS_URL is not a valid Redis URL: {0}")]
+    RedisUrl(#[source] redis::RedisError),
+    /// The listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// host:port.
+        addr: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Postgres pool, Redis client, JWT keys, metrics and readiness probes.
+///
+/// Nothing here connects eagerly: a service starts while Postgres or Redis is
+/// still down and `/readyz` says so, which is what an orchestrator needs.
+#[derive(Clone, Debug)]
+pub struct ServiceContext {
+    /// Postgres, the source of truth.
+    pub pool: PgPool,
+    /// Redis, for caches and pub/sub.
+    pub redis: redis::Client,
+    /// Token verification.
+    pub jwt: Arc<JwtKeys>,
+    /// This instance's metrics registry.
+    pub metrics: Metrics,
+    /// Readiness checks for Postgres and Redis; services may add more.
+    pub probes: Probes,
+}
+
+impl ServiceContext {
+    /// Builds the context; `service` prefixes metric names.
+    pub fn new(config: &CommonConfig, service: &str) -> Result<Self, StartupError> {
+        let settings = db::PoolSettings {
+            max_connections: config.database_max_connections,
+            ..db::PoolSettings::default()
+        };
+        let pool =
+            db::connect_lazy(&config.database_url, &settings).map_err(StartupError::DatabaseUrl)?;
+        let redis =
+            redis::Client::open(config.redis_url.as_str()).map_err(StartupError::RedisUrl)?;
+        let metrics = Metrics::new(service);
+        let probes = Probes::new(metrics.clone())
+            .with_check(PostgresCheck(pool.clone()))
+            .with_check(RedisCheck(redis.clone()));
+        Ok(Self {
+            pool,
+            redis,
+            jwt: Arc::new(JwtKeys::new(&config.jwt_secret)),
+            metrics,
+            probes,
+        })
+    }
+}

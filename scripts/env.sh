@@ -1,0 +1,32 @@
+# Shared settings for the project's scripts. Source it; do not run it.
+# Everything here can be overridden from the environment.
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export REPO_ROOT
+
+: "${TICKETING_STATE_DIR:=$REPO_ROOT/.local}"
+export TICKETING_STATE_DIR
+
+# Ports the private instances were given when first started (they stay the
+# same for the life of the state directory); see scripts/services.
+if [ -f "$TICKETING_STATE_DIR/ports.env" ]; then
+    # shellcheck source=/dev/null
+    source "$TICKETING_STATE_DIR/ports.env"
+fi
+: "${TICKETING_PG_PORT:=55432}"
+: "${TICKETING_REDIS_PORT:=56379}"
+export TICKETING_PG_PORT TICKETING_REDIS_PORT
+
+# Connection URLs for the services and the tests. Recomputed after
+# scripts/services picks ports, unless set explicitly by the caller.
+ticketing_urls() {
+    export DATABASE_URL="${TICKETING_DATABASE_URL:-postgres://ticketing@127.0.0.1:$TICKETING_PG_PORT/ticketing}"
+    export REDIS_URL="${TICKETING_REDIS_URL:-redis://127.0.0.1:$TICKETING_REDIS_PORT/}"
+    # Tests create one database per test through this server-level URL.
+    export TEST_DATABASE_URL="postgres://ticketing@127.0.0.1:$TICKETING_PG_PORT/postgres"
+    export TEST_REDIS_URL="$REDIS_URL"
+}
+ticketing_urls
+
+log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -1,0 +1,6 @@
+//! End-to-end tests: real Postgres, real Redis, real service processes.
+
+mod catalog;
+mod processes;
+mod schema;
+mod services;
