@@ -3,15 +3,10 @@
 //! Routes arrive with the catalog, search and page issues; today the service
 //! serves its health, readiness and metrics endpoints.
 
-use std::sync::Arc;
-
-use auth::JwtKeys;
 use axum::Router;
-use axum::extract::FromRef;
 use service_kit::config::{CommonConfig, ConfigError, EnvSource};
 use service_kit::context::{ServiceContext, StartupError};
-use service_kit::server::{HttpServer, with_standard_routes};
-use sqlx::PgPool;
+use service_kit::server::HttpServer;
 
 /// Default for `API_PORT`.
 pub const DEFAULT_PORT: u16 = 8080;
@@ -35,26 +30,10 @@ impl Config {
     }
 }
 
-/// State shared by the handlers.
-#[derive(Clone, Debug)]
-pub struct AppState {
-    /// Postgres.
-    pub pool: PgPool,
-    /// Redis.
-    pub redis: redis::Client,
-    /// Token verification.
-    pub jwt: Arc<JwtKeys>,
-}
-
-impl FromRef<AppState> for Arc<JwtKeys> {
-    fn from_ref(state: &AppState) -> Self {
-        state.jwt.clone()
-    }
-}
-
-/// The service's own routes, without the health routes and middleware.
-pub fn router(state: AppState) -> Router {
-    Router::new().with_state(state)
+/// The service's own routes, without the standard health routes and
+/// middleware. Handlers share the [`ServiceContext`].
+pub fn router(ctx: ServiceContext) -> Router {
+    Router::new().with_state(ctx)
 }
 
 /// A built service, bound to its port and ready to run.
@@ -68,18 +47,14 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let ctx = ServiceContext::new(&config.common, "api")?;
         let probes = ctx.probes.clone();
-        let state = AppState {
-            pool: ctx.pool.clone(),
-            redis: ctx.redis.clone(),
-            jwt: ctx.jwt.clone(),
-        };
-        let app = with_standard_routes(router(state), probes, ctx.metrics.clone());
-        let server = HttpServer::bind(config.common.bind_host, config.port, app)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: format!("{}:{}", config.common.bind_host, config.port),
-                source,
-            })?;
+        let server = ctx
+            .bind(
+                router(ctx.clone()),
+                probes,
+                config.common.bind_host,
+                config.port,
+            )
+            .await?;
         Ok(Self { server })
     }
 

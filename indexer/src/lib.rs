@@ -5,14 +5,10 @@
 //! health, readiness (including that Postgres runs with `wal_level=logical`)
 //! and metrics endpoints.
 
-use std::sync::Arc;
-
-use auth::JwtKeys;
 use axum::Router;
-use axum::extract::FromRef;
 use service_kit::config::{CommonConfig, ConfigError, EnvSource};
 use service_kit::context::{ServiceContext, StartupError};
-use service_kit::server::{HttpServer, with_standard_routes};
+use service_kit::server::HttpServer;
 use sqlx::PgPool;
 
 /// Default for `INDEXER_PORT`.
@@ -37,26 +33,10 @@ impl Config {
     }
 }
 
-/// State shared by the handlers.
-#[derive(Clone, Debug)]
-pub struct AppState {
-    /// Postgres.
-    pub pool: PgPool,
-    /// Redis.
-    pub redis: redis::Client,
-    /// Token verification.
-    pub jwt: Arc<JwtKeys>,
-}
-
-impl FromRef<AppState> for Arc<JwtKeys> {
-    fn from_ref(state: &AppState) -> Self {
-        state.jwt.clone()
-    }
-}
-
-/// The service's own routes, without the health routes and middleware.
-pub fn router(state: AppState) -> Router {
-    Router::new().with_state(state)
+/// The service's own routes, without the standard health routes and
+/// middleware. Handlers share the [`ServiceContext`].
+pub fn router(ctx: ServiceContext) -> Router {
+    Router::new().with_state(ctx)
 }
 
 /// A built service, bound to its port and ready to run.
@@ -73,18 +53,14 @@ impl Application {
             .probes
             .clone()
             .with_check(WalLevelCheck(ctx.pool.clone()));
-        let state = AppState {
-            pool: ctx.pool.clone(),
-            redis: ctx.redis.clone(),
-            jwt: ctx.jwt.clone(),
-        };
-        let app = with_standard_routes(router(state), probes, ctx.metrics.clone());
-        let server = HttpServer::bind(config.common.bind_host, config.port, app)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: format!("{}:{}", config.common.bind_host, config.port),
-                source,
-            })?;
+        let server = ctx
+            .bind(
+                router(ctx.clone()),
+                probes,
+                config.common.bind_host,
+                config.port,
+            )
+            .await?;
         Ok(Self { server })
     }
 

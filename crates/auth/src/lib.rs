@@ -231,7 +231,7 @@ mod tests {
             .expect("mints");
         let err = keys("two-secret-two-secret-two-secret")
             .verify(&token)
-            .unwrap_err();
+            .expect_err("must be refused");
         assert!(matches!(err, AuthError::Invalid(_)), "{err:?}");
     }
 
@@ -246,7 +246,7 @@ mod tests {
                 Duration::hours(1),
             )
             .expect("mints");
-        let problem = Problem::from(keys.verify(&token).unwrap_err());
+        let problem = Problem::from(keys.verify(&token).expect_err("must be refused"));
         assert_eq!(problem.status, 401);
         assert_eq!(problem.detail.as_deref(), Some("token expired"));
     }

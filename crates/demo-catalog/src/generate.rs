@@ -227,7 +227,7 @@ pub fn generate(spec: &Spec) -> Catalog {
 }
 
 fn performer_count(events: usize) -> usize {
-    (events / 5).clamp(60, 20_000)
+    (events / 5).clamp(60, 8_000)
 }
 
 fn uuid_from(rng: &mut ChaCha8Rng) -> Uuid {
@@ -382,10 +382,17 @@ fn performers(rng: &mut ChaCha8Rng, count: usize) -> Vec<Performer> {
             r if r < 0.92 => Category::Comedy,
             _ => Category::Family,
         };
-        let (name, genre, description) = performer_identity(rng, category);
-        if !seen.insert(name.clone()) {
-            continue;
+        let (mut name, genre, description) = performer_identity(rng, category);
+        // The word lists give a few thousand distinct names; large catalogs
+        // need more, so collisions get a middle initial or an ensemble word.
+        let original = name.clone();
+        let person = matches!(category, Category::Concert | Category::Comedy);
+        let mut attempt = 0usize;
+        while seen.contains(&name) {
+            name = disambiguate(&original, person, attempt);
+            attempt += 1;
         }
+        seen.insert(name.clone());
         // Zipf-like: a few performers draw most of the demand.
         let weight = 1.0 / (rank as f64).powf(0.9);
         out.push(Performer {
@@ -408,6 +415,32 @@ fn performers(rng: &mut ChaCha8Rng, count: usize) -> Vec<Performer> {
         p.weight = w;
     }
     out
+}
+
+const ENSEMBLE_WORDS: &[&str] = &[
+    "Collective",
+    "Ensemble",
+    "Project",
+    "Trio",
+    "Quartet",
+    "Orchestra",
+    "Revue",
+    "Society",
+];
+
+fn disambiguate(name: &str, person: bool, attempt: usize) -> String {
+    if let ([first, last], true, 0..26) = (
+        name.split(' ').collect::<Vec<_>>().as_slice(),
+        person,
+        attempt,
+    ) {
+        return format!("{first} {}. {last}", (b'A' + attempt as u8) as char);
+    }
+    let word = ENSEMBLE_WORDS[attempt % ENSEMBLE_WORDS.len()];
+    match attempt / ENSEMBLE_WORDS.len() {
+        0 => format!("{name} {word}"),
+        round => format!("{name} {word} {}", round + 1),
+    }
 }
 
 fn pick<'a>(rng: &mut ChaCha8Rng, list: &'a [&'a str]) -> &'a str {

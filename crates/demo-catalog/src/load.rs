@@ -51,11 +51,15 @@ const CATALOG_TABLES: &str = "users, performers, venues, venue_sections, venue_r
 
 /// Loads `catalog` in one transaction. With `reset`, existing catalog and
 /// booking rows are removed first; without it, a non-empty catalog is an error.
+/// Seat inventory is materialized for at most `inventory_events` of the
+/// events on sale at `now` (the most popular; all with `None`); the rest
+/// follow with [`materialize_open_inventory`] (`ticketctl open-sales`).
 pub async fn load(
     client: &mut Client,
     catalog: &Catalog,
     now: DateTime<Utc>,
     reset: bool,
+    inventory_events: Option<i64>,
 ) -> Result<LoadReport, LoadError> {
     let started = Instant::now();
     let tx = client.transaction().await?;
@@ -275,7 +279,8 @@ pub async fn load(
     )
     .await?;
 
-    let (events_on_sale, event_seats) = materialize_open_inventory(&tx, now).await?;
+    let (events_on_sale, event_seats) =
+        materialize_open_inventory(&tx, now, inventory_events).await?;
     tx.commit().await?;
 
     Ok(LoadReport {
@@ -291,11 +296,13 @@ pub async fn load(
     })
 }
 
-/// Creates `event_seats` rows for every scheduled event whose sale is open at
-/// `now` and that has none yet. Returns (events, seats) materialized.
+/// Creates `event_seats` rows for scheduled events whose sale is open at `now`
+/// and that have none yet, most popular first, at most `limit` events (all
+/// when `None`). Returns (events, seats) materialized. Idempotent.
 pub async fn materialize_open_inventory(
     client: &impl tokio_postgres::GenericClient,
     now: DateTime<Utc>,
+    limit: Option<i64>,
 ) -> Result<(u64, u64), tokio_postgres::Error> {
     let row = client
         .query_one(
@@ -304,7 +311,10 @@ pub async fn materialize_open_inventory(
                    from events e
                   where e.status = 'scheduled'
                     and e.sale_starts_at <= $1 and $1 < e.sale_ends_at
+                    and exists (select 1 from ticket_type_sections t where t.event_id = e.event_id)
                     and not exists (select 1 from event_seats s where s.event_id = e.event_id)
+                  order by e.popularity desc, e.event_id
+                  limit $2
              ), inserted as (
                  insert into event_seats (event_id, seat_id, ticket_type_id)
                  select tts.event_id, s.seat_id, tts.ticket_type_id
@@ -312,10 +322,11 @@ pub async fn materialize_open_inventory(
                    join ticket_type_sections tts on tts.event_id = o.event_id
                    join venue_rows r on r.section_id = tts.section_id
                    join seats s on s.row_id = r.row_id
+                 on conflict do nothing
                  returning event_id
              )
              select count(distinct event_id), count(*) from inserted",
-            &[&now],
+            &[&now, &limit],
         )
         .await?;
     let events: i64 = row.get(0);

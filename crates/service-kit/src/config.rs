@@ -237,14 +237,14 @@ mod tests {
             ("APP_ENV", "production"),
             ("DATABASE_URL", "postgres://x@db/x"),
         ]);
-        let err = CommonConfig::from_env(&env).unwrap_err();
+        let err = CommonConfig::from_env(&env).expect_err("must be refused");
         assert_eq!(err.var, "JWT_SECRET");
     }
 
     #[test]
     fn an_unparsable_value_names_the_variable_and_the_value() {
         let env = EnvSource::from_pairs([("DATABASE_MAX_CONNECTIONS", "lots")]);
-        let err = CommonConfig::from_env(&env).unwrap_err();
+        let err = CommonConfig::from_env(&env).expect_err("must be refused");
         assert_eq!(err.var, "DATABASE_MAX_CONNECTIONS");
         assert!(err.to_string().contains("\"lots\""), "{err}");
     }

@@ -1,13 +1,17 @@
 //! The connections and shared handles every service opens at startup.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use auth::JwtKeys;
+use axum::Router;
+use axum::extract::FromRef;
 use sqlx::PgPool;
 
 use crate::config::CommonConfig;
 use crate::health::{PostgresCheck, Probes, RedisCheck};
 use crate::metrics::Metrics;
+use crate::server::{HttpServer, with_standard_routes};
 
 /// Why a service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -69,5 +73,29 @@ impl ServiceContext {
             metrics,
             probes,
         })
+    }
+
+    /// Binds `host:port` and serves `routes` plus the standard routes, with
+    /// `probes` behind `/readyz`.
+    pub async fn bind(
+        &self,
+        routes: Router,
+        probes: Probes,
+        host: IpAddr,
+        port: u16,
+    ) -> Result<HttpServer, StartupError> {
+        let app = with_standard_routes(routes, probes, self.metrics.clone());
+        HttpServer::bind(host, port, app)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: format!("{host}:{port}"),
+                source,
+            })
+    }
+}
+
+impl FromRef<ServiceContext> for Arc<JwtKeys> {
+    fn from_ref(ctx: &ServiceContext) -> Self {
+        ctx.jwt.clone()
     }
 }

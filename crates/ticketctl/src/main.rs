@@ -3,6 +3,7 @@
 //! ```text
 //! ticketctl migrate                       apply the schema migrations
 //! ticketctl seed [--seed N] [--events N]  load the demo catalog (COPY)
+//! ticketctl open-sales                    materialize seat inventory of events whose sale opened
 //! ticketctl token --email E               mint a JWT for a user in the database
 //! ticketctl token --demo                  mint JWTs for the admin and every demo user
 //! ```
@@ -53,7 +54,13 @@ enum Command {
         /// Do nothing if a catalog is already loaded.
         #[arg(long, conflicts_with = "reset")]
         if_empty: bool,
+        /// Materialize seat inventory for at most this many on-sale events
+        /// (the most popular); `ticketctl open-sales` does the rest.
+        #[arg(long, default_value_t = 1_000)]
+        inventory_events: i64,
     },
+    /// Materialize seat inventory for every event whose sale has opened.
+    OpenSales,
     /// Mint bearer tokens.
     Token {
         /// The user's email (must exist in the database).
@@ -82,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
             start_date,
             reset,
             if_empty,
+            inventory_events,
         } => {
             let spec = demo_catalog::Spec {
                 seed,
@@ -90,7 +98,14 @@ async fn main() -> anyhow::Result<()> {
                 start_date: start_date.unwrap_or_else(|| Utc::now().date_naive()),
                 now: Utc::now(),
             };
-            seed_catalog(&config, &spec, reset, if_empty).await
+            seed_catalog(&config, &spec, reset, if_empty, inventory_events).await
+        }
+        Command::OpenSales => {
+            let client = connect(&config).await?;
+            let (events, seats) =
+                demo_catalog::materialize_open_inventory(&client, Utc::now(), None).await?;
+            println!("materialized {seats} seats for {events} events");
+            Ok(())
         }
         Command::Token {
             email,
@@ -129,6 +144,7 @@ async fn seed_catalog(
     spec: &demo_catalog::Spec,
     reset: bool,
     if_empty: bool,
+    inventory_events: i64,
 ) -> anyhow::Result<()> {
     let mut client = connect(config).await?;
     if if_empty {
@@ -144,10 +160,17 @@ async fn seed_catalog(
     let started = Instant::now();
     let catalog = demo_catalog::generate(spec);
     let generated = started.elapsed();
-    let report = demo_catalog::load(&mut client, &catalog, spec.now, reset).await?;
+    let report = demo_catalog::load(
+        &mut client,
+        &catalog,
+        spec.now,
+        reset,
+        Some(inventory_events),
+    )
+    .await?;
     println!(
         "demo catalog (seed {}, start {}): {} events, {} venues, {} venue seats, {} performers, {} ticket types, \
-         {} users; {} events on sale with {} seats of inventory; generated in {:.2}s, loaded in {:.2}s, total {:.2}s",
+         {} users; seat inventory for {} on-sale events ({} seats); generated in {:.2}s, loaded in {:.2}s, total {:.2}s",
         spec.seed,
         spec.start_date,
         report.events,

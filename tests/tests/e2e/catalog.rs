@@ -119,12 +119,24 @@ async fn loading_the_same_seed_twice_gives_identical_databases() {
     let (one, two) = (TestDb::migrated().await, TestDb::migrated().await);
     let s = spec(11, 300);
 
-    let report = load(&mut one.tokio_postgres().await, &generate(&s), s.now, false)
-        .await
-        .expect("loads");
-    load(&mut two.tokio_postgres().await, &generate(&s), s.now, false)
-        .await
-        .expect("loads");
+    let report = load(
+        &mut one.tokio_postgres().await,
+        &generate(&s),
+        s.now,
+        false,
+        None,
+    )
+    .await
+    .expect("loads");
+    load(
+        &mut two.tokio_postgres().await,
+        &generate(&s),
+        s.now,
+        false,
+        None,
+    )
+    .await
+    .expect("loads");
 
     assert_eq!(fingerprint(&one).await, fingerprint(&two).await);
     let events: i64 = sqlx::query_scalar("select count(*) from events")
@@ -147,9 +159,15 @@ async fn loading_the_same_seed_twice_gives_identical_databases() {
 async fn inventory_exists_exactly_for_seated_events_whose_sale_is_open() {
     let db = TestDb::migrated().await;
     let s = spec(3, 400);
-    load(&mut db.tokio_postgres().await, &generate(&s), s.now, false)
-        .await
-        .expect("loads");
+    load(
+        &mut db.tokio_postgres().await,
+        &generate(&s),
+        s.now,
+        false,
+        None,
+    )
+    .await
+    .expect("loads");
 
     let wrong: i64 = sqlx::query_scalar(
         "select count(*) from events e
@@ -185,12 +203,12 @@ async fn loading_twice_without_reset_is_refused_and_reset_replaces_the_catalog()
     let s = spec(5, 100);
     let catalog = generate(&s);
     let mut client = db.tokio_postgres().await;
-    load(&mut client, &catalog, s.now, false)
+    load(&mut client, &catalog, s.now, false, None)
         .await
         .expect("first load");
 
-    let again = load(&mut client, &catalog, s.now, false).await;
-    let reset = load(&mut client, &catalog, s.now, true).await;
+    let again = load(&mut client, &catalog, s.now, false, None).await;
+    let reset = load(&mut client, &catalog, s.now, true, None).await;
 
     assert!(
         matches!(again, Err(demo_catalog::LoadError::NotEmpty(100))),
