@@ -1,12 +1,31 @@
 //! The booking service: holds, payment, cancellation and expiry.
 //!
-//! Routes arrive with the booking issue; today the service serves its health,
-//! readiness and metrics endpoints.
+//! See [`holds`] for how the hold path batches requests per event and why it
+//! stays correct with several instances.
 
+pub mod error;
+pub mod extract;
+pub mod feed;
+pub mod holds;
+pub mod lifecycle;
+pub mod model;
+pub mod payment;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth::JwtKeys;
 use axum::Router;
+use axum::extract::FromRef;
+use axum::routing::{get, post};
 use service_kit::config::{CommonConfig, ConfigError, EnvSource};
 use service_kit::context::{ServiceContext, StartupError};
 use service_kit::server::HttpServer;
+
+use crate::feed::SeatFeed;
+use crate::holds::{HoldEngine, HoldLimits};
+use crate::payment::{PaymentProvider, SandboxProvider};
 
 /// Default for `BOOKING_PORT`.
 pub const DEFAULT_PORT: u16 = 8081;
@@ -18,6 +37,13 @@ pub struct Config {
     pub common: CommonConfig,
     /// `BOOKING_PORT` (default 8081; 0 picks a free port).
     pub port: u16,
+    /// `BOOKING_MAX_TICKETS_PER_BOOKING` (default 8) and
+    /// `BOOKING_MAX_TICKETS_PER_USER_EVENT` (default 10).
+    pub limits: HoldLimits,
+    /// `BOOKING_SWEEP_INTERVAL_MS` (default 5000; 0 turns the sweeper off).
+    pub sweep_interval: Option<Duration>,
+    /// `SANDBOX_SLOW_CARD_MS`: how long the sandbox's slow card takes (default 3000).
+    pub sandbox_slow: Duration,
 }
 
 impl Config {
@@ -26,36 +52,91 @@ impl Config {
         Ok(Self {
             common: CommonConfig::from_env(env)?,
             port: env.parse_or("BOOKING_PORT", DEFAULT_PORT)?,
+            limits: HoldLimits {
+                max_per_booking: positive(env, "BOOKING_MAX_TICKETS_PER_BOOKING", 8)?,
+                max_per_user_per_event: positive(env, "BOOKING_MAX_TICKETS_PER_USER_EVENT", 10)?,
+            },
+            sweep_interval: match env.parse_or::<u64>("BOOKING_SWEEP_INTERVAL_MS", 5_000)? {
+                0 => None,
+                ms => Some(Duration::from_millis(ms)),
+            },
+            sandbox_slow: Duration::from_millis(env.parse_or("SANDBOX_SLOW_CARD_MS", 3_000)?),
         })
     }
 }
 
+fn positive(env: &EnvSource, var: &'static str, default: i32) -> Result<i32, ConfigError> {
+    match env.parse_or(var, default)? {
+        n if n > 0 => Ok(n),
+        n => Err(ConfigError {
+            var,
+            reason: format!("must be at least 1, got {n}"),
+        }),
+    }
+}
+
+/// State shared by the handlers.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// Connections, keys, metrics.
+    pub ctx: ServiceContext,
+    /// The hold path.
+    pub holds: HoldEngine,
+    /// The payment gateway.
+    pub provider: Arc<dyn PaymentProvider>,
+    /// Live seat status publisher.
+    pub feed: SeatFeed,
+    /// Ticket limits.
+    pub limits: HoldLimits,
+}
+
+impl FromRef<AppState> for Arc<JwtKeys> {
+    fn from_ref(state: &AppState) -> Self {
+        state.ctx.jwt.clone()
+    }
+}
+
 /// The service's own routes, without the standard health routes and
-/// middleware. Handlers share the [`ServiceContext`].
-pub fn router(ctx: ServiceContext) -> Router {
-    Router::new().with_state(ctx)
+/// middleware.
+pub fn router(state: AppState) -> Router {
+    use routes::*;
+    Router::new()
+        .route("/v1/bookings", post(create_booking))
+        .route("/v1/bookings/{id}", get(get_booking))
+        .route("/v1/bookings/{id}/confirm", post(confirm_booking))
+        .route("/v1/bookings/{id}/cancel", post(cancel_booking))
+        .route("/v1/me/bookings", get(list_my_bookings))
+        .route("/v1/me/tickets", get(list_my_tickets))
+        .with_state(state)
 }
 
 /// A built service, bound to its port and ready to run.
 #[derive(Debug)]
 pub struct Application {
     server: HttpServer,
+    sweeper: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
     /// Opens connections (lazily) and binds the port.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let ctx = ServiceContext::new(&config.common, "booking")?;
+        let feed = SeatFeed::new(ctx.redis.clone());
+        let state = AppState {
+            holds: HoldEngine::new(ctx.pool.clone(), config.limits, feed.clone()),
+            provider: Arc::new(SandboxProvider::new(config.sandbox_slow)),
+            feed: feed.clone(),
+            limits: config.limits,
+            ctx: ctx.clone(),
+        };
         let probes = ctx.probes.clone();
         let server = ctx
-            .bind(
-                router(ctx.clone()),
-                probes,
-                config.common.bind_host,
-                config.port,
-            )
+            .bind(router(state), probes, config.common.bind_host, config.port)
             .await?;
-        Ok(Self { server })
+        let sweeper = config
+            .sweep_interval
+            .map(|every| lifecycle::spawn_sweeper(ctx.pool.clone(), feed, every));
+        Ok(Self { server, sweeper })
     }
 
     /// The bound port.
@@ -65,7 +146,7 @@ impl Application {
 
     /// Serves until SIGTERM or Ctrl-C.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.run_until_stopped().await
+        self.run_until(service_kit::server::shutdown_signal()).await
     }
 
     /// Serves until `signal` resolves (tests use this).
@@ -73,6 +154,10 @@ impl Application {
         self,
         signal: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        self.server.run_until(signal).await
+        let result = self.server.run_until(signal).await;
+        if let Some(sweeper) = self.sweeper {
+            sweeper.abort();
+        }
+        result
     }
 }

@@ -11,6 +11,8 @@
 //! harness creates databases through it) and `TEST_REDIS_URL`. `scripts/test`
 //! starts the private instances and sets both.
 
+pub mod fixtures;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -61,6 +63,8 @@ pub struct TestDb {
     pub url: String,
     /// A small pool on it, for arranging and asserting.
     pub pool: PgPool,
+    /// Whether dropping this handle drops the database.
+    owned: bool,
 }
 
 impl TestDb {
@@ -89,7 +93,23 @@ impl TestDb {
             .connect(&url)
             .await
             .expect("connect to test database");
-        Self { name, url, pool }
+        Self {
+            name,
+            url,
+            pool,
+            owned: true,
+        }
+    }
+
+    /// Another handle on the same database, for a second service instance;
+    /// the database goes away with the original handle.
+    pub fn attach(db: &TestDb) -> Self {
+        Self {
+            name: db.name.clone(),
+            url: db.url.clone(),
+            pool: db.pool.clone(),
+            owned: false,
+        }
     }
 
     /// A tokio-postgres client on this database (for COPY-heavy paths).
@@ -104,6 +124,9 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         // Drop the database on a side thread with its own runtime: Drop
         // cannot await, and the test's runtime is blocked while we wait. Only
         // fresh connections are used there (the pool's sockets belong to the

@@ -1,5 +1,6 @@
 //! End-to-end tests: real Postgres, real Redis, real service processes.
 
+mod booking;
 mod catalog;
 mod processes;
 mod schema;

@@ -1,12 +1,13 @@
 //! The database itself enforces the invariants, whatever the application does.
 
 use chrono::{Duration, Utc};
-use e2e::TestDb;
+use e2e::{TestDb, fixtures};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// One venue, one row of `seats` seats, one event on sale with a seated tier
-/// (inventory materialized) and a general-admission type of `ga_capacity`.
+/// An event on sale with one row of `seats` seats and a general-admission
+/// type of `ga_capacity`, plus a user to book with.
+#[derive(Clone)]
 struct Fixture {
     event_id: i64,
     seat_ids: Vec<i64>,
@@ -15,89 +16,12 @@ struct Fixture {
 }
 
 async fn fixture(pool: &PgPool, seats: i32, ga_capacity: i32) -> Fixture {
-    let user_id: Uuid = sqlx::query_scalar(
-        "insert into users (email, display_name) values ($1, 'Test User') returning user_id",
-    )
-    .bind(format!("{}@example.test", Uuid::new_v4().simple()))
-    .fetch_one(pool)
-    .await
-    .expect("user");
-    let venue_id: i64 = sqlx::query_scalar(
-        "insert into venues (name, address, city, country, lat, lon)
-         values ('Hall', '1 Main St', 'Dublin', 'IE', 53.35, -6.26) returning venue_id",
-    )
-    .fetch_one(pool)
-    .await
-    .expect("venue");
-    let section_id: i64 = sqlx::query_scalar(
-        "insert into venue_sections (venue_id, name) values ($1, 'Stalls') returning section_id",
-    )
-    .bind(venue_id)
-    .fetch_one(pool)
-    .await
-    .expect("section");
-    let row_id: i64 = sqlx::query_scalar(
-        "insert into venue_rows (section_id, label, position) values ($1, 'A', 0) returning row_id",
-    )
-    .bind(section_id)
-    .fetch_one(pool)
-    .await
-    .expect("row");
-    let seat_ids: Vec<i64> = sqlx::query_scalar(
-        "insert into seats (row_id, number, x, y)
-         select $1, n, n * 10, 0 from generate_series(1, $2) n returning seat_id",
-    )
-    .bind(row_id)
-    .bind(seats)
-    .fetch_all(pool)
-    .await
-    .expect("seats");
-    let event_id: i64 = sqlx::query_scalar(
-        "insert into events (venue_id, title, category, genre, starts_at, ends_at, sale_starts_at, sale_ends_at)
-         values ($1, 'Show', 'concert', 'rock', now() + interval '30 days', now() + interval '30 days 3 hours',
-                 now() - interval '1 day', now() + interval '30 days')
-         returning event_id",
-    )
-    .bind(venue_id)
-    .fetch_one(pool)
-    .await
-    .expect("event");
-    let seated_type_id: i64 = sqlx::query_scalar(
-        "insert into ticket_types (event_id, name, kind, price_cents, currency)
-         values ($1, 'Stalls', 'seated', 5000, 'EUR') returning ticket_type_id",
-    )
-    .bind(event_id)
-    .fetch_one(pool)
-    .await
-    .expect("seated type");
-    sqlx::query("insert into ticket_type_sections (ticket_type_id, event_id, section_id) values ($1, $2, $3)")
-        .bind(seated_type_id)
-        .bind(event_id)
-        .bind(section_id)
-        .execute(pool)
-        .await
-        .expect("tier section");
-    sqlx::query("insert into event_seats (event_id, seat_id, ticket_type_id) select $1, unnest($2::bigint[]), $3")
-        .bind(event_id)
-        .bind(&seat_ids)
-        .bind(seated_type_id)
-        .execute(pool)
-        .await
-        .expect("inventory");
-    let ga_type_id: i64 = sqlx::query_scalar(
-        "insert into ticket_types (event_id, name, kind, price_cents, currency, capacity)
-         values ($1, 'Standing', 'general_admission', 3000, 'EUR', $2) returning ticket_type_id",
-    )
-    .bind(event_id)
-    .bind(ga_capacity)
-    .fetch_one(pool)
-    .await
-    .expect("ga type");
+    let event = fixtures::on_sale_event(pool, 1, seats, ga_capacity).await;
     Fixture {
-        event_id,
-        seat_ids,
-        ga_type_id,
-        user_id,
+        event_id: event.event_id,
+        seat_ids: event.seat_ids(),
+        ga_type_id: event.ga_type_id,
+        user_id: fixtures::user(pool, "user").await,
     }
 }
 

@@ -1,0 +1,1134 @@
+//! The hold path.
+//!
+//! Holds for one event are funnelled through one worker task per event per
+//! instance, which drains whatever requests are queued (up to
+//! [`MAX_BATCH`]) and serves them in **one transaction**, with a result per
+//! request. A hot on-sale therefore pays one commit per batch instead of one
+//! per request.
+//!
+//! Correctness does not rest on the batching, nor on there being one
+//! instance:
+//! - every seat a batch touches is locked (`for update`) in ascending seat id
+//!   order, so concurrent batches on several instances serialize on the seats
+//!   they share and cannot deadlock on them;
+//! - availability is decided only after those locks are held;
+//! - general-admission counters are locked in ticket type order, and the
+//!   `ga_inventory_within_capacity` CHECK refuses any oversell;
+//! - the `event_seats_one_live_booking` trigger refuses to hand a live seat to
+//!   another booking even if the code above were wrong;
+//! - a deadlock or serialization failure (other paths, such as the sweeper,
+//!   lock in other orders) rolls the batch back and it is retried whole.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::error::{BookingError, is_retryable};
+use crate::feed::SeatFeed;
+use crate::lifecycle;
+use crate::model::{self, HoldRequest};
+
+/// Most requests served by one transaction.
+pub const MAX_BATCH: usize = 256;
+/// A worker with nothing to do for this long exits.
+const IDLE: Duration = Duration::from_secs(30);
+/// Best-available picks whose seats were taken between reading and locking
+/// are retried this many times before answering 409.
+const MAX_PICK_RETRIES: u8 = 3;
+
+/// Limits on holds.
+#[derive(Debug, Clone, Copy)]
+pub struct HoldLimits {
+    /// Tickets in one booking.
+    pub max_per_booking: i32,
+    /// Tickets one user may hold or own for one event.
+    pub max_per_user_per_event: i32,
+}
+
+/// A stored HTTP answer: what a replay of the same Idempotency-Key returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body.
+    pub body: serde_json::Value,
+}
+
+/// One hold request on its way to the event's worker.
+#[derive(Debug)]
+pub struct HoldJob {
+    /// The caller.
+    pub user_id: Uuid,
+    /// Its Idempotency-Key.
+    pub key: String,
+    /// Hash of the canonical request body.
+    pub request_hash: String,
+    /// What to hold.
+    pub request: HoldRequest,
+    retries: u8,
+    reply: oneshot::Sender<Result<StoredResponse, BookingError>>,
+}
+
+/// Accepts hold requests and routes them to per-event workers.
+#[derive(Debug, Clone)]
+pub struct HoldEngine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: PgPool,
+    limits: HoldLimits,
+    feed: SeatFeed,
+    queues: Mutex<HashMap<i64, mpsc::Sender<HoldJob>>>,
+}
+
+impl HoldEngine {
+    /// An engine on `pool`.
+    pub fn new(pool: PgPool, limits: HoldLimits, feed: SeatFeed) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                pool,
+                limits,
+                feed,
+                queues: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Places a hold and waits for its answer.
+    pub async fn submit(
+        &self,
+        event_id: i64,
+        user_id: Uuid,
+        key: String,
+        request_hash: String,
+        request: HoldRequest,
+    ) -> Result<StoredResponse, BookingError> {
+        let (reply, answer) = oneshot::channel();
+        let mut job = HoldJob {
+            user_id,
+            key,
+            request_hash,
+            request,
+            retries: 0,
+            reply,
+        };
+        // A worker that just went idle closes its queue; a send that races
+        // with that fails and goes to a fresh worker.
+        for _ in 0..3 {
+            match self.queue(event_id).send(job).await {
+                Ok(()) => {
+                    return answer.await.unwrap_or_else(|_| {
+                        Err(BookingError::Unavailable("hold worker stopped".into()))
+                    });
+                }
+                Err(mpsc::error::SendError(returned)) => {
+                    self.forget(event_id);
+                    job = returned;
+                }
+            }
+        }
+        Err(BookingError::Unavailable("hold queue unavailable".into()))
+    }
+
+    fn queue(&self, event_id: i64) -> mpsc::Sender<HoldJob> {
+        let mut queues = self.inner.queues.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = queues.get(&event_id).filter(|tx| !tx.is_closed()) {
+            return tx.clone();
+        }
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        queues.insert(event_id, tx.clone());
+        tokio::spawn(worker(self.clone(), event_id, tx.clone(), rx));
+        tx
+    }
+
+    fn forget(&self, event_id: i64) {
+        let mut queues = self.inner.queues.lock().unwrap_or_else(|p| p.into_inner());
+        if queues.get(&event_id).is_some_and(mpsc::Sender::is_closed) {
+            queues.remove(&event_id);
+        }
+    }
+}
+
+async fn worker(
+    engine: HoldEngine,
+    event_id: i64,
+    own: mpsc::Sender<HoldJob>,
+    mut rx: mpsc::Receiver<HoldJob>,
+) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    loop {
+        match tokio::time::timeout(IDLE, rx.recv_many(&mut jobs, MAX_BATCH)).await {
+            Ok(0) => return,
+            Ok(_) => {
+                let retry = serve_batch(&engine, event_id, std::mem::take(&mut jobs)).await;
+                for job in retry {
+                    // Our own queue: a full queue waits, which is backpressure.
+                    if let Err(mpsc::error::SendError(job)) = own.send(job).await {
+                        drop(
+                            job.reply
+                                .send(Err(BookingError::Unavailable("hold worker stopped".into()))),
+                        );
+                    }
+                }
+            }
+            Err(_idle) => {
+                {
+                    let mut queues = engine
+                        .inner
+                        .queues
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    if queues
+                        .get(&event_id)
+                        .is_some_and(|tx| tx.same_channel(&own))
+                    {
+                        queues.remove(&event_id);
+                    }
+                }
+                rx.close();
+                while let Ok(job) = rx.try_recv() {
+                    jobs.push(job);
+                }
+                if !jobs.is_empty() {
+                    // Late arrivals are served; any retries fail over to a
+                    // fresh worker through `submit`'s caller seeing an error.
+                    for job in serve_batch(&engine, event_id, std::mem::take(&mut jobs)).await {
+                        drop(
+                            job.reply
+                                .send(Err(BookingError::Unavailable("retry the request".into()))),
+                        );
+                    }
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// What one request in a batch came to.
+#[derive(Debug)]
+enum Outcome {
+    /// Decided: stored under the Idempotency-Key and returned.
+    Stored(StoredResponse),
+    /// Refused before anything was decided; not stored, the key is freed.
+    Refused(BookingError),
+    /// The key was already used: answered from the stored row after commit.
+    Replay,
+    /// A best-available pick lost a race; try again in the next batch.
+    Retry,
+}
+
+/// Serves a batch; returns the jobs to requeue.
+async fn serve_batch(engine: &HoldEngine, event_id: i64, jobs: Vec<HoldJob>) -> Vec<HoldJob> {
+    let mut attempt = 0;
+    let result = loop {
+        attempt += 1;
+        match run_batch(&engine.inner.pool, engine.inner.limits, event_id, &jobs).await {
+            Err(e) if is_retryable(&e) && attempt < 4 => {
+                tracing::warn!(event_id, attempt, error = %e, "hold batch rolled back, retrying");
+            }
+            other => break other,
+        }
+    };
+    let (outcomes, changes) = match result {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::error!(event_id, error = %e, batch = jobs.len(), "hold batch failed");
+            for job in jobs {
+                drop(job.reply.send(Err(BookingError::Unavailable(
+                    "could not place the hold; retry".into(),
+                ))));
+            }
+            return Vec::new();
+        }
+    };
+    engine.inner.feed.publish(event_id, &changes).await;
+
+    let replays: Vec<(Uuid, String)> = jobs
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| matches!(o, Outcome::Replay))
+        .map(|(j, _)| (j.user_id, j.key.clone()))
+        .collect();
+    let stored = if replays.is_empty() {
+        HashMap::new()
+    } else {
+        stored_responses(&engine.inner.pool, &replays)
+            .await
+            .unwrap_or_default()
+    };
+
+    let mut retry = Vec::new();
+    for (mut job, outcome) in jobs.into_iter().zip(outcomes) {
+        let answer = match outcome {
+            Outcome::Stored(r) => Ok(r),
+            Outcome::Refused(e) => Err(e),
+            Outcome::Replay => replay(&stored, &job),
+            Outcome::Retry if job.retries < MAX_PICK_RETRIES => {
+                job.retries += 1;
+                retry.push(job);
+                continue;
+            }
+            Outcome::Retry => Err(BookingError::conflict(
+                "seats_unavailable",
+                "no adjacent seats could be held; try again",
+            )),
+        };
+        drop(job.reply.send(answer));
+    }
+    retry
+}
+
+fn replay(
+    stored: &HashMap<(Uuid, String), StoredRow>,
+    job: &HoldJob,
+) -> Result<StoredResponse, BookingError> {
+    match stored.get(&(job.user_id, job.key.clone())) {
+        Some(row) if row.request_hash != job.request_hash => Err(BookingError::IdempotencyMismatch),
+        Some(StoredRow {
+            status: Some(status),
+            body: Some(body),
+            ..
+        }) => Ok(StoredResponse {
+            status: u16::try_from(*status).unwrap_or(500),
+            body: body.clone(),
+        }),
+        _ => Err(BookingError::conflict(
+            "request_in_progress",
+            "a request with this Idempotency-Key is still being processed",
+        )),
+    }
+}
+
+/// An idempotency row.
+#[derive(Debug, Clone)]
+pub struct StoredRow {
+    request_hash: String,
+    status: Option<i16>,
+    body: Option<serde_json::Value>,
+}
+
+/// Stored responses for (user, key) pairs.
+pub async fn stored_responses(
+    pool: &PgPool,
+    keys: &[(Uuid, String)],
+) -> Result<HashMap<(Uuid, String), StoredRow>, sqlx::Error> {
+    let users: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+    let names: Vec<String> = keys.iter().map(|k| k.1.clone()).collect();
+    type Row = (Uuid, String, String, Option<i16>, Option<serde_json::Value>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "select k.user_id, k.idempotency_key, k.request_hash, k.response_status, k.response_body
+           from idempotency_keys k
+           join unnest($1::uuid[], $2::text[]) as q(user_id, idempotency_key) using (user_id, idempotency_key)",
+    )
+    .bind(&users)
+    .bind(&names)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(u, k, request_hash, status, body)| {
+            (
+                (u, k),
+                StoredRow {
+                    request_hash,
+                    status,
+                    body,
+                },
+            )
+        })
+        .collect())
+}
+
+/// A previously stored answer for this key, if the request is a replay.
+pub async fn lookup_replay(
+    pool: &PgPool,
+    user_id: Uuid,
+    key: &str,
+    request_hash: &str,
+) -> Result<Option<StoredResponse>, BookingError> {
+    let found = stored_responses(pool, &[(user_id, key.to_owned())]).await?;
+    match found.get(&(user_id, key.to_owned())) {
+        None => Ok(None),
+        Some(row) if row.request_hash != request_hash => Err(BookingError::IdempotencyMismatch),
+        Some(StoredRow {
+            status: Some(status),
+            body: Some(body),
+            ..
+        }) => Ok(Some(StoredResponse {
+            status: u16::try_from(*status).unwrap_or(500),
+            body: body.clone(),
+        })),
+        // Being processed right now: let the batch answer it.
+        Some(_) => Ok(None),
+    }
+}
+
+#[derive(Debug, Clone)]
+struct TicketType {
+    seated: bool,
+    price_cents: i64,
+    currency: String,
+    hold_seconds: i32,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct LockedSeat {
+    seat_id: i64,
+    ticket_type_id: i64,
+    free: bool,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct TierSeat {
+    seat_id: i64,
+    row_id: i64,
+    number: i32,
+    free: bool,
+}
+
+/// Seat and counter changes a committed batch made, for the live feed.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Changes {
+    /// (seat id, new status).
+    pub seats: Vec<(i64, &'static str)>,
+    /// (ticket type id, change in held).
+    pub general_admission: Vec<(i64, i32)>,
+}
+
+/// What a successful request claimed.
+#[derive(Debug, Default)]
+struct Claim {
+    seats: Vec<(i64, i64)>,
+    ga: Option<(i64, i32)>,
+}
+
+async fn run_batch(
+    pool: &PgPool,
+    limits: HoldLimits,
+    event_id: i64,
+    jobs: &[HoldJob],
+) -> Result<(Vec<Outcome>, Changes), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let mut outcomes: Vec<Option<Outcome>> = jobs.iter().map(|_| None).collect();
+
+    let event: Option<(String, bool)> = sqlx::query_as(
+        "select status, sale_starts_at <= now() and now() < sale_ends_at from events where event_id = $1",
+    )
+    .bind(event_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let refuse_all = match event {
+        None => Some(BookingError::NotFound(format!("event {event_id}"))),
+        Some((status, _)) if status != "scheduled" => Some(BookingError::conflict(
+            "event_not_on_sale",
+            format!("event {event_id} is {status}"),
+        )),
+        Some((_, false)) => Some(BookingError::conflict(
+            "sale_not_open",
+            "this event's sale is not open",
+        )),
+        Some(_) => None,
+    };
+    if let Some(err) = refuse_all {
+        let outcomes = jobs
+            .iter()
+            .map(|_| Outcome::Refused(clone_error(&err)))
+            .collect();
+        return Ok((outcomes, Changes::default()));
+    }
+
+    // Users must exist (bookings reference them).
+    let users: Vec<Uuid> = jobs.iter().map(|j| j.user_id).collect();
+    let known: HashSet<Uuid> =
+        sqlx::query_scalar("select user_id from users where user_id = any($1)")
+            .bind(&users)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+
+    // Claim the Idempotency-Keys; a key already present is a replay.
+    let mut batch_keys = HashSet::new();
+    let (mut k_users, mut k_keys, mut k_hashes) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, job) in jobs.iter().enumerate() {
+        if !known.contains(&job.user_id) {
+            outcomes[i] = Some(Outcome::Refused(BookingError::UnknownUser));
+        } else if !batch_keys.insert((job.user_id, job.key.as_str())) {
+            outcomes[i] = Some(Outcome::Replay);
+        } else {
+            k_users.push(job.user_id);
+            k_keys.push(job.key.clone());
+            k_hashes.push(job.request_hash.clone());
+        }
+    }
+    let fresh: HashSet<(Uuid, String)> = sqlx::query_as(
+        "insert into idempotency_keys (user_id, idempotency_key, request_hash)
+         select * from unnest($1::uuid[], $2::text[], $3::text[])
+         on conflict do nothing
+         returning user_id, idempotency_key",
+    )
+    .bind(&k_users)
+    .bind(&k_keys)
+    .bind(&k_hashes)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    for (i, job) in jobs.iter().enumerate() {
+        if outcomes[i].is_none() && !fresh.contains(&(job.user_id, job.key.clone())) {
+            outcomes[i] = Some(Outcome::Replay);
+        }
+    }
+
+    // Tickets each user already holds or owns for this event.
+    let mut per_user: HashMap<Uuid, i64> = sqlx::query_as(
+        "select b.user_id, sum(i.quantity)::bigint
+           from bookings b join booking_items i on i.booking_id = b.booking_id
+          where b.event_id = $1 and b.user_id = any($2)
+            and (b.status = 'confirmed' or (b.status in ('in_process', 'payment_pending') and b.expires_at > now()))
+          group by b.user_id",
+    )
+    .bind(event_id)
+    .bind(&users)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+
+    let types: HashMap<i64, TicketType> = sqlx::query_as::<_, (i64, String, i64, String, i32)>(
+        "select ticket_type_id, kind, price_cents, currency, hold_seconds from ticket_types where event_id = $1",
+    )
+    .bind(event_id)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|(id, kind, price_cents, currency, hold_seconds)| {
+        (
+            id,
+            TicketType {
+                seated: kind == "seated",
+                price_cents,
+                currency,
+                hold_seconds,
+            },
+        )
+    })
+    .collect();
+
+    // Best-available picks, read without locks, then locked with the rest.
+    let explicit: BTreeSet<i64> = jobs
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| o.is_none())
+        .filter_map(|(j, _)| match &j.request {
+            HoldRequest::Seats(s) => Some(s.iter().copied()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let mut picks: HashMap<usize, Vec<i64>> = HashMap::new();
+    let mut picked: HashSet<i64> = HashSet::new();
+    let mut tiers: HashMap<(Option<i64>, Option<i64>), Vec<TierSeat>> = HashMap::new();
+    for (i, job) in jobs.iter().enumerate() {
+        let HoldRequest::BestAvailable {
+            ticket_type_id,
+            section_id,
+            quantity,
+        } = job.request
+        else {
+            continue;
+        };
+        if outcomes[i].is_some() {
+            continue;
+        }
+        if let Some(t) = ticket_type_id
+            && !types.get(&t).is_some_and(|t| t.seated)
+        {
+            outcomes[i] = Some(Outcome::Refused(BookingError::invalid(
+                "best_available.ticket_type_id",
+                format!("no seated ticket type {t} in event {event_id}"),
+            )));
+            continue;
+        }
+        let key = (ticket_type_id, section_id);
+        if let std::collections::hash_map::Entry::Vacant(slot) = tiers.entry(key) {
+            slot.insert(tier_seats(&mut tx, event_id, ticket_type_id, section_id).await?);
+        }
+        let seats = tiers.get(&key).map_or(&[][..], Vec::as_slice);
+        if seats.is_empty() {
+            let field = if section_id.is_some() {
+                "best_available.section_id"
+            } else {
+                "best_available.ticket_type_id"
+            };
+            outcomes[i] = Some(Outcome::Refused(BookingError::invalid(
+                field,
+                "no seats of this event match",
+            )));
+            continue;
+        }
+        match best_adjacent(seats, quantity, |s| {
+            !explicit.contains(&s) && !picked.contains(&s)
+        }) {
+            Some(choice) => {
+                picked.extend(choice.iter().copied());
+                picks.insert(i, choice);
+            }
+            None => {
+                outcomes[i] = Some(Outcome::Stored(conflict_response(
+                    "seats_unavailable",
+                    format!("no row has {quantity} adjacent seats available"),
+                    None,
+                )));
+            }
+        }
+    }
+
+    let to_lock: Vec<i64> = explicit
+        .iter()
+        .copied()
+        .chain(picked.iter().copied())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let locked: HashMap<i64, LockedSeat> = if to_lock.is_empty() {
+        HashMap::new()
+    } else {
+        sqlx::query_as::<_, LockedSeat>(
+            "select seat_id, ticket_type_id,
+                    status = 'available' or (status = 'held' and held_until < now()) as free
+               from event_seats
+              where event_id = $1 and seat_id = any($2)
+              order by seat_id
+                for update",
+        )
+        .bind(event_id)
+        .bind(&to_lock)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|s| (s.seat_id, s))
+        .collect()
+    };
+
+    // General-admission counters, locked in id order.
+    let ga_types: BTreeSet<i64> = jobs
+        .iter()
+        .filter_map(|j| match j.request {
+            HoldRequest::GeneralAdmission { ticket_type_id, .. } => Some(ticket_type_id),
+            _ => None,
+        })
+        .filter(|t| types.get(t).is_some_and(|t| !t.seated))
+        .collect();
+    let mut ga_free = lock_ga(&mut tx, &ga_types).await?;
+    let ga_wanted: i64 = jobs
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| o.is_none())
+        .filter_map(|(j, _)| match j.request {
+            HoldRequest::GeneralAdmission { quantity, .. } => Some(i64::from(quantity)),
+            _ => None,
+        })
+        .sum();
+    if ga_wanted > ga_free.values().map(|v| i64::from(*v)).sum::<i64>() {
+        // Lapsed holds still count against capacity until released; release
+        // this event's now rather than refuse buyers.
+        lifecycle::expire_lapsed(&mut tx, Some(event_id), 1_000).await?;
+        ga_free = lock_ga(&mut tx, &ga_types).await?;
+    }
+
+    // Decide, in arrival order.
+    let mut claimed: HashSet<i64> = HashSet::new();
+    let mut claims: HashMap<usize, Claim> = HashMap::new();
+    for (i, job) in jobs.iter().enumerate() {
+        if outcomes[i].is_some() {
+            continue;
+        }
+        let wanted = i64::from(job.request.tickets());
+        let already = per_user.get(&job.user_id).copied().unwrap_or(0);
+        if already + wanted > i64::from(limits.max_per_user_per_event) {
+            outcomes[i] = Some(Outcome::Stored(conflict_response(
+                "ticket_limit_reached",
+                format!(
+                    "at most {} tickets per customer for this event; you already have {already}",
+                    limits.max_per_user_per_event
+                ),
+                Some(match job.request {
+                    HoldRequest::Seats(_) => "seat_ids",
+                    HoldRequest::GeneralAdmission { .. } => "quantity",
+                    HoldRequest::BestAvailable { .. } => "best_available.quantity",
+                }),
+            )));
+            continue;
+        }
+        let decided = match &job.request {
+            HoldRequest::Seats(seats) => {
+                let unknown: Vec<i64> = seats
+                    .iter()
+                    .copied()
+                    .filter(|s| !locked.contains_key(s))
+                    .collect();
+                if !unknown.is_empty() {
+                    Some(Outcome::Refused(BookingError::invalid(
+                        "seat_ids",
+                        format!("seats {unknown:?} are not seats of event {event_id}"),
+                    )))
+                } else {
+                    let taken: Vec<i64> = seats
+                        .iter()
+                        .copied()
+                        .filter(|s| claimed.contains(s) || !locked.get(s).is_some_and(|l| l.free))
+                        .collect();
+                    if taken.is_empty() {
+                        let claim = seats
+                            .iter()
+                            .filter_map(|s| locked.get(s).map(|l| (l.seat_id, l.ticket_type_id)))
+                            .collect();
+                        claims.insert(
+                            i,
+                            Claim {
+                                seats: claim,
+                                ga: None,
+                            },
+                        );
+                        None
+                    } else {
+                        Some(Outcome::Stored(seats_unavailable(&taken)))
+                    }
+                }
+            }
+            HoldRequest::BestAvailable { .. } => {
+                let choice = picks.get(&i).cloned().unwrap_or_default();
+                let still_free = choice
+                    .iter()
+                    .all(|s| !claimed.contains(s) && locked.get(s).is_some_and(|l| l.free));
+                if still_free {
+                    let claim = choice
+                        .iter()
+                        .filter_map(|s| locked.get(s).map(|l| (l.seat_id, l.ticket_type_id)))
+                        .collect();
+                    claims.insert(
+                        i,
+                        Claim {
+                            seats: claim,
+                            ga: None,
+                        },
+                    );
+                    None
+                } else {
+                    Some(Outcome::Retry)
+                }
+            }
+            HoldRequest::GeneralAdmission {
+                ticket_type_id,
+                quantity,
+            } => match (types.get(ticket_type_id), ga_free.get_mut(ticket_type_id)) {
+                (Some(t), Some(free)) if !t.seated => {
+                    if *free >= *quantity {
+                        *free -= quantity;
+                        claims.insert(
+                            i,
+                            Claim {
+                                seats: Vec::new(),
+                                ga: Some((*ticket_type_id, *quantity)),
+                            },
+                        );
+                        None
+                    } else {
+                        Some(Outcome::Stored(conflict_response(
+                            "tickets_unavailable",
+                            format!("only {free} tickets of type {ticket_type_id} are available"),
+                            Some("quantity"),
+                        )))
+                    }
+                }
+                _ => Some(Outcome::Refused(BookingError::invalid(
+                    "ticket_type_id",
+                    format!(
+                        "no general-admission ticket type {ticket_type_id} in event {event_id}"
+                    ),
+                ))),
+            },
+        };
+        match decided {
+            Some(outcome) => outcomes[i] = Some(outcome),
+            None => {
+                if let Some(claim) = claims.get(&i) {
+                    claimed.extend(claim.seats.iter().map(|(s, _)| *s));
+                }
+                *per_user.entry(job.user_id).or_default() += wanted;
+            }
+        }
+    }
+
+    // Write the successful holds, set-based.
+    let now: DateTime<Utc> = sqlx::query_scalar("select now()")
+        .fetch_one(&mut *tx)
+        .await?;
+    let mut changes = Changes::default();
+    let (mut b_ids, mut b_users, mut b_totals, mut b_currencies, mut b_expiry) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut s_ids, mut s_bookings, mut s_until) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut i_bookings, mut i_types, mut i_seats, mut i_qty, mut i_price) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut ga_delta: HashMap<i64, i32> = HashMap::new();
+    let mut created: Vec<(usize, Uuid)> = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        let Some(claim) = claims.get(&i) else {
+            continue;
+        };
+        if outcomes[i].is_some() {
+            continue;
+        }
+        let booking_id = Uuid::new_v4();
+        let type_ids: Vec<i64> = claim
+            .seats
+            .iter()
+            .map(|(_, t)| *t)
+            .chain(claim.ga.map(|(t, _)| t))
+            .collect();
+        let hold = type_ids
+            .iter()
+            .filter_map(|t| types.get(t).map(|t| t.hold_seconds))
+            .min()
+            .unwrap_or(600);
+        let until = now + chrono::Duration::seconds(i64::from(hold));
+        let currency = type_ids
+            .first()
+            .and_then(|t| types.get(t))
+            .map_or_else(|| "EUR".to_owned(), |t| t.currency.clone());
+        let mut total = 0i64;
+        for (seat_id, type_id) in &claim.seats {
+            let price = types.get(type_id).map_or(0, |t| t.price_cents);
+            total += price;
+            s_ids.push(*seat_id);
+            s_bookings.push(booking_id);
+            s_until.push(until);
+            i_bookings.push(booking_id);
+            i_types.push(*type_id);
+            i_seats.push(Some(*seat_id));
+            i_qty.push(1i32);
+            i_price.push(price);
+            changes.seats.push((*seat_id, "held"));
+        }
+        if let Some((type_id, quantity)) = claim.ga {
+            let price = types.get(&type_id).map_or(0, |t| t.price_cents);
+            total += price * i64::from(quantity);
+            *ga_delta.entry(type_id).or_default() += quantity;
+            i_bookings.push(booking_id);
+            i_types.push(type_id);
+            i_seats.push(None::<i64>);
+            i_qty.push(quantity);
+            i_price.push(price);
+        }
+        b_ids.push(booking_id);
+        b_users.push(job.user_id);
+        b_totals.push(total);
+        b_currencies.push(currency);
+        b_expiry.push(until);
+        created.push((i, booking_id));
+    }
+
+    if !b_ids.is_empty() {
+        sqlx::query(
+            "insert into bookings (booking_id, user_id, event_id, status, total_cents, currency, expires_at)
+             select b, u, $1, 'payment_pending', t, c, x
+               from unnest($2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::timestamptz[]) as q(b, u, t, c, x)",
+        )
+        .bind(event_id)
+        .bind(&b_ids)
+        .bind(&b_users)
+        .bind(&b_totals)
+        .bind(&b_currencies)
+        .bind(&b_expiry)
+        .execute(&mut *tx)
+        .await?;
+        if !s_ids.is_empty() {
+            sqlx::query(
+                "update event_seats es
+                    set status = 'held', booking_id = q.b, held_until = q.x
+                   from unnest($2::bigint[], $3::uuid[], $4::timestamptz[]) as q(s, b, x)
+                  where es.event_id = $1 and es.seat_id = q.s",
+            )
+            .bind(event_id)
+            .bind(&s_ids)
+            .bind(&s_bookings)
+            .bind(&s_until)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !ga_delta.is_empty() {
+            let (t, d): (Vec<i64>, Vec<i32>) = ga_delta.iter().map(|(t, d)| (*t, *d)).unzip();
+            sqlx::query(
+                "update ga_inventory g set held = g.held + q.d
+                   from unnest($1::bigint[], $2::int[]) as q(t, d)
+                  where g.ticket_type_id = q.t",
+            )
+            .bind(&t)
+            .bind(&d)
+            .execute(&mut *tx)
+            .await?;
+            changes.general_admission = ga_delta.into_iter().collect();
+        }
+        sqlx::query(
+            "insert into booking_items (booking_id, event_id, ticket_type_id, seat_id, quantity, price_cents)
+             select b, $1, t, s, q, p
+               from unnest($2::uuid[], $3::bigint[], $4::bigint[], $5::int[], $6::bigint[]) as x(b, t, s, q, p)",
+        )
+        .bind(event_id)
+        .bind(&i_bookings)
+        .bind(&i_types)
+        .bind(&i_seats)
+        .bind(&i_qty)
+        .bind(&i_price)
+        .execute(&mut *tx)
+        .await?;
+        lifecycle::write_outbox(&mut tx, &b_ids, "booking.created").await?;
+        let views = model::load_views(&mut *tx, &b_ids).await?;
+        for ((i, _), view) in created.iter().zip(views) {
+            outcomes[*i] = Some(Outcome::Stored(StoredResponse {
+                status: 201,
+                body: serde_json::to_value(view).unwrap_or_default(),
+            }));
+        }
+    }
+
+    // Store decided answers under their keys; free the keys of refusals.
+    let (mut st_users, mut st_keys, mut st_status, mut st_body) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut fr_users, mut fr_keys) = (Vec::new(), Vec::new());
+    let outcomes: Vec<Outcome> = outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or(Outcome::Retry))
+        .collect();
+    for (job, outcome) in jobs.iter().zip(&outcomes) {
+        if !fresh.contains(&(job.user_id, job.key.clone())) {
+            continue;
+        }
+        match outcome {
+            Outcome::Stored(r) => {
+                st_users.push(job.user_id);
+                st_keys.push(job.key.clone());
+                st_status.push(i16::try_from(r.status).unwrap_or(500));
+                st_body.push(r.body.clone());
+            }
+            Outcome::Refused(_) | Outcome::Retry => {
+                fr_users.push(job.user_id);
+                fr_keys.push(job.key.clone());
+            }
+            Outcome::Replay => {}
+        }
+    }
+    if !st_users.is_empty() {
+        sqlx::query(
+            "update idempotency_keys k set response_status = q.s, response_body = q.b
+               from unnest($1::uuid[], $2::text[], $3::smallint[], $4::jsonb[]) as q(u, k, s, b)
+              where k.user_id = q.u and k.idempotency_key = q.k",
+        )
+        .bind(&st_users)
+        .bind(&st_keys)
+        .bind(&st_status)
+        .bind(&st_body)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !fr_users.is_empty() {
+        sqlx::query(
+            "delete from idempotency_keys k using unnest($1::uuid[], $2::text[]) as q(u, k)
+              where k.user_id = q.u and k.idempotency_key = q.k",
+        )
+        .bind(&fr_users)
+        .bind(&fr_keys)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok((outcomes, changes))
+}
+
+async fn lock_ga(
+    tx: &mut Transaction<'_, Postgres>,
+    types: &BTreeSet<i64>,
+) -> Result<HashMap<i64, i32>, sqlx::Error> {
+    if types.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids: Vec<i64> = types.iter().copied().collect();
+    Ok(sqlx::query_as::<_, (i64, i32)>(
+        "select ticket_type_id, capacity - held - sold from ga_inventory
+          where ticket_type_id = any($1) order by ticket_type_id for update",
+    )
+    .bind(&ids)
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .collect())
+}
+
+async fn tier_seats(
+    tx: &mut Transaction<'_, Postgres>,
+    event_id: i64,
+    ticket_type_id: Option<i64>,
+    section_id: Option<i64>,
+) -> Result<Vec<TierSeat>, sqlx::Error> {
+    sqlx::query_as(
+        "select es.seat_id, vs.section_id, vs.rank, vr.row_id, vr.position, s.number,
+                es.status = 'available' or (es.status = 'held' and es.held_until < now()) as free
+           from event_seats es
+           join seats s on s.seat_id = es.seat_id
+           join venue_rows vr on vr.row_id = s.row_id
+           join venue_sections vs on vs.section_id = vr.section_id
+          where es.event_id = $1
+            and ($2::bigint is null or es.ticket_type_id = $2)
+            and ($3::bigint is null or vs.section_id = $3)
+          order by vs.rank, vr.position, vs.section_id, vr.row_id, s.number",
+    )
+    .bind(event_id)
+    .bind(ticket_type_id)
+    .bind(section_id)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// The best `quantity` adjacent seats: in the best row (lowest section rank,
+/// then the row nearest the stage) that has a run of `quantity` free seats
+/// with consecutive numbers; within it, the run closest to the row's centre.
+/// `seats` come ordered by rank, position, section, row, number.
+fn best_adjacent(
+    seats: &[TierSeat],
+    quantity: i32,
+    usable: impl Fn(i64) -> bool,
+) -> Option<Vec<i64>> {
+    let q = usize::try_from(quantity).ok().filter(|q| *q > 0)?;
+    for row in seats.chunk_by(|a, b| a.row_id == b.row_id) {
+        let (lo, hi) = (row.first()?.number, row.last()?.number);
+        let centre = f64::from(lo + hi) / 2.0;
+        let mut best: Option<(f64, usize)> = None;
+        let mut run_start = 0;
+        for i in 0..row.len() {
+            let ok = row[i].free && usable(row[i].seat_id);
+            let continues = i > 0
+                && row[i].number == row[i - 1].number + 1
+                && row[i - 1].free
+                && usable(row[i - 1].seat_id);
+            if !ok {
+                run_start = i + 1;
+                continue;
+            }
+            if !continues {
+                run_start = i;
+            }
+            if i + 1 >= run_start + q {
+                let start = i + 1 - q;
+                let mid = f64::from(row[start].number + row[i].number) / 2.0;
+                let distance = (mid - centre).abs();
+                if best.is_none_or(|(d, _)| distance < d) {
+                    best = Some((distance, start));
+                }
+            }
+        }
+        if let Some((_, start)) = best {
+            return Some(row[start..start + q].iter().map(|s| s.seat_id).collect());
+        }
+    }
+    None
+}
+
+fn seats_unavailable(seats: &[i64]) -> StoredResponse {
+    let mut problem = BookingError::conflict(
+        "seats_unavailable",
+        format!("seats {seats:?} are not available"),
+    )
+    .to_problem();
+    problem = problem
+        .with_field("seat_ids")
+        .with_extension("unavailable_seat_ids", seats);
+    StoredResponse {
+        status: 409,
+        body: serde_json::to_value(problem).unwrap_or_default(),
+    }
+}
+
+fn conflict_response(
+    code: &'static str,
+    detail: String,
+    field: Option<&'static str>,
+) -> StoredResponse {
+    let mut problem = BookingError::conflict(code, detail).to_problem();
+    if let Some(field) = field {
+        problem = problem.with_field(field);
+    }
+    StoredResponse {
+        status: 409,
+        body: serde_json::to_value(problem).unwrap_or_else(|_| json!({})),
+    }
+}
+
+fn clone_error(e: &BookingError) -> BookingError {
+    match e {
+        BookingError::NotFound(s) => BookingError::Invalid {
+            field: "event_id".into(),
+            detail: format!("unknown {s}"),
+        },
+        BookingError::Conflict {
+            code,
+            detail,
+            field,
+            extra,
+        } => BookingError::Conflict {
+            code,
+            detail: detail.clone(),
+            field: *field,
+            extra: extra.clone(),
+        },
+        other => BookingError::Unavailable(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(row_id: i64, free: &[bool]) -> Vec<TierSeat> {
+        free.iter()
+            .enumerate()
+            .map(|(n, f)| TierSeat {
+                seat_id: row_id * 100 + n as i64 + 1,
+                row_id,
+                number: n as i32 + 1,
+                free: *f,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn picks_the_run_closest_to_the_centre_of_the_best_row_that_fits() {
+        // Row 1 has no run of 3; row 2 has runs at 1-3 and 4-8.
+        let mut seats = row(1, &[true, true, false, true, true, false, true, true]);
+        seats.extend(row(
+            2,
+            &[true, true, true, false, true, true, true, true, true],
+        ));
+
+        let pick = best_adjacent(&seats, 3, |_| true).expect("fits");
+
+        // Row 2's centre is seat 5; the run 5-7 is centred on 6, 4..6 is excluded (4 taken).
+        assert_eq!(pick, vec![205, 206, 207]);
+    }
+
+    #[test]
+    fn no_row_with_enough_adjacent_seats_gives_none() {
+        let seats = row(1, &[true, false, true, false, true]);
+
+        assert_eq!(best_adjacent(&seats, 2, |_| true), None);
+    }
+}

@@ -1,0 +1,465 @@
+//! Booking state changes after the hold: confirm (with payment), cancel
+//! (with refund), expire (the sweeper). Each change writes its outbox row in
+//! the same transaction.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::error::BookingError;
+use crate::feed::SeatFeed;
+use crate::holds::Changes;
+use crate::model::{self, BookingView};
+use crate::payment::{Card, ChargeOutcome, PaymentProvider};
+
+/// How long a confirm may keep seats past their hold while the provider
+/// answers; the sweeper leaves bookings with a charge in flight alone.
+const PAYMENT_GRACE: &str = "2 minutes";
+
+/// Writes one outbox row per booking, carrying its current state.
+pub async fn write_outbox(
+    tx: &mut Transaction<'_, Postgres>,
+    bookings: &[Uuid],
+    event_type: &str,
+) -> Result<(), sqlx::Error> {
+    if bookings.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "insert into outbox (aggregate_type, aggregate_id, event_type, payload)
+         select 'booking', b.booking_id::text, $2,
+                jsonb_build_object('booking_id', b.booking_id, 'event_id', b.event_id, 'user_id', b.user_id,
+                                   'status', b.status, 'total_cents', b.total_cents, 'currency', b.currency)
+           from bookings b where b.booking_id = any($1)",
+    )
+    .bind(bookings)
+    .bind(event_type)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Returns held or sold seats and general-admission quantities of
+/// `bookings` to the pool. Seats already taken over by another booking are
+/// left alone.
+async fn release(
+    tx: &mut Transaction<'_, Postgres>,
+    bookings: &[Uuid],
+    from: &str,
+) -> Result<Changes, sqlx::Error> {
+    let seats: Vec<i64> = sqlx::query_scalar(
+        "update event_seats set status = 'available', booking_id = null, held_until = null
+          where booking_id = any($1) and status = $2
+          returning seat_id",
+    )
+    .bind(bookings)
+    .bind(from)
+    .fetch_all(&mut **tx)
+    .await?;
+    let column = if from == "sold" { "sold" } else { "held" };
+    let ga: Vec<(i64, i32)> = sqlx::query_as(&format!(
+        "update ga_inventory g set {column} = g.{column} - q.n
+           from (select ticket_type_id, sum(quantity)::int as n from booking_items
+                  where booking_id = any($1) and seat_id is null group by ticket_type_id) q
+          where g.ticket_type_id = q.ticket_type_id
+          returning g.ticket_type_id, -q.n"
+    ))
+    .bind(bookings)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(Changes {
+        seats: seats.into_iter().map(|s| (s, "available")).collect(),
+        general_admission: ga,
+    })
+}
+
+/// Marks lapsed holds `expired` and releases them, at most `limit`, for one
+/// event or all. Safe with several instances: rows another sweeper holds are
+/// skipped. Bookings with a charge in flight are left to their confirm.
+pub async fn expire_lapsed(
+    tx: &mut Transaction<'_, Postgres>,
+    event_id: Option<i64>,
+    limit: i64,
+) -> Result<(Vec<(i64, Changes)>, usize), sqlx::Error> {
+    let expired: Vec<(Uuid, i64)> = sqlx::query_as(
+        "with lapsed as (
+             select booking_id from bookings b
+              where status in ('in_process', 'payment_pending') and expires_at < now()
+                and ($1::bigint is null or event_id = $1)
+                and not exists (select 1 from payments p
+                                 where p.booking_id = b.booking_id and p.kind = 'charge' and p.status = 'pending')
+              order by expires_at
+              limit $2
+                for update skip locked
+         )
+         update bookings b set status = 'expired'
+           from lapsed where b.booking_id = lapsed.booking_id
+         returning b.booking_id, b.event_id",
+    )
+    .bind(event_id)
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await?;
+    if expired.is_empty() {
+        return Ok((Vec::new(), 0));
+    }
+    let ids: Vec<Uuid> = expired.iter().map(|(b, _)| *b).collect();
+    let changes = release(tx, &ids, "held").await?;
+    write_outbox(tx, &ids, "booking.expired").await?;
+    // The feed is per event; a sweep spans events, so group the seat changes.
+    let mut events: Vec<i64> = expired.iter().map(|(_, e)| *e).collect();
+    events.sort_unstable();
+    events.dedup();
+    let per_event = if events.len() == 1 {
+        vec![(events[0], changes)]
+    } else {
+        let seat_events: Vec<(i64, i64)> = sqlx::query_as(
+            "select seat_id, event_id from event_seats where event_id = any($1) and seat_id = any($2)",
+        )
+        .bind(&events)
+        .bind(changes.seats.iter().map(|(s, _)| *s).collect::<Vec<_>>())
+        .fetch_all(&mut **tx)
+        .await?;
+        events
+            .iter()
+            .map(|e| {
+                let seats = seat_events
+                    .iter()
+                    .filter(|(_, ev)| ev == e)
+                    .map(|(s, _)| (*s, "available"))
+                    .collect();
+                (
+                    *e,
+                    Changes {
+                        seats,
+                        general_admission: Vec::new(),
+                    },
+                )
+            })
+            .collect()
+    };
+    Ok((per_event, ids.len()))
+}
+
+/// Background sweeper: expires lapsed holds every `interval`.
+pub fn spawn_sweeper(
+    pool: PgPool,
+    feed: SeatFeed,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match sweep_once(&pool, &feed).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "expired lapsed holds"),
+                Err(e) => tracing::warn!(error = %e, "sweep failed"),
+            }
+        }
+    })
+}
+
+/// One sweep pass; returns how many bookings expired.
+pub async fn sweep_once(pool: &PgPool, feed: &SeatFeed) -> Result<usize, sqlx::Error> {
+    let mut total = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let (per_event, n) = expire_lapsed(&mut tx, None, 500).await?;
+        tx.commit().await?;
+        for (event_id, changes) in &per_event {
+            feed.publish(*event_id, changes).await;
+        }
+        total += n;
+        if n < 500 {
+            return Ok(total);
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct Locked {
+    user_id: Uuid,
+    event_id: i64,
+    status: String,
+    lapsed: bool,
+    total_cents: i64,
+    currency: String,
+    event_started: bool,
+}
+
+async fn lock_booking(
+    tx: &mut Transaction<'_, Postgres>,
+    booking_id: Uuid,
+    caller: Uuid,
+    admin: bool,
+) -> Result<Locked, BookingError> {
+    let row: Option<Locked> = sqlx::query_as(
+        "select b.user_id, b.event_id, b.status, b.expires_at < now() as lapsed, b.total_cents, b.currency,
+                e.starts_at <= now() as event_started
+           from bookings b join events e on e.event_id = b.event_id
+          where b.booking_id = $1
+            for update of b",
+    )
+    .bind(booking_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    match row {
+        Some(row) if row.user_id == caller || admin => Ok(row),
+        _ => Err(BookingError::NotFound(format!("booking {booking_id}"))),
+    }
+}
+
+async fn view(pool: &PgPool, booking_id: Uuid) -> Result<BookingView, BookingError> {
+    model::load_views(pool, &[booking_id])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| BookingError::NotFound(format!("booking {booking_id}")))
+}
+
+/// Charges the booking and, on success, sells its seats; on decline,
+/// rejects it and releases them. The charge happens at most once.
+pub async fn confirm(
+    pool: &PgPool,
+    provider: &Arc<dyn PaymentProvider>,
+    feed: &SeatFeed,
+    booking_id: Uuid,
+    caller: Uuid,
+    card: &Card,
+) -> Result<BookingView, BookingError> {
+    // 1. Check the hold and record the charge attempt.
+    let mut tx = pool.begin().await?;
+    let booking = lock_booking(&mut tx, booking_id, caller, false).await?;
+    match booking.status.as_str() {
+        "confirmed" => return view(pool, booking_id).await,
+        "payment_pending" | "in_process" => {}
+        other => {
+            return Err(BookingError::conflict(
+                "booking_not_pending",
+                format!("booking is {other}"),
+            ));
+        }
+    }
+    let pending: Option<String> = sqlx::query_scalar(
+        "select idempotency_key from payments where booking_id = $1 and kind = 'charge' and status = 'pending'",
+    )
+    .bind(booking_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let charge_key = match pending {
+        // A confirm that died mid-charge: retry with the same key, so the
+        // provider answers with the first outcome instead of charging again.
+        Some(key) => key,
+        None => {
+            if booking.lapsed {
+                let (changes, _) = expire_one(&mut tx, booking_id).await?;
+                tx.commit().await?;
+                feed.publish(booking.event_id, &changes).await;
+                return Err(BookingError::conflict(
+                    "hold_expired",
+                    "the hold expired; nothing was charged",
+                ));
+            }
+            let key = format!("charge-{booking_id}");
+            sqlx::query(
+                "insert into payments (booking_id, kind, provider, idempotency_key, amount_cents, currency)
+                 values ($1, 'charge', $2, $3, $4, $5)",
+            )
+            .bind(booking_id)
+            .bind(provider.name())
+            .bind(&key)
+            .bind(booking.total_cents)
+            .bind(&booking.currency)
+            .execute(&mut *tx)
+            .await?;
+            // Keep the seats while the provider answers.
+            sqlx::query(&format!(
+                "update event_seats set held_until = greatest(held_until, now() + interval '{PAYMENT_GRACE}')
+                  where booking_id = $1 and status = 'held'"
+            ))
+            .bind(booking_id)
+            .execute(&mut *tx)
+            .await?;
+            key
+        }
+    };
+    tx.commit().await?;
+
+    // 2. Charge, outside any transaction.
+    let outcome = provider
+        .charge(&charge_key, booking.total_cents, &booking.currency, card)
+        .await
+        .map_err(|e| BookingError::Unavailable(e.to_string()))?;
+
+    // 3. Record the outcome and move the seats, atomically.
+    let mut tx = pool.begin().await?;
+    let changes = match &outcome {
+        ChargeOutcome::Succeeded { reference } => {
+            sqlx::query("update payments set status = 'succeeded', provider_ref = $2 where idempotency_key = $1")
+                .bind(&charge_key)
+                .bind(reference)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("update bookings set status = 'confirmed' where booking_id = $1")
+                .bind(booking_id)
+                .execute(&mut *tx)
+                .await?;
+            let seats: Vec<i64> = sqlx::query_scalar(
+                "update event_seats set status = 'sold', held_until = null
+                  where booking_id = $1 and status = 'held' returning seat_id",
+            )
+            .bind(booking_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            sqlx::query(
+                "update ga_inventory g set held = g.held - q.n, sold = g.sold + q.n
+                   from (select ticket_type_id, sum(quantity)::int as n from booking_items
+                          where booking_id = $1 and seat_id is null group by ticket_type_id) q
+                  where g.ticket_type_id = q.ticket_type_id",
+            )
+            .bind(booking_id)
+            .execute(&mut *tx)
+            .await?;
+            write_outbox(&mut tx, &[booking_id], "booking.confirmed").await?;
+            Changes {
+                seats: seats.into_iter().map(|s| (s, "sold")).collect(),
+                general_admission: Vec::new(),
+            }
+        }
+        ChargeOutcome::Declined { code } => {
+            sqlx::query("update payments set status = 'declined', failure_code = $2 where idempotency_key = $1")
+                .bind(&charge_key)
+                .bind(code)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("update bookings set status = 'rejected' where booking_id = $1")
+                .bind(booking_id)
+                .execute(&mut *tx)
+                .await?;
+            let changes = release(&mut tx, &[booking_id], "held").await?;
+            write_outbox(&mut tx, &[booking_id], "booking.rejected").await?;
+            changes
+        }
+    };
+    tx.commit().await?;
+    feed.publish(booking.event_id, &changes).await;
+    if let ChargeOutcome::Declined { code } = outcome {
+        return Err(BookingError::Conflict {
+            code: "payment_declined",
+            detail: format!("the card was declined ({code}); the seats were released"),
+            field: Some("payment.card_number"),
+            extra: Some(("booking_id", serde_json::json!(booking_id))),
+        });
+    }
+    view(pool, booking_id).await
+}
+
+async fn expire_one(
+    tx: &mut Transaction<'_, Postgres>,
+    booking_id: Uuid,
+) -> Result<(Changes, ()), sqlx::Error> {
+    sqlx::query("update bookings set status = 'expired' where booking_id = $1")
+        .bind(booking_id)
+        .execute(&mut **tx)
+        .await?;
+    let changes = release(tx, &[booking_id], "held").await?;
+    write_outbox(tx, &[booking_id], "booking.expired").await?;
+    Ok((changes, ()))
+}
+
+/// Cancels a pending booking (releasing its seats) or a confirmed one
+/// (refunding it, until the event starts).
+pub async fn cancel(
+    pool: &PgPool,
+    provider: &Arc<dyn PaymentProvider>,
+    feed: &SeatFeed,
+    booking_id: Uuid,
+    caller: Uuid,
+    admin: bool,
+) -> Result<BookingView, BookingError> {
+    let mut tx = pool.begin().await?;
+    let booking = lock_booking(&mut tx, booking_id, caller, admin).await?;
+    let changes = match booking.status.as_str() {
+        "cancelled" => return view(pool, booking_id).await,
+        "payment_pending" | "in_process" => {
+            let in_flight: bool = sqlx::query_scalar(
+                "select exists (select 1 from payments where booking_id = $1 and kind = 'charge' and status = 'pending')",
+            )
+            .bind(booking_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if in_flight {
+                return Err(BookingError::conflict(
+                    "payment_in_progress",
+                    "a payment is in progress; try again shortly",
+                ));
+            }
+            sqlx::query("update bookings set status = 'cancelled' where booking_id = $1")
+                .bind(booking_id)
+                .execute(&mut *tx)
+                .await?;
+            release(&mut tx, &[booking_id], "held").await?
+        }
+        "confirmed" => {
+            if booking.event_started {
+                return Err(BookingError::conflict(
+                    "event_started",
+                    "a booking cannot be refunded once the event has started",
+                ));
+            }
+            let charge: Option<String> = sqlx::query_scalar(
+                "select provider_ref from payments where booking_id = $1 and kind = 'charge' and status = 'succeeded'",
+            )
+            .bind(booking_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .flatten();
+            let refund_key = format!("refund-{booking_id}");
+            let outcome = provider
+                .refund(
+                    &refund_key,
+                    charge.as_deref().unwrap_or_default(),
+                    booking.total_cents,
+                )
+                .await
+                .map_err(|e| BookingError::Unavailable(e.to_string()))?;
+            let ChargeOutcome::Succeeded { reference } = outcome else {
+                return Err(BookingError::Unavailable(
+                    "the refund was refused by the provider".into(),
+                ));
+            };
+            sqlx::query(
+                "insert into payments (booking_id, kind, provider, provider_ref, idempotency_key, amount_cents, currency, status)
+                 values ($1, 'refund', $2, $3, $4, $5, $6, 'succeeded')
+                 on conflict (idempotency_key) do nothing",
+            )
+            .bind(booking_id)
+            .bind(provider.name())
+            .bind(&reference)
+            .bind(&refund_key)
+            .bind(booking.total_cents)
+            .bind(&booking.currency)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("update bookings set status = 'cancelled' where booking_id = $1")
+                .bind(booking_id)
+                .execute(&mut *tx)
+                .await?;
+            release(&mut tx, &[booking_id], "sold").await?
+        }
+        other => {
+            return Err(BookingError::conflict(
+                "booking_not_cancellable",
+                format!("booking is {other}"),
+            ));
+        }
+    };
+    write_outbox(&mut tx, &[booking_id], "booking.cancelled").await?;
+    tx.commit().await?;
+    feed.publish(booking.event_id, &changes).await;
+    view(pool, booking_id).await
+}

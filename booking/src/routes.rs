@@ -1,0 +1,193 @@
+//! HTTP handlers.
+
+use auth::{AuthUser, Role};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::BookingError;
+use crate::extract::{ApiJson, IdempotencyKey};
+use crate::holds::{self, StoredResponse};
+use crate::lifecycle;
+use crate::model::{self, BookingView, ConfirmBooking, CreateBooking};
+
+fn respond(stored: StoredResponse) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, Json(stored.body)).into_response();
+    if status.is_client_error() || status.is_server_error() {
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(problem::CONTENT_TYPE),
+        );
+    }
+    response
+}
+
+fn booking_id(raw: &str) -> Result<Uuid, BookingError> {
+    Uuid::parse_str(raw).map_err(|_| BookingError::invalid("booking_id", "must be a UUID"))
+}
+
+/// `POST /v1/bookings`: hold seats or tickets.
+#[tracing::instrument(skip_all, fields(user = %user.sub, event_id = body.event_id))]
+pub async fn create_booking(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    IdempotencyKey(key): IdempotencyKey,
+    ApiJson(body): ApiJson<CreateBooking>,
+) -> Result<Response, BookingError> {
+    let request = body.validate(state.limits.max_per_booking)?;
+    // The canonical re-serialization, so formatting differences are not
+    // "a different body".
+    let hash = hex::encode(Sha256::digest(
+        serde_json::to_vec(&body).unwrap_or_default(),
+    ));
+    if let Some(stored) = holds::lookup_replay(&state.ctx.pool, user.sub, &key, &hash).await? {
+        return Ok(respond(stored));
+    }
+    let stored = state
+        .holds
+        .submit(body.event_id, user.sub, key, hash, request)
+        .await?;
+    Ok(respond(stored))
+}
+
+/// `GET /v1/bookings/{id}`: the owner's or any booking for an admin.
+pub async fn get_booking(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<BookingView>, BookingError> {
+    let id = booking_id(&id)?;
+    let owner: Option<Uuid> =
+        sqlx::query_scalar("select user_id from bookings where booking_id = $1")
+            .bind(id)
+            .fetch_optional(&state.ctx.pool)
+            .await?;
+    if owner.is_none_or(|o| o != user.sub && user.role != Role::Admin) {
+        return Err(BookingError::NotFound(format!("booking {id}")));
+    }
+    model::load_views(&state.ctx.pool, &[id])
+        .await?
+        .into_iter()
+        .next()
+        .map(Json)
+        .ok_or_else(|| BookingError::NotFound(format!("booking {id}")))
+}
+
+/// `POST /v1/bookings/{id}/confirm`: pay and confirm.
+#[tracing::instrument(skip_all, fields(user = %user.sub, booking = %id))]
+pub async fn confirm_booking(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ConfirmBooking>,
+) -> Result<Json<BookingView>, BookingError> {
+    let id = booking_id(&id)?;
+    if body
+        .payment
+        .card_number
+        .chars()
+        .filter(char::is_ascii_digit)
+        .count()
+        < 12
+    {
+        return Err(BookingError::invalid(
+            "payment.card_number",
+            "must have at least 12 digits",
+        ));
+    }
+    lifecycle::confirm(
+        &state.ctx.pool,
+        &state.provider,
+        &state.feed,
+        id,
+        user.sub,
+        &body.payment,
+    )
+    .await
+    .map(Json)
+}
+
+/// `POST /v1/bookings/{id}/cancel`.
+pub async fn cancel_booking(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<BookingView>, BookingError> {
+    let id = booking_id(&id)?;
+    lifecycle::cancel(
+        &state.ctx.pool,
+        &state.provider,
+        &state.feed,
+        id,
+        user.sub,
+        user.role == Role::Admin,
+    )
+    .await
+    .map(Json)
+}
+
+/// `GET /v1/me/bookings`: the caller's latest 100 bookings, newest first.
+pub async fn list_my_bookings(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+) -> Result<Json<Vec<BookingView>>, BookingError> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "select booking_id from bookings where user_id = $1 order by created_at desc, booking_id limit 100",
+    )
+    .bind(user.sub)
+    .fetch_all(&state.ctx.pool)
+    .await?;
+    Ok(Json(model::load_views(&state.ctx.pool, &ids).await?))
+}
+
+/// One ticket the caller owns.
+#[derive(Debug, Serialize)]
+pub struct Ticket {
+    booking_id: Uuid,
+    event_id: i64,
+    event_title: String,
+    event_starts_at: chrono::DateTime<chrono::Utc>,
+    venue: String,
+    city: String,
+    #[serde(flatten)]
+    item: model::ItemView,
+    currency: String,
+}
+
+/// `GET /v1/me/tickets`: the items of the caller's confirmed bookings.
+pub async fn list_my_tickets(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+) -> Result<Json<Vec<Ticket>>, BookingError> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "select b.booking_id from bookings b join events e on e.event_id = b.event_id
+          where b.user_id = $1 and b.status = 'confirmed'
+          order by e.starts_at, b.booking_id limit 200",
+    )
+    .bind(user.sub)
+    .fetch_all(&state.ctx.pool)
+    .await?;
+    let tickets = model::load_views(&state.ctx.pool, &ids)
+        .await?
+        .into_iter()
+        .flat_map(|b| {
+            b.items.into_iter().map(move |item| Ticket {
+                booking_id: b.booking_id,
+                event_id: b.event_id,
+                event_title: b.event_title.clone(),
+                event_starts_at: b.event_starts_at,
+                venue: b.venue.clone(),
+                city: b.city.clone(),
+                item,
+                currency: b.currency.clone(),
+            })
+        })
+        .collect();
+    Ok(Json(tickets))
+}

@@ -1,0 +1,731 @@
+//! The booking service over HTTP against real Postgres and Redis.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use auth::Role;
+use e2e::fixtures::{self, OnSaleEvent};
+use e2e::{Service, TestApp, TestDb, spawn_app_with};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const SUCCESS_CARD: &str = "4242 4242 4242 4242";
+const DECLINE_CARD: &str = "4000 0000 0000 0002";
+
+/// A booking service (sweeper off unless asked), an event on sale, a shopper.
+struct Setup {
+    app: TestApp,
+    event: OnSaleEvent,
+    token: String,
+}
+
+async fn setup(rows: i32, per_row: i32, ga: i32, extra: &[(&str, &str)]) -> Setup {
+    let db = TestDb::migrated().await;
+    let event = fixtures::on_sale_event(&db.pool, rows, per_row, ga).await;
+    let user = fixtures::user(&db.pool, "user").await;
+    let mut env = vec![("BOOKING_SWEEP_INTERVAL_MS", "0")];
+    env.extend_from_slice(extra);
+    let app = spawn_app_with(Service::Booking, db, &env).await;
+    Setup {
+        app,
+        event,
+        token: fixtures::token(user, Role::User),
+    }
+}
+
+async fn new_shopper(app: &TestApp) -> String {
+    fixtures::token(fixtures::user(&app.db.pool, "user").await, Role::User)
+}
+
+async fn post(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    key: Option<&str>,
+    body: &Value,
+) -> (u16, Value) {
+    let mut request = app
+        .http
+        .post(format!("{}{path}", app.address))
+        .bearer_auth(token)
+        .json(body);
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    let response = request.send().await.expect("request reaches booking");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(app: &TestApp, path: &str, token: &str) -> (u16, Value) {
+    let response = app
+        .http
+        .get(format!("{}{path}", app.address))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request reaches booking");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn hold(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
+    let key = Uuid::new_v4().to_string();
+    post(app, "/v1/bookings", token, Some(&key), &body).await
+}
+
+async fn confirm(app: &TestApp, token: &str, booking: &str, card: &str) -> (u16, Value) {
+    post(
+        app,
+        &format!("/v1/bookings/{booking}/confirm"),
+        token,
+        None,
+        &json!({"payment": {"card_number": card}}),
+    )
+    .await
+}
+
+async fn seat_states(app: &TestApp, event_id: i64, seats: &[i64]) -> Vec<String> {
+    sqlx::query_scalar(
+        "select status from event_seats where event_id = $1 and seat_id = any($2) order by seat_id",
+    )
+    .bind(event_id)
+    .bind(seats)
+    .fetch_all(&app.db.pool)
+    .await
+    .expect("seat states")
+}
+
+/// Makes a hold lapse, as if its time had passed.
+async fn lapse(app: &TestApp, booking_id: &str) {
+    let id = Uuid::parse_str(booking_id).expect("uuid");
+    sqlx::query(
+        "update bookings set expires_at = now() - interval '1 second' where booking_id = $1",
+    )
+    .bind(id)
+    .execute(&app.db.pool)
+    .await
+    .expect("lapse booking");
+    sqlx::query("update event_seats set held_until = now() - interval '1 second' where booking_id = $1 and status = 'held'")
+        .bind(id)
+        .execute(&app.db.pool)
+        .await
+        .expect("lapse seats");
+}
+
+fn id_of(body: &Value) -> String {
+    body["booking_id"].as_str().expect("booking_id").to_owned()
+}
+
+#[tokio::test]
+async fn holding_seats_returns_201_with_items_total_and_expiry() {
+    let s = setup(1, 10, 10, &[]).await;
+    let seats = &s.event.rows[0][2..4];
+
+    let (status, body) = hold(
+        &s.app,
+        &s.token,
+        json!({"event_id": s.event.event_id, "seat_ids": seats}),
+    )
+    .await;
+
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["status"], "payment_pending");
+    assert_eq!(body["total_cents"], 10_000);
+    assert_eq!(body["currency"], "EUR");
+    assert_eq!(body["items"].as_array().map(Vec::len), Some(2));
+    assert_eq!(body["items"][0]["seat"]["row"], "R1");
+    let expires: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(body["expires_at"].clone()).expect("expires_at");
+    let minutes = (expires - chrono::Utc::now()).num_seconds() as f64 / 60.0;
+    assert!(
+        (9.5..=10.1).contains(&minutes),
+        "default hold is 10 minutes, got {minutes}"
+    );
+    assert_eq!(
+        seat_states(&s.app, s.event.event_id, seats).await,
+        ["held", "held"]
+    );
+}
+
+#[tokio::test]
+async fn holding_a_held_seat_returns_409_naming_the_seat() {
+    let s = setup(1, 10, 10, &[]).await;
+    let other = new_shopper(&s.app).await;
+    let seats = &s.event.rows[0][0..2];
+    hold(
+        &s.app,
+        &s.token,
+        json!({"event_id": s.event.event_id, "seat_ids": [seats[0]]}),
+    )
+    .await;
+
+    let (status, body) = hold(
+        &s.app,
+        &other,
+        json!({"event_id": s.event.event_id, "seat_ids": seats}),
+    )
+    .await;
+
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "seats_unavailable");
+    assert_eq!(body["unavailable_seat_ids"], json!([seats[0]]));
+    assert_eq!(
+        seat_states(&s.app, s.event.event_id, &seats[1..]).await,
+        ["available"]
+    );
+}
+
+#[tokio::test]
+async fn sixty_four_clients_racing_for_100_seats_on_two_instances_never_double_book() {
+    let s = setup(4, 25, 10, &[]).await;
+    let second = spawn_app_with(
+        Service::Booking,
+        reuse(&s.app.db),
+        &[("BOOKING_SWEEP_INTERVAL_MS", "0")],
+    )
+    .await;
+    let seats = s.event.seat_ids();
+    let mut tokens = Vec::new();
+    for _ in 0..64 {
+        tokens.push(new_shopper(&s.app).await);
+    }
+
+    // Each client tries pairs of seats until it has tried 8 pairs; pairs
+    // overlap heavily so most attempts collide.
+    let mut tasks = Vec::new();
+    for (c, token) in tokens.into_iter().enumerate() {
+        let app = if c % 2 == 0 {
+            s.app.address.clone()
+        } else {
+            second.address.clone()
+        };
+        let http = s.app.http.clone();
+        let seats = seats.clone();
+        let event_id = s.event.event_id;
+        tasks.push(tokio::spawn(async move {
+            let mut won = Vec::new();
+            for attempt in 0..8 {
+                let a = (c * 7 + attempt * 13) % seats.len();
+                let b = (a + 1) % seats.len();
+                let response = http
+                    .post(format!("{app}/v1/bookings"))
+                    .bearer_auth(&token)
+                    .header("Idempotency-Key", Uuid::new_v4().to_string())
+                    .json(&json!({"event_id": event_id, "seat_ids": [seats[a], seats[b]]}))
+                    .send()
+                    .await
+                    .expect("request");
+                let status = response.status().as_u16();
+                assert!(status == 201 || status == 409, "unexpected {status}");
+                if status == 201 {
+                    won.push((seats[a], seats[b]));
+                }
+            }
+            won
+        }));
+    }
+    let mut won = Vec::new();
+    for task in tasks {
+        won.extend(task.await.expect("client"));
+    }
+
+    let mut sold = HashSet::new();
+    for (a, b) in &won {
+        assert!(
+            sold.insert(*a) && sold.insert(*b),
+            "a seat was granted twice"
+        );
+    }
+    let doubled: i64 = sqlx::query_scalar(
+        "select count(*) from (select seat_id from booking_items i join bookings b using (booking_id)
+                                where b.status = 'payment_pending' group by seat_id having count(*) > 1) d",
+    )
+    .fetch_one(&s.app.db.pool)
+    .await
+    .expect("query");
+    let held: i64 = sqlx::query_scalar(
+        "select count(*) from event_seats where event_id = $1 and status = 'held'",
+    )
+    .bind(s.event.event_id)
+    .fetch_one(&s.app.db.pool)
+    .await
+    .expect("query");
+    assert_eq!(doubled, 0);
+    assert_eq!(usize::try_from(held).ok(), Some(sold.len()));
+    assert!(sold.len() >= 50, "most seats should sell: {}", sold.len());
+}
+
+/// A second handle on the same database (the owner drops it).
+fn reuse(db: &TestDb) -> TestDb {
+    TestDb::attach(db)
+}
+
+#[tokio::test]
+async fn general_admission_is_never_oversold_across_two_instances() {
+    let s = setup(1, 1, 25, &[]).await;
+    let second = spawn_app_with(
+        Service::Booking,
+        reuse(&s.app.db),
+        &[("BOOKING_SWEEP_INTERVAL_MS", "0")],
+    )
+    .await;
+    let mut tasks = Vec::new();
+    for c in 0..40 {
+        let token = new_shopper(&s.app).await;
+        let address = if c % 2 == 0 {
+            s.app.address.clone()
+        } else {
+            second.address.clone()
+        };
+        let http = s.app.http.clone();
+        let body = json!({"event_id": s.event.event_id, "ticket_type_id": s.event.ga_type_id, "quantity": 2});
+        tasks.push(tokio::spawn(async move {
+            http.post(format!("{address}/v1/bookings"))
+                .bearer_auth(token)
+                .header("Idempotency-Key", Uuid::new_v4().to_string())
+                .json(&body)
+                .send()
+                .await
+                .expect("request")
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut granted = 0;
+    for task in tasks {
+        match task.await.expect("client") {
+            201 => granted += 1,
+            409 => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+
+    let (held, capacity): (i32, i32) =
+        sqlx::query_as("select held, capacity from ga_inventory where ticket_type_id = $1")
+            .bind(s.event.ga_type_id)
+            .fetch_one(&s.app.db.pool)
+            .await
+            .expect("counters");
+    assert_eq!(granted, 12, "25 tickets in pairs: 12 bookings");
+    assert_eq!((held, capacity), (24, 25));
+}
+
+#[tokio::test]
+async fn a_replayed_idempotency_key_returns_the_first_response_and_another_body_gets_422() {
+    let s = setup(1, 10, 10, &[]).await;
+    let body = json!({"event_id": s.event.event_id, "seat_ids": [s.event.rows[0][0]]});
+
+    let first = post(&s.app, "/v1/bookings", &s.token, Some("key-1"), &body).await;
+    let replay = post(&s.app, "/v1/bookings", &s.token, Some("key-1"), &body).await;
+    let other = post(
+        &s.app,
+        "/v1/bookings",
+        &s.token,
+        Some("key-1"),
+        &json!({"event_id": s.event.event_id, "seat_ids": [s.event.rows[0][1]]}),
+    )
+    .await;
+
+    assert_eq!(first.0, 201);
+    assert_eq!(replay, first);
+    assert_eq!(other.0, 422, "{}", other.1);
+    assert_eq!(other.1["field"], "idempotency-key");
+    let bookings: i64 = sqlx::query_scalar("select count(*) from bookings")
+        .fetch_one(&s.app.db.pool)
+        .await
+        .expect("count");
+    assert_eq!(bookings, 1);
+}
+
+#[tokio::test]
+async fn an_expired_hold_is_free_for_others_before_any_sweeper_runs() {
+    let s = setup(1, 4, 10, &[]).await;
+    let other = new_shopper(&s.app).await;
+    let seat = s.event.rows[0][0];
+    let (_, first) = hold(
+        &s.app,
+        &s.token,
+        json!({"event_id": s.event.event_id, "seat_ids": [seat]}),
+    )
+    .await;
+    lapse(&s.app, &id_of(&first)).await;
+
+    let (status, body) = hold(
+        &s.app,
+        &other,
+        json!({"event_id": s.event.event_id, "seat_ids": [seat]}),
+    )
+    .await;
+
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
+async fn confirming_an_expired_hold_is_409_and_charges_nothing() {
+    let s = setup(1, 4, 10, &[]).await;
+    let (_, held) = hold(
+        &s.app,
+        &s.token,
+        json!({"event_id": s.event.event_id, "seat_ids": [s.event.rows[0][0]]}),
+    )
+    .await;
+    lapse(&s.app, &id_of(&held)).await;
+
+    let (status, body) = confirm(&s.app, &s.token, &id_of(&held), SUCCESS_CARD).await;
+
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "hold_expired");
+    let payments: i64 = sqlx::query_scalar("select count(*) from payments")
+        .fetch_one(&s.app.db.pool)
+        .await
+        .expect("count");
+    assert_eq!(payments, 0);
+    let (_, booking) = get(&s.app, &format!("/v1/bookings/{}", id_of(&held)), &s.token).await;
+    assert_eq!(booking["status"], "expired");
+}
+
+#[tokio::test]
+async fn the_sweeper_expires_lapsed_holds_and_releases_their_seats() {
+    let s = setup(1, 4, 10, &[("BOOKING_SWEEP_INTERVAL_MS", "100")]).await;
+    let seats = &s.event.rows[0][0..2];
+    let (_, held) = hold(
+        &s.app,
+        &s.token,
+        json!({"event_id": s.event.event_id, "seat_ids": seats}),
+    )
+    .await;
+    let (_, ga) = hold(
+        &s.app,
+        &s.token,
+        json!({"event_id": s.event.event_id, "ticket_type_id": s.event.ga_type_id, "quantity": 3}),
+    )
+    .await;
+    lapse(&s.app, &id_of(&held)).await;
+    lapse(&s.app, &id_of(&ga)).await;
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut status = Value::Null;
+    while Instant::now() < deadline {
+        status = get(&s.app, &format!("/v1/bookings/{}", id_of(&ga)), &s.token)
+            .await
+            .1["status"]
+            .clone();
+        if status == "expired" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    assert_eq!(status, "expired");
+    assert_eq!(
+        get(&s.app, &format!("/v1/bookings/{}", id_of(&held)), &s.token)
+            .await
+            .1["status"],
+        "expired"
+    );
+    assert_eq!(
+        seat_states(&s.app, s.event.event_id, seats).await,
+        ["available", "available"]
+    );
+    let held_ga: i32 =
+        sqlx::query_scalar("select held from ga_inventory where ticket_type_id = $1")
+            .bind(s.event.ga_type_id)
+            .fetch_one(&s.app.db.pool)
+            .await
+            .expect("counter");
+    assert_eq!(held_ga, 0);
+    let expired_events: i64 =
+        sqlx::query_scalar("select count(*) from outbox where event_type = 'booking.expired'")
+            .fetch_one(&s.app.db.pool)
+            .await
+            .expect("outbox");
+    assert_eq!(expired_events, 2);
+}
+
+#[tokio::test]
+async fn paying_confirms_sells_the_seats_and_shows_tickets() {
+    let s = setup(1, 4, 10, &[]).await;
+    let seats = &s.event.rows[0][1..3];
+    let (_, held) = hold(
+        &s.app,
+        &s.token,
+        json!({"event_id": s.event.event_id, "seat_ids": seats}),
+    )
+    .await;
+
+    let (status, body) = confirm(&s.app, &s.token, &id_of(&held), SUCCESS_CARD).await;
+    let again = confirm(&s.app, &s.token, &id_of(&held), SUCCESS_CARD).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "confirmed");
+    assert_eq!(again.0, 200, "confirming twice is harmless");
+    assert_eq!(
+        seat_states(&s.app, s.event.event_id, seats).await,
+        ["sold", "sold"]
+    );
+    let charges: i64 = sqlx::query_scalar(
+        "select count(*) from payments where kind = 'charge' and status = 'succeeded'",
+    )
+    .fetch_one(&s.app.db.pool)
+    .await
+    .expect("count");
+    assert_eq!(charges, 1);
+    let (_, tickets) = get(&s.app, "/v1/me/tickets", &s.token).await;
+    assert_eq!(tickets.as_array().map(Vec::len), Some(2), "{tickets}");
+    assert_eq!(tickets[0]["event_title"], "Show");
+    assert_eq!(tickets[0]["seat"]["row"], "R1");
+    let (_, mine) = get(&s.app, "/v1/me/bookings", &s.token).await;
+    assert_eq!(mine[0]["booking_id"], held["booking_id"]);
+}
+
+#[tokio::test]
+async fn a_declined_card_rejects_the_booking_and_releases_the_seats() {
+    let s = setup(1, 4, 10, &[]).await;
+    let seats = &s.event.rows[0][0..2];
+    let (_, held) = hold(
+        &s.app,
+        &s.token,
+        json!({"event_id": s.event.event_id, "seat_ids": seats}),
+    )
+    .await;
+
+    let (status, body) = confirm(&s.app, &s.token, &id_of(&held), DECLINE_CARD).await;
+
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "payment_declined");
+    assert_eq!(body["field"], "payment.card_number");
+    assert_eq!(
+        seat_states(&s.app, s.event.event_id, seats).await,
+        ["available", "available"]
+    );
+    assert_eq!(
+        get(&s.app, &format!("/v1/bookings/{}", id_of(&held)), &s.token)
+            .await
+            .1["status"],
+        "rejected"
+    );
+}
+
+#[tokio::test]
+async fn cancelling_a_pending_booking_releases_and_a_confirmed_one_refunds() {
+    let s = setup(1, 4, 10, &[]).await;
+    let (_, pending) = hold(
+        &s.app,
+        &s.token,
+        json!({"event_id": s.event.event_id, "seat_ids": [s.event.rows[0][0]]}),
+    )
+    .await;
+    let (_, paid) = hold(
+        &s.app,
+        &s.token,
+        json!({"event_id": s.event.event_id, "ticket_type_id": s.event.ga_type_id, "quantity": 2}),
+    )
+    .await;
+    confirm(&s.app, &s.token, &id_of(&paid), SUCCESS_CARD).await;
+
+    let (a, cancelled_pending) = post(
+        &s.app,
+        &format!("/v1/bookings/{}/cancel", id_of(&pending)),
+        &s.token,
+        None,
+        &json!({}),
+    )
+    .await;
+    let (b, cancelled_paid) = post(
+        &s.app,
+        &format!("/v1/bookings/{}/cancel", id_of(&paid)),
+        &s.token,
+        None,
+        &json!({}),
+    )
+    .await;
+
+    assert_eq!((a, b), (200, 200), "{cancelled_pending} {cancelled_paid}");
+    assert_eq!(cancelled_pending["status"], "cancelled");
+    assert_eq!(cancelled_paid["status"], "cancelled");
+    assert_eq!(
+        seat_states(&s.app, s.event.event_id, &[s.event.rows[0][0]]).await,
+        ["available"]
+    );
+    let (held, sold): (i32, i32) =
+        sqlx::query_as("select held, sold from ga_inventory where ticket_type_id = $1")
+            .bind(s.event.ga_type_id)
+            .fetch_one(&s.app.db.pool)
+            .await
+            .expect("counter");
+    assert_eq!((held, sold), (0, 0));
+    let refunds: i64 = sqlx::query_scalar(
+        "select count(*) from payments where kind = 'refund' and status = 'succeeded'",
+    )
+    .fetch_one(&s.app.db.pool)
+    .await
+    .expect("count");
+    assert_eq!(refunds, 1);
+}
+
+#[tokio::test]
+async fn another_users_booking_is_404() {
+    let s = setup(1, 4, 10, &[]).await;
+    let stranger = new_shopper(&s.app).await;
+    let (_, held) = hold(
+        &s.app,
+        &s.token,
+        json!({"event_id": s.event.event_id, "seat_ids": [s.event.rows[0][0]]}),
+    )
+    .await;
+
+    let (get_status, _) = get(&s.app, &format!("/v1/bookings/{}", id_of(&held)), &stranger).await;
+    let (confirm_status, _) = confirm(&s.app, &stranger, &id_of(&held), SUCCESS_CARD).await;
+    let admin = fixtures::token(fixtures::user(&s.app.db.pool, "admin").await, Role::Admin);
+    let (admin_status, _) = get(&s.app, &format!("/v1/bookings/{}", id_of(&held)), &admin).await;
+
+    assert_eq!((get_status, confirm_status, admin_status), (404, 404, 200));
+}
+
+#[tokio::test]
+async fn best_available_picks_adjacent_seats_in_the_best_row_that_fits_and_fails_cleanly() {
+    // Row 1 (nearest) has seats 4 and 7 taken: no run of 4 left in it.
+    let s = setup(3, 10, 10, &[]).await;
+    let other = new_shopper(&s.app).await;
+    hold(
+        &s.app,
+        &other,
+        json!({"event_id": s.event.event_id, "seat_ids": [s.event.rows[0][3], s.event.rows[0][6]]}),
+    )
+    .await;
+
+    let (status, body) = hold(
+        &s.app,
+        &s.token,
+        json!({"event_id": s.event.event_id, "best_available": {"ticket_type_id": s.event.seated_type_id, "quantity": 4, "adjacent": true}}),
+    )
+    .await;
+    let (too_many, refused) = hold(
+        &s.app,
+        &s.token,
+        json!({"event_id": s.event.event_id, "best_available": {"section_id": s.event.section_id, "quantity": 11}}),
+    )
+    .await;
+
+    assert_eq!(status, 201, "{body}");
+    let picked: Vec<i64> = body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["seat"]["seat_id"].as_i64().expect("seat"))
+        .collect();
+    // Row 2, the 4 seats around its centre (numbers 4-7 of 1-10: centred on 5.5).
+    assert_eq!(picked, s.event.rows[1][3..7].to_vec());
+    assert!(
+        body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .all(|i| i["seat"]["row"] == "R2")
+    );
+    assert_eq!(too_many, 400, "over the per-booking limit: {refused}");
+    let (none_status, none) = hold(
+        &s.app,
+        &new_shopper(&s.app).await,
+        json!({"event_id": s.event.event_id, "best_available": {"section_id": s.event.section_id, "quantity": 8}}),
+    )
+    .await;
+    // Rows 2 and 3 still have 6 and 10 free; 8 adjacent fit only in row 3.
+    assert_eq!(none_status, 201, "{none}");
+    let (no_fit, problem) = hold(
+        &s.app,
+        &new_shopper(&s.app).await,
+        json!({"event_id": s.event.event_id, "best_available": {"section_id": s.event.section_id, "quantity": 7}}),
+    )
+    .await;
+    assert_eq!(no_fit, 409, "{problem}");
+    assert_eq!(problem["code"], "seats_unavailable");
+}
+
+#[tokio::test]
+async fn bad_input_gets_problem_json_naming_the_field() {
+    let s = setup(1, 4, 10, &[]).await;
+    let other = {
+        let db = &s.app.db.pool;
+        fixtures::on_sale_event(db, 1, 2, 5).await
+    };
+    let e = s.event.event_id;
+    let cases: Vec<(Option<&str>, Value, u16, &str)> = vec![
+        (
+            None,
+            json!({"event_id": e, "seat_ids": [s.event.rows[0][0]]}),
+            400,
+            "idempotency-key",
+        ),
+        (
+            Some("k"),
+            json!({"event_id": e, "seat_ids": [s.event.rows[0][0]], "quantity": 1}),
+            400,
+            "quantity",
+        ),
+        (
+            Some("k"),
+            json!({"event_id": e, "ticket_type_id": s.event.ga_type_id, "quantity": 0}),
+            400,
+            "quantity",
+        ),
+        (
+            Some("k"),
+            json!({"event_id": e, "ticket_type_id": s.event.ga_type_id, "quantity": 99}),
+            400,
+            "quantity",
+        ),
+        (
+            Some("k"),
+            json!({"event_id": e, "seat_ids": [other.rows[0][0]]}),
+            400,
+            "seat_ids",
+        ),
+        (
+            Some("k"),
+            json!({"event_id": 999_999, "seat_ids": [1]}),
+            400,
+            "event_id",
+        ),
+        (
+            Some("k"),
+            json!({"event_id": "seven", "seat_ids": [1]}),
+            400,
+            "event_id",
+        ),
+        (
+            Some("k"),
+            json!({"event_id": e, "ticket_type_id": s.event.seated_type_id, "quantity": 1}),
+            400,
+            "ticket_type_id",
+        ),
+    ];
+    for (key, body, status, field) in cases {
+        let (got, problem) = post(&s.app, "/v1/bookings", &s.token, key, &body).await;
+        assert_eq!(
+            (got, problem["field"].as_str()),
+            (status, Some(field)),
+            "{body} -> {problem}"
+        );
+    }
+
+    let malformed = s
+        .app
+        .http
+        .post(format!("{}/v1/bookings", s.app.address))
+        .bearer_auth(&s.token)
+        .header("Idempotency-Key", "m")
+        .header("content-type", "application/json")
+        .body("{\"event_id\": 1,")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(malformed.status(), 400);
+    assert_eq!(
+        malformed.headers()["content-type"],
+        "application/problem+json"
+    );
+    let unauthenticated = post(&s.app, "/v1/bookings", "not-a-token", Some("k"), &json!({})).await;
+    assert_eq!(unauthenticated.0, 401);
+}
