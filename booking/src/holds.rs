@@ -21,21 +21,23 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::{PgPool, Postgres, Transaction};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::error::{BookingError, is_retryable};
 use crate::feed::SeatFeed;
 use crate::lifecycle;
-use crate::model::{self, HoldRequest};
+use crate::model::{BookingView, HoldRequest, ItemView, SeatView};
 
 /// Most requests served by one transaction.
 pub const MAX_BATCH: usize = 256;
+/// Batches of one event in flight at once, per instance.
+const IN_FLIGHT: usize = 4;
 /// A worker with nothing to do for this long exits.
 const IDLE: Duration = Duration::from_secs(30);
 /// Best-available picks whose seats were taken between reading and locking
@@ -87,6 +89,101 @@ struct Inner {
     limits: HoldLimits,
     feed: SeatFeed,
     queues: Mutex<HashMap<i64, mpsc::Sender<HoldJob>>>,
+    geometry: Mutex<HashMap<TierKey, (Instant, Arc<Geometry>)>>,
+    cursors: Mutex<HashMap<TierKey, (Instant, usize)>>,
+}
+
+/// (event, ticket type filter, section filter) of a best-available request.
+type TierKey = (i64, Option<i64>, Option<i64>);
+
+/// The seats a best-available request ranges over, best first, and their
+/// split into chunks of whole rows. Seat maps do not change once an event
+/// is on sale, so this is read once and kept for [`GEOMETRY_TTL`].
+#[derive(Debug)]
+struct Geometry {
+    seats: Vec<GeoSeat>,
+    chunks: Vec<std::ops::Range<usize>>,
+}
+
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+struct GeoSeat {
+    seat_id: i64,
+    row_id: i64,
+    number: i32,
+}
+
+const GEOMETRY_TTL: Duration = Duration::from_secs(60);
+/// Where free seats were last seen is only a hint; it is forgotten this
+/// often so released seats in better rows are found again.
+const CURSOR_TTL: Duration = Duration::from_secs(2);
+/// About this many seats are checked per query.
+const CHUNK_SEATS: usize = 1_000;
+
+impl Inner {
+    async fn geometry(&self, key: TierKey) -> Result<Arc<Geometry>, sqlx::Error> {
+        {
+            let cache = self.geometry.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((_, g)) = cache
+                .get(&key)
+                .filter(|(at, _)| at.elapsed() < GEOMETRY_TTL)
+            {
+                return Ok(g.clone());
+            }
+        }
+        let (event_id, ticket_type_id, section_id) = key;
+        let seats: Vec<GeoSeat> = sqlx::query_as(
+            "select es.seat_id, s.row_id, s.number
+               from event_seats es
+               join seats s on s.seat_id = es.seat_id
+               join venue_rows vr on vr.row_id = s.row_id
+               join venue_sections vs on vs.section_id = vr.section_id
+              where es.event_id = $1
+                and ($2::bigint is null or es.ticket_type_id = $2)
+                and ($3::bigint is null or vs.section_id = $3)
+              order by vs.rank, vr.position, vs.section_id, vr.row_id, s.number",
+        )
+        .bind(event_id)
+        .bind(ticket_type_id)
+        .bind(section_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        for i in 1..=seats.len() {
+            let row_ends = i == seats.len() || seats[i].row_id != seats[i - 1].row_id;
+            if row_ends && (i - start >= CHUNK_SEATS || i == seats.len()) {
+                chunks.push(start..i);
+                start = i;
+            }
+        }
+        let geometry = Arc::new(Geometry { seats, chunks });
+        self.geometry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, (Instant::now(), geometry.clone()));
+        Ok(geometry)
+    }
+
+    fn cursor(&self, key: TierKey) -> usize {
+        let cursors = self.cursors.lock().unwrap_or_else(|p| p.into_inner());
+        cursors
+            .get(&key)
+            .filter(|(at, _)| at.elapsed() < CURSOR_TTL)
+            .map_or(0, |(_, chunk)| *chunk)
+    }
+
+    fn remember_cursor(&self, key: TierKey, chunk: usize) {
+        let mut cursors = self.cursors.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = cursors
+            .get(&key)
+            .is_some_and(|(at, _)| at.elapsed() < CURSOR_TTL);
+        let at = if fresh {
+            cursors.get(&key).map_or_else(Instant::now, |(at, _)| *at)
+        } else {
+            Instant::now()
+        };
+        cursors.insert(key, (at, chunk));
+    }
 }
 
 impl HoldEngine {
@@ -98,6 +195,8 @@ impl HoldEngine {
                 limits,
                 feed,
                 queues: Mutex::new(HashMap::new()),
+                geometry: Mutex::new(HashMap::new()),
+                cursors: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -163,21 +262,31 @@ async fn worker(
     own: mpsc::Sender<HoldJob>,
     mut rx: mpsc::Receiver<HoldJob>,
 ) {
-    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    // Batches of one event may overlap in time: each locks what it needs in a
+    // global order, so they stay correct, and while one waits on its commit
+    // the next is already deciding.
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut jobs = Vec::with_capacity(MAX_BATCH);
         match tokio::time::timeout(IDLE, rx.recv_many(&mut jobs, MAX_BATCH)).await {
             Ok(0) => return,
             Ok(_) => {
-                let retry = serve_batch(&engine, event_id, std::mem::take(&mut jobs)).await;
-                for job in retry {
-                    // Our own queue: a full queue waits, which is backpressure.
-                    if let Err(mpsc::error::SendError(job)) = own.send(job).await {
-                        drop(
-                            job.reply
-                                .send(Err(BookingError::Unavailable("hold worker stopped".into()))),
-                        );
+                let engine = engine.clone();
+                let own = own.clone();
+                tokio::spawn(async move {
+                    let retry = serve_batch(&engine, event_id, jobs).await;
+                    drop(permit);
+                    for job in retry {
+                        if let Err(mpsc::error::SendError(job)) = own.send(job).await {
+                            drop(job.reply.send(Err(BookingError::Unavailable(
+                                "hold worker stopped".into(),
+                            ))));
+                        }
                     }
-                }
+                });
             }
             Err(_idle) => {
                 {
@@ -198,9 +307,7 @@ async fn worker(
                     jobs.push(job);
                 }
                 if !jobs.is_empty() {
-                    // Late arrivals are served; any retries fail over to a
-                    // fresh worker through `submit`'s caller seeing an error.
-                    for job in serve_batch(&engine, event_id, std::mem::take(&mut jobs)).await {
+                    for job in serve_batch(&engine, event_id, jobs).await {
                         drop(
                             job.reply
                                 .send(Err(BookingError::Unavailable("retry the request".into()))),
@@ -231,7 +338,7 @@ async fn serve_batch(engine: &HoldEngine, event_id: i64, jobs: Vec<HoldJob>) -> 
     let mut attempt = 0;
     let result = loop {
         attempt += 1;
-        match run_batch(&engine.inner.pool, engine.inner.limits, event_id, &jobs).await {
+        match run_batch(&engine.inner, event_id, &jobs).await {
             Err(e) if is_retryable(&e) && attempt < 4 => {
                 tracing::warn!(event_id, attempt, error = %e, "hold batch rolled back, retrying");
             }
@@ -374,6 +481,7 @@ pub async fn lookup_replay(
 
 #[derive(Debug, Clone)]
 struct TicketType {
+    name: String,
     seated: bool,
     price_cents: i64,
     currency: String,
@@ -385,6 +493,20 @@ struct LockedSeat {
     seat_id: i64,
     ticket_type_id: i64,
     free: bool,
+    section: String,
+    row_label: String,
+    number: i32,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct EventInfo {
+    status: String,
+    sale_open: bool,
+    now: DateTime<Utc>,
+    title: String,
+    starts_at: DateTime<Utc>,
+    venue: String,
+    city: String,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -412,39 +534,43 @@ struct Claim {
 }
 
 async fn run_batch(
-    pool: &PgPool,
-    limits: HoldLimits,
+    inner: &Inner,
     event_id: i64,
     jobs: &[HoldJob],
 ) -> Result<(Vec<Outcome>, Changes), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let limits = inner.limits;
+    let mut tx = inner.pool.begin().await?;
     let mut outcomes: Vec<Option<Outcome>> = jobs.iter().map(|_| None).collect();
 
-    let event: Option<(String, bool)> = sqlx::query_as(
-        "select status, sale_starts_at <= now() and now() < sale_ends_at from events where event_id = $1",
+    let event: Option<EventInfo> = sqlx::query_as(
+        "select e.status, e.sale_starts_at <= now() and now() < e.sale_ends_at as sale_open, now() as now,
+                e.title, e.starts_at, v.name as venue, v.city
+           from events e join venues v on v.venue_id = e.venue_id
+          where e.event_id = $1",
     )
     .bind(event_id)
     .fetch_optional(&mut *tx)
     .await?;
-    let refuse_all = match event {
+    let refuse_all = match &event {
         None => Some(BookingError::NotFound(format!("event {event_id}"))),
-        Some((status, _)) if status != "scheduled" => Some(BookingError::conflict(
+        Some(e) if e.status != "scheduled" => Some(BookingError::conflict(
             "event_not_on_sale",
-            format!("event {event_id} is {status}"),
+            format!("event {event_id} is {}", e.status),
         )),
-        Some((_, false)) => Some(BookingError::conflict(
+        Some(e) if !e.sale_open => Some(BookingError::conflict(
             "sale_not_open",
             "this event's sale is not open",
         )),
         Some(_) => None,
     };
-    if let Some(err) = refuse_all {
+    let (Some(event), None) = (event, &refuse_all) else {
+        let err = refuse_all.unwrap_or_else(|| BookingError::NotFound(format!("event {event_id}")));
         let outcomes = jobs
             .iter()
             .map(|_| Outcome::Refused(clone_error(&err)))
             .collect();
         return Ok((outcomes, Changes::default()));
-    }
+    };
 
     // Users must exist (bookings reference them).
     let users: Vec<Uuid> = jobs.iter().map(|j| j.user_id).collect();
@@ -504,17 +630,18 @@ async fn run_batch(
     .into_iter()
     .collect();
 
-    let types: HashMap<i64, TicketType> = sqlx::query_as::<_, (i64, String, i64, String, i32)>(
-        "select ticket_type_id, kind, price_cents, currency, hold_seconds from ticket_types where event_id = $1",
+    let types: HashMap<i64, TicketType> = sqlx::query_as::<_, (i64, String, String, i64, String, i32)>(
+        "select ticket_type_id, name, kind, price_cents, currency, hold_seconds from ticket_types where event_id = $1",
     )
     .bind(event_id)
     .fetch_all(&mut *tx)
     .await?
     .into_iter()
-    .map(|(id, kind, price_cents, currency, hold_seconds)| {
+    .map(|(id, name, kind, price_cents, currency, hold_seconds)| {
         (
             id,
             TicketType {
+                name,
                 seated: kind == "seated",
                 price_cents,
                 currency,
@@ -537,7 +664,8 @@ async fn run_batch(
         .collect();
     let mut picks: HashMap<usize, Vec<i64>> = HashMap::new();
     let mut picked: HashSet<i64> = HashSet::new();
-    let mut tiers: HashMap<(Option<i64>, Option<i64>), Vec<TierSeat>> = HashMap::new();
+    // Best-available jobs grouped by what they ask for, in arrival order.
+    let mut wanted: Vec<(TierKey, Vec<(usize, i32)>)> = Vec::new();
     for (i, job) in jobs.iter().enumerate() {
         let HoldRequest::BestAvailable {
             ticket_type_id,
@@ -559,37 +687,89 @@ async fn run_batch(
             )));
             continue;
         }
-        let key = (ticket_type_id, section_id);
-        if let std::collections::hash_map::Entry::Vacant(slot) = tiers.entry(key) {
-            slot.insert(tier_seats(&mut tx, event_id, ticket_type_id, section_id).await?);
+        let key = (event_id, ticket_type_id, section_id);
+        match wanted.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, list)) => list.push((i, quantity)),
+            None => wanted.push((key, vec![(i, quantity)])),
         }
-        let seats = tiers.get(&key).map_or(&[][..], Vec::as_slice);
-        if seats.is_empty() {
-            let field = if section_id.is_some() {
+    }
+    for (key, mut pending) in wanted {
+        let geometry = inner.geometry(key).await?;
+        if geometry.seats.is_empty() {
+            let field = if key.2.is_some() {
                 "best_available.section_id"
             } else {
                 "best_available.ticket_type_id"
             };
-            outcomes[i] = Some(Outcome::Refused(BookingError::invalid(
-                field,
-                "no seats of this event match",
-            )));
-            continue;
-        }
-        match best_adjacent(seats, quantity, |s| {
-            !explicit.contains(&s) && !picked.contains(&s)
-        }) {
-            Some(choice) => {
-                picked.extend(choice.iter().copied());
-                picks.insert(i, choice);
-            }
-            None => {
-                outcomes[i] = Some(Outcome::Stored(conflict_response(
-                    "seats_unavailable",
-                    format!("no row has {quantity} adjacent seats available"),
-                    None,
+            for (i, _) in pending {
+                outcomes[i] = Some(Outcome::Refused(BookingError::invalid(
+                    field,
+                    "no seats of this event match",
                 )));
             }
+            continue;
+        }
+        // Scan chunks of whole rows in ranking order, starting where free
+        // seats were last seen, wrapping round so nothing is missed.
+        let hint = inner.cursor(key);
+        let order = geometry
+            .chunks
+            .iter()
+            .skip(hint)
+            .chain(geometry.chunks.iter().take(hint));
+        let mut first_free = None;
+        for (n, range) in order.enumerate() {
+            if pending.is_empty() {
+                break;
+            }
+            let ids: Vec<i64> = geometry.seats[range.clone()]
+                .iter()
+                .map(|g| g.seat_id)
+                .collect();
+            let free: HashSet<i64> = sqlx::query_scalar(
+                "select seat_id from event_seats
+                  where event_id = $1 and seat_id = any($2)
+                    and (status = 'available' or (status = 'held' and held_until < now()))",
+            )
+            .bind(event_id)
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+            if first_free.is_none() && !free.is_empty() {
+                first_free = Some((hint + n) % geometry.chunks.len());
+            }
+            let chunk: Vec<TierSeat> = geometry.seats[range.clone()]
+                .iter()
+                .map(|g| TierSeat {
+                    seat_id: g.seat_id,
+                    row_id: g.row_id,
+                    number: g.number,
+                    free: free.contains(&g.seat_id),
+                })
+                .collect();
+            let mut still = Vec::new();
+            for (i, quantity) in pending {
+                match best_adjacent(&chunk, quantity, |s| {
+                    !explicit.contains(&s) && !picked.contains(&s)
+                }) {
+                    Some(choice) => {
+                        picked.extend(choice.iter().copied());
+                        picks.insert(i, choice);
+                    }
+                    None => still.push((i, quantity)),
+                }
+            }
+            pending = still;
+        }
+        inner.remember_cursor(key, first_free.unwrap_or(0));
+        for (i, quantity) in pending {
+            outcomes[i] = Some(Outcome::Stored(conflict_response(
+                "seats_unavailable",
+                format!("no row has {quantity} adjacent seats available"),
+                None,
+            )));
         }
     }
 
@@ -604,12 +784,16 @@ async fn run_batch(
         HashMap::new()
     } else {
         sqlx::query_as::<_, LockedSeat>(
-            "select seat_id, ticket_type_id,
-                    status = 'available' or (status = 'held' and held_until < now()) as free
-               from event_seats
-              where event_id = $1 and seat_id = any($2)
-              order by seat_id
-                for update",
+            "select es.seat_id, es.ticket_type_id,
+                    es.status = 'available' or (es.status = 'held' and es.held_until < now()) as free,
+                    vs.name as section, vr.label as row_label, s.number
+               from event_seats es
+               join seats s on s.seat_id = es.seat_id
+               join venue_rows vr on vr.row_id = s.row_id
+               join venue_sections vs on vs.section_id = vr.section_id
+              where es.event_id = $1 and es.seat_id = any($2)
+              order by es.seat_id
+                for update of es",
         )
         .bind(event_id)
         .bind(&to_lock)
@@ -771,9 +955,7 @@ async fn run_batch(
     }
 
     // Write the successful holds, set-based.
-    let now: DateTime<Utc> = sqlx::query_scalar("select now()")
-        .fetch_one(&mut *tx)
-        .await?;
+    let now = event.now;
     let mut changes = Changes::default();
     let (mut b_ids, mut b_users, mut b_totals, mut b_currencies, mut b_expiry) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -781,7 +963,7 @@ async fn run_batch(
     let (mut i_bookings, mut i_types, mut i_seats, mut i_qty, mut i_price) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut ga_delta: HashMap<i64, i32> = HashMap::new();
-    let mut created: Vec<(usize, Uuid)> = Vec::new();
+    let mut created: Vec<(usize, BookingView)> = Vec::new();
     for (i, job) in jobs.iter().enumerate() {
         let Some(claim) = claims.get(&i) else {
             continue;
@@ -807,9 +989,25 @@ async fn run_batch(
             .and_then(|t| types.get(t))
             .map_or_else(|| "EUR".to_owned(), |t| t.currency.clone());
         let mut total = 0i64;
+        let mut items = Vec::new();
         for (seat_id, type_id) in &claim.seats {
             let price = types.get(type_id).map_or(0, |t| t.price_cents);
             total += price;
+            items.push(ItemView {
+                ticket_type_id: *type_id,
+                ticket_type: types
+                    .get(type_id)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default(),
+                seat: locked.get(seat_id).map(|l| SeatView {
+                    seat_id: *seat_id,
+                    section: l.section.clone(),
+                    row: l.row_label.clone(),
+                    number: l.number,
+                }),
+                quantity: 1,
+                unit_price_cents: price,
+            });
             s_ids.push(*seat_id);
             s_bookings.push(booking_id);
             s_until.push(until);
@@ -823,6 +1021,16 @@ async fn run_batch(
         if let Some((type_id, quantity)) = claim.ga {
             let price = types.get(&type_id).map_or(0, |t| t.price_cents);
             total += price * i64::from(quantity);
+            items.push(ItemView {
+                ticket_type_id: type_id,
+                ticket_type: types
+                    .get(&type_id)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default(),
+                seat: None,
+                quantity,
+                unit_price_cents: price,
+            });
             *ga_delta.entry(type_id).or_default() += quantity;
             i_bookings.push(booking_id);
             i_types.push(type_id);
@@ -833,9 +1041,25 @@ async fn run_batch(
         b_ids.push(booking_id);
         b_users.push(job.user_id);
         b_totals.push(total);
+        created.push((
+            i,
+            BookingView {
+                booking_id,
+                status: "payment_pending".to_owned(),
+                event_id,
+                event_title: event.title.clone(),
+                event_starts_at: event.starts_at,
+                venue: event.venue.clone(),
+                city: event.city.clone(),
+                expires_at: until,
+                items,
+                total_cents: total,
+                currency: currency.clone(),
+                created_at: now,
+            },
+        ));
         b_currencies.push(currency);
         b_expiry.push(until);
-        created.push((i, booking_id));
     }
 
     if !b_ids.is_empty() {
@@ -893,9 +1117,8 @@ async fn run_batch(
         .execute(&mut *tx)
         .await?;
         lifecycle::write_outbox(&mut tx, &b_ids, "booking.created").await?;
-        let views = model::load_views(&mut *tx, &b_ids).await?;
-        for ((i, _), view) in created.iter().zip(views) {
-            outcomes[*i] = Some(Outcome::Stored(StoredResponse {
+        for (i, view) in created {
+            outcomes[i] = Some(Outcome::Stored(StoredResponse {
                 status: 201,
                 body: serde_json::to_value(view).unwrap_or_default(),
             }));
@@ -972,31 +1195,6 @@ async fn lock_ga(
     .await?
     .into_iter()
     .collect())
-}
-
-async fn tier_seats(
-    tx: &mut Transaction<'_, Postgres>,
-    event_id: i64,
-    ticket_type_id: Option<i64>,
-    section_id: Option<i64>,
-) -> Result<Vec<TierSeat>, sqlx::Error> {
-    sqlx::query_as(
-        "select es.seat_id, vs.section_id, vs.rank, vr.row_id, vr.position, s.number,
-                es.status = 'available' or (es.status = 'held' and es.held_until < now()) as free
-           from event_seats es
-           join seats s on s.seat_id = es.seat_id
-           join venue_rows vr on vr.row_id = s.row_id
-           join venue_sections vs on vs.section_id = vr.section_id
-          where es.event_id = $1
-            and ($2::bigint is null or es.ticket_type_id = $2)
-            and ($3::bigint is null or vs.section_id = $3)
-          order by vs.rank, vr.position, vs.section_id, vr.row_id, s.number",
-    )
-    .bind(event_id)
-    .bind(ticket_type_id)
-    .bind(section_id)
-    .fetch_all(&mut **tx)
-    .await
 }
 
 /// The best `quantity` adjacent seats: in the best row (lowest section rank,
