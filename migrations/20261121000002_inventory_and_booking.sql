@@ -49,8 +49,11 @@ create table event_seats (
         or (status = 'sold' and booking_id is not null and held_until is null)
     )
 );
-create index event_seats_booking_idx on event_seats (booking_id) where booking_id is not null;
-create index event_seats_ticket_type_idx on event_seats (ticket_type_id, status);
+-- Deliberately no index on status or booking_id: the hold path updates both,
+-- and with only the primary key indexed (plus free space on each page) those
+-- updates are HOT, writing no index entries. A booking's seats are found
+-- through booking_items, whose (event_id, seat_id) leads to the primary key.
+alter table event_seats set (fillfactor = 80);
 
 create trigger event_seats_updated_at before update on event_seats
     for each row execute function set_updated_at();

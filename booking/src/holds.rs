@@ -91,6 +91,30 @@ struct Inner {
     queues: Mutex<HashMap<i64, mpsc::Sender<HoldJob>>>,
     geometry: Mutex<HashMap<TierKey, (Instant, Arc<Geometry>)>>,
     cursors: Mutex<HashMap<TierKey, (Instant, usize)>>,
+    /// Seats picked for best available by batches of this instance that
+    /// have not finished, so overlapping batches do not all pick the same
+    /// best seats and then lose the race for them.
+    in_flight: Mutex<HashSet<(i64, i64)>>,
+}
+
+/// Removes a batch's picks from [`Inner::in_flight`] when the batch ends.
+struct InFlightPicks<'a> {
+    inner: &'a Inner,
+    event_id: i64,
+    seats: Vec<i64>,
+}
+
+impl Drop for InFlightPicks<'_> {
+    fn drop(&mut self) {
+        let mut set = self
+            .inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for seat in &self.seats {
+            set.remove(&(self.event_id, *seat));
+        }
+    }
 }
 
 /// (event, ticket type filter, section filter) of a best-available request.
@@ -197,6 +221,7 @@ impl HoldEngine {
                 queues: Mutex::new(HashMap::new()),
                 geometry: Mutex::new(HashMap::new()),
                 cursors: Mutex::new(HashMap::new()),
+                in_flight: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -335,6 +360,7 @@ enum Outcome {
 
 /// Serves a batch; returns the jobs to requeue.
 async fn serve_batch(engine: &HoldEngine, event_id: i64, jobs: Vec<HoldJob>) -> Vec<HoldJob> {
+    let started = Instant::now();
     let mut attempt = 0;
     let result = loop {
         attempt += 1;
@@ -357,6 +383,13 @@ async fn serve_batch(engine: &HoldEngine, event_id: i64, jobs: Vec<HoldJob>) -> 
             return Vec::new();
         }
     };
+    tracing::debug!(
+        event_id,
+        batch = jobs.len(),
+        attempts = attempt,
+        elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+        "hold batch committed"
+    );
     engine.inner.feed.publish(event_id, &changes).await;
 
     let replays: Vec<(Uuid, String)> = jobs
@@ -693,6 +726,11 @@ async fn run_batch(
             None => wanted.push((key, vec![(i, quantity)])),
         }
     }
+    let mut picks_guard = InFlightPicks {
+        inner,
+        event_id,
+        seats: Vec::new(),
+    };
     for (key, mut pending) in wanted {
         let geometry = inner.geometry(key).await?;
         if geometry.seats.is_empty() {
@@ -750,17 +788,24 @@ async fn run_batch(
                 })
                 .collect();
             let mut still = Vec::new();
+            let mut set = inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());
             for (i, quantity) in pending {
-                match best_adjacent(&chunk, quantity, |s| {
-                    !explicit.contains(&s) && !picked.contains(&s)
-                }) {
+                let usable = |s: i64| {
+                    !explicit.contains(&s) && !picked.contains(&s) && !set.contains(&(event_id, s))
+                };
+                match best_adjacent(&chunk, quantity, usable) {
                     Some(choice) => {
+                        for seat in &choice {
+                            set.insert((event_id, *seat));
+                        }
+                        picks_guard.seats.extend(choice.iter().copied());
                         picked.extend(choice.iter().copied());
                         picks.insert(i, choice);
                     }
                     None => still.push((i, quantity)),
                 }
             }
+            drop(set);
             pending = still;
         }
         inner.remember_cursor(key, first_free.unwrap_or(0));

@@ -50,9 +50,12 @@ async fn release(
     from: &str,
 ) -> Result<Changes, sqlx::Error> {
     let seats: Vec<i64> = sqlx::query_scalar(
-        "update event_seats set status = 'available', booking_id = null, held_until = null
-          where booking_id = any($1) and status = $2
-          returning seat_id",
+        "update event_seats es set status = 'available', booking_id = null, held_until = null
+           from booking_items i
+          where i.booking_id = any($1) and i.seat_id is not null
+            and es.event_id = i.event_id and es.seat_id = i.seat_id
+            and es.booking_id = i.booking_id and es.status = $2
+          returning es.seat_id",
     )
     .bind(bookings)
     .bind(from)
@@ -278,8 +281,10 @@ pub async fn confirm(
             .await?;
             // Keep the seats while the provider answers.
             sqlx::query(&format!(
-                "update event_seats set held_until = greatest(held_until, now() + interval '{PAYMENT_GRACE}')
-                  where booking_id = $1 and status = 'held'"
+                "update event_seats es set held_until = greatest(es.held_until, now() + interval '{PAYMENT_GRACE}')
+                   from booking_items i
+                  where i.booking_id = $1 and es.event_id = i.event_id and es.seat_id = i.seat_id
+                    and es.booking_id = i.booking_id and es.status = 'held'"
             ))
             .bind(booking_id)
             .execute(&mut *tx)
@@ -309,8 +314,11 @@ pub async fn confirm(
                 .execute(&mut *tx)
                 .await?;
             let seats: Vec<i64> = sqlx::query_scalar(
-                "update event_seats set status = 'sold', held_until = null
-                  where booking_id = $1 and status = 'held' returning seat_id",
+                "update event_seats es set status = 'sold', held_until = null
+                   from booking_items i
+                  where i.booking_id = $1 and es.event_id = i.event_id and es.seat_id = i.seat_id
+                    and es.booking_id = i.booking_id and es.status = 'held'
+                  returning es.seat_id",
             )
             .bind(booking_id)
             .fetch_all(&mut *tx)
