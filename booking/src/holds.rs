@@ -488,30 +488,6 @@ pub async fn stored_responses(
         .collect())
 }
 
-/// A previously stored answer for this key, if the request is a replay.
-pub async fn lookup_replay(
-    pool: &PgPool,
-    user_id: Uuid,
-    key: &str,
-    request_hash: &str,
-) -> Result<Option<StoredResponse>, BookingError> {
-    let found = stored_responses(pool, &[(user_id, key.to_owned())]).await?;
-    match found.get(&(user_id, key.to_owned())) {
-        None => Ok(None),
-        Some(row) if row.request_hash != request_hash => Err(BookingError::IdempotencyMismatch),
-        Some(StoredRow {
-            status: Some(status),
-            body: Some(body),
-            ..
-        }) => Ok(Some(StoredResponse {
-            status: u16::try_from(*status).unwrap_or(500),
-            body: body.clone(),
-        })),
-        // Being processed right now: let the batch answer it.
-        Some(_) => Ok(None),
-    }
-}
-
 #[derive(Debug, Clone)]
 struct TicketType {
     name: String,

@@ -3,7 +3,8 @@
 //! `holdbench setup` creates an event on sale with `--seats` seats (rows of
 //! 25, sections of 40 rows) and `--users` buyers, and prints the event id,
 //! ticket type id and one user id. `holdbench run` drives `--clients`
-//! concurrent buyers over HTTP, each holding 2 seats per request (explicit
+//! concurrent connections over HTTP; each request is a different buyer (as
+//! in an on-sale, where each buyer holds once) holding 2 seats (explicit
 //! adjacent seats chosen at random, or best available), until the seats run
 //! out or `--seconds` pass, then checks for oversell in the database.
 
@@ -31,7 +32,7 @@ enum Command {
     Setup {
         #[arg(long, default_value_t = 50_000)]
         seats: i32,
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, default_value_t = 30_000)]
         users: i32,
     },
     /// Run buyers against the booking service.
@@ -227,14 +228,10 @@ async fn run(
     let deadline = started + duration;
     let seats = std::sync::Arc::new(seats);
     let mut tasks = Vec::new();
+    let users = std::sync::Arc::new(users);
     for c in 0..clients {
-        let user = users[c % users.len()];
-        let token = keys.mint(
-            user,
-            auth::Role::User,
-            chrono::Utc::now(),
-            chrono::Duration::hours(1),
-        )?;
+        let users = users.clone();
+        let keys = keys.clone();
         let http = http.clone();
         let url = format!("{booking_url}/v1/bookings");
         let seats = seats.clone();
@@ -243,7 +240,14 @@ async fn run(
             let mut latencies = Vec::new();
             let (mut held, mut conflicts, mut errors) = (0u64, 0u64, 0u64);
             let mut sold_out_streak = 0;
+            let mut n = 0usize;
             while Instant::now() < deadline && sold_out_streak < 20 {
+                // Client c takes buyers c, c + clients, c + 2 * clients, ...
+                let user = users[(c + n * clients) % users.len()];
+                n += 1;
+                let Ok(token) = keys.mint(user, auth::Role::User, chrono::Utc::now(), chrono::Duration::hours(1)) else {
+                    break;
+                };
                 let body = match mode {
                     Mode::Explicit => {
                         let i = rng.random_range(0..seats.len() - 1);
