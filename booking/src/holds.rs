@@ -144,7 +144,11 @@ const CURSOR_TTL: Duration = Duration::from_secs(2);
 const CHUNK_SEATS: usize = 1_000;
 
 impl Inner {
-    async fn geometry(&self, key: TierKey) -> Result<Arc<Geometry>, sqlx::Error> {
+    async fn geometry(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        key: TierKey,
+    ) -> Result<Arc<Geometry>, sqlx::Error> {
         {
             let cache = self.geometry.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((_, g)) = cache
@@ -169,7 +173,7 @@ impl Inner {
         .bind(event_id)
         .bind(ticket_type_id)
         .bind(section_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut **tx)
         .await?;
         let mut chunks = Vec::new();
         let mut start = 0;
@@ -573,10 +577,20 @@ async fn run_batch(
         Some(_) => None,
     };
     let (Some(event), None) = (event, &refuse_all) else {
+        // A key already answered (before the sale closed, say) still
+        // replays its first answer.
+        let keys: Vec<(Uuid, String)> = jobs.iter().map(|j| (j.user_id, j.key.clone())).collect();
+        let stored = stored_responses(&inner.pool, &keys).await?;
         let err = refuse_all.unwrap_or_else(|| BookingError::NotFound(format!("event {event_id}")));
         let outcomes = jobs
             .iter()
-            .map(|_| Outcome::Refused(clone_error(&err)))
+            .map(|j| {
+                if stored.contains_key(&(j.user_id, j.key.clone())) {
+                    Outcome::Replay
+                } else {
+                    Outcome::Refused(clone_error(&err))
+                }
+            })
             .collect();
         return Ok((outcomes, Changes::default()));
     };
@@ -623,6 +637,20 @@ async fn run_batch(
             outcomes[i] = Some(Outcome::Replay);
         }
     }
+
+    // One buyer's requests in overlapping batches (or on other instances)
+    // must not both pass the per-buyer limit: serialize them per (buyer,
+    // event), taking the locks in a fixed order.
+    sqlx::query(
+        "select pg_advisory_xact_lock(k)
+           from (select distinct hashtextextended(u::text || ':' || $2::text, 0) as k
+                   from unnest($1::uuid[]) as u) q
+          order by k",
+    )
+    .bind(&k_users)
+    .bind(event_id)
+    .execute(&mut *tx)
+    .await?;
 
     // Tickets each user already holds or owns for this event.
     let mut per_user: HashMap<Uuid, i64> = sqlx::query_as(
@@ -708,7 +736,7 @@ async fn run_batch(
         seats: Vec::new(),
     };
     for (key, mut pending) in wanted {
-        let geometry = inner.geometry(key).await?;
+        let geometry = inner.geometry(&mut tx, key).await?;
         if geometry.seats.is_empty() {
             let field = if key.2.is_some() {
                 "best_available.section_id"
@@ -835,6 +863,7 @@ async fn run_batch(
         .filter(|t| types.get(t).is_some_and(|t| !t.seated))
         .collect();
     let mut ga_free = lock_ga(&mut tx, &ga_types).await?;
+    let mut inline_released = Changes::default();
     let ga_wanted: i64 = jobs
         .iter()
         .zip(&outcomes)
@@ -847,7 +876,13 @@ async fn run_batch(
     if ga_wanted > ga_free.values().map(|v| i64::from(*v)).sum::<i64>() {
         // Lapsed holds still count against capacity until released; release
         // this event's now rather than refuse buyers.
-        lifecycle::expire_lapsed(&mut tx, Some(event_id), 1_000).await?;
+        let (released, _) = lifecycle::expire_lapsed(&mut tx, Some(event_id), 1_000).await?;
+        for (_, c) in released {
+            inline_released.seats.extend(c.seats);
+            inline_released
+                .general_admission
+                .extend(c.general_admission);
+        }
         ga_free = lock_ga(&mut tx, &ga_types).await?;
     }
 
@@ -977,7 +1012,8 @@ async fn run_batch(
 
     // Write the successful holds, set-based.
     let now = event.now;
-    let mut changes = Changes::default();
+    // Releases first, so a subscriber applying changes in order ends right.
+    let mut changes = inline_released;
     let (mut b_ids, mut b_users, mut b_totals, mut b_currencies, mut b_expiry) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut s_ids, mut s_bookings, mut s_until) = (Vec::new(), Vec::new(), Vec::new());

@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::error::BookingError;
+use crate::error::{BookingError, is_retryable};
 use crate::feed::SeatFeed;
 use crate::holds::Changes;
 use crate::model::{self, BookingView};
@@ -300,26 +300,113 @@ pub async fn confirm(
         .await
         .map_err(|e| BookingError::Unavailable(e.to_string()))?;
 
-    // 3. Record the outcome and move the seats, atomically.
+    // 3. Record the outcome and move the seats, atomically and once.
+    let mut attempt = 0;
+    let finished = loop {
+        attempt += 1;
+        match finish_charge(pool, booking_id, booking.event_id, &charge_key, &outcome).await {
+            Err(e) if is_retryable(&e) && attempt < 4 => {}
+            other => break other?,
+        }
+    };
+    feed.publish(booking.event_id, &finished.changes).await;
+    if finished.refund {
+        refund_charge(pool, provider, booking_id, &charge_key).await;
+        return Err(BookingError::Conflict {
+            code: "hold_expired",
+            detail: "the hold lapsed while the payment was processed; the charge was refunded"
+                .into(),
+            field: None,
+            extra: Some(("booking_id", serde_json::json!(booking_id))),
+        });
+    }
+    if let ChargeOutcome::Declined { code } = outcome {
+        return Err(BookingError::Conflict {
+            code: "payment_declined",
+            detail: format!("the card was declined ({code}); the seats were released"),
+            field: Some("payment.card_number"),
+            extra: Some(("booking_id", serde_json::json!(booking_id))),
+        });
+    }
+    view(pool, booking_id).await
+}
+
+/// What step 3 of a confirm did.
+struct Finished {
+    changes: Changes,
+    /// The charge succeeded but the booking can no longer have its seats.
+    refund: bool,
+}
+
+/// Step 3 of a confirm. Only the request that moves the payment out of
+/// `pending` moves inventory, so concurrent or retried confirms cannot
+/// count a sale twice; and a charge whose booking lost its seats meanwhile
+/// (expired by a race, or seats taken over after the grace period) is
+/// marked for refund instead of confirming seats the buyer does not hold.
+async fn finish_charge(
+    pool: &PgPool,
+    booking_id: Uuid,
+    event_id: i64,
+    charge_key: &str,
+    outcome: &ChargeOutcome,
+) -> Result<Finished, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let changes = match &outcome {
-        ChargeOutcome::Succeeded { reference } => {
-            sqlx::query("update payments set status = 'succeeded', provider_ref = $2 where idempotency_key = $1")
-                .bind(&charge_key)
-                .bind(reference)
-                .execute(&mut *tx)
-                .await?;
+    // The hold path's lock order: seats by id, before anything else.
+    let seat_rows: Vec<(i64, Option<Uuid>, String)> = sqlx::query_as(
+        "select es.seat_id, es.booking_id, es.status
+           from event_seats es join booking_items i on es.event_id = i.event_id and es.seat_id = i.seat_id
+          where i.booking_id = $1
+          order by es.seat_id
+            for update of es",
+    )
+    .bind(booking_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let (status, reference, failure) = match outcome {
+        ChargeOutcome::Succeeded { reference } => ("succeeded", Some(reference.as_str()), None),
+        ChargeOutcome::Declined { code } => ("declined", None, Some(code.as_str())),
+    };
+    let moved: Option<String> = sqlx::query_scalar(
+        "update payments set status = $2, provider_ref = $3, failure_code = $4
+          where idempotency_key = $1 and status = 'pending' returning status",
+    )
+    .bind(charge_key)
+    .bind(status)
+    .bind(reference)
+    .bind(failure)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if moved.is_none() {
+        // Another confirm of the same booking finished it first.
+        tx.rollback().await?;
+        return Ok(Finished {
+            changes: Changes::default(),
+            refund: false,
+        });
+    }
+    let booking_status: String =
+        sqlx::query_scalar("select status from bookings where booking_id = $1 for update")
+            .bind(booking_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let pending = booking_status == "payment_pending" || booking_status == "in_process";
+    let seats_intact = seat_rows
+        .iter()
+        .all(|(_, holder, st)| *holder == Some(booking_id) && st == "held");
+    let mut refund = false;
+    let changes = match outcome {
+        ChargeOutcome::Succeeded { .. } if pending && seats_intact => {
             sqlx::query("update bookings set status = 'confirmed' where booking_id = $1")
                 .bind(booking_id)
                 .execute(&mut *tx)
                 .await?;
             let seats: Vec<i64> = sqlx::query_scalar(
-                "update event_seats es set status = 'sold', held_until = null
-                   from booking_items i
-                  where i.booking_id = $1 and es.event_id = i.event_id and es.seat_id = i.seat_id
-                    and es.booking_id = i.booking_id and es.status = 'held'
-                  returning es.seat_id",
+                "update event_seats set status = 'sold', held_until = null
+                  where event_id = $1 and seat_id = any($2) and booking_id = $3 and status = 'held'
+                  returning seat_id",
             )
+            .bind(event_id)
+            .bind(seat_rows.iter().map(|(s, _, _)| *s).collect::<Vec<_>>())
             .bind(booking_id)
             .fetch_all(&mut *tx)
             .await?;
@@ -338,12 +425,23 @@ pub async fn confirm(
                 general_admission: Vec::new(),
             }
         }
-        ChargeOutcome::Declined { code } => {
-            sqlx::query("update payments set status = 'declined', failure_code = $2 where idempotency_key = $1")
-                .bind(&charge_key)
-                .bind(code)
-                .execute(&mut *tx)
-                .await?;
+        ChargeOutcome::Succeeded { .. } => {
+            // Paid for a hold that is gone: reject, release what it still
+            // holds, and refund after commit.
+            refund = true;
+            if pending {
+                sqlx::query("update bookings set status = 'rejected' where booking_id = $1")
+                    .bind(booking_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let changes = release(&mut tx, &[booking_id], "held").await?;
+                write_outbox(&mut tx, &[booking_id], "booking.rejected").await?;
+                changes
+            } else {
+                Changes::default()
+            }
+        }
+        ChargeOutcome::Declined { .. } if pending => {
             sqlx::query("update bookings set status = 'rejected' where booking_id = $1")
                 .bind(booking_id)
                 .execute(&mut *tx)
@@ -352,18 +450,61 @@ pub async fn confirm(
             write_outbox(&mut tx, &[booking_id], "booking.rejected").await?;
             changes
         }
+        ChargeOutcome::Declined { .. } => Changes::default(),
     };
     tx.commit().await?;
-    feed.publish(booking.event_id, &changes).await;
-    if let ChargeOutcome::Declined { code } = outcome {
-        return Err(BookingError::Conflict {
-            code: "payment_declined",
-            detail: format!("the card was declined ({code}); the seats were released"),
-            field: Some("payment.card_number"),
-            extra: Some(("booking_id", serde_json::json!(booking_id))),
-        });
+    Ok(Finished { changes, refund })
+}
+
+/// Refunds a succeeded charge and records the refund. A provider failure is
+/// logged for reconciliation; the charge row still says succeeded.
+async fn refund_charge(
+    pool: &PgPool,
+    provider: &Arc<dyn PaymentProvider>,
+    booking_id: Uuid,
+    charge_key: &str,
+) {
+    let charge: Option<(Option<String>, i64, String)> = sqlx::query_as(
+        "select provider_ref, amount_cents, currency from payments where idempotency_key = $1",
+    )
+    .bind(charge_key)
+    .fetch_optional(pool)
+    .await
+    .unwrap_or(None);
+    let Some((reference, amount, currency)) = charge else {
+        return;
+    };
+    let refund_key = format!("refund-{booking_id}");
+    match provider
+        .refund(
+            &refund_key,
+            reference.as_deref().unwrap_or_default(),
+            amount,
+        )
+        .await
+    {
+        Ok(ChargeOutcome::Succeeded { reference }) => {
+            let recorded = sqlx::query(
+                "insert into payments (booking_id, kind, provider, provider_ref, idempotency_key, amount_cents, currency, status)
+                 values ($1, 'refund', $2, $3, $4, $5, $6, 'succeeded')
+                 on conflict (idempotency_key) do nothing",
+            )
+            .bind(booking_id)
+            .bind(provider.name())
+            .bind(&reference)
+            .bind(&refund_key)
+            .bind(amount)
+            .bind(&currency)
+            .execute(pool)
+            .await;
+            if let Err(e) = recorded {
+                tracing::error!(%booking_id, error = %e, "refund made but not recorded");
+            }
+        }
+        other => {
+            tracing::error!(%booking_id, outcome = ?other, "refund failed; needs reconciliation")
+        }
     }
-    view(pool, booking_id).await
 }
 
 async fn expire_one(

@@ -729,3 +729,124 @@ async fn bad_input_gets_problem_json_naming_the_field() {
     let unauthenticated = post(&s.app, "/v1/bookings", "not-a-token", Some("k"), &json!({})).await;
     assert_eq!(unauthenticated.0, 401);
 }
+
+const SLOW_CARD: &str = "4000 0000 0000 0077";
+
+#[tokio::test]
+async fn concurrent_confirms_charge_once_and_count_the_sale_once() {
+    let s = setup(1, 4, 10, &[("SANDBOX_SLOW_CARD_MS", "400")]).await;
+    let (_, held) = hold(
+        &s.app,
+        &s.token,
+        json!({"event_id": s.event.event_id, "ticket_type_id": s.event.ga_type_id, "quantity": 3}),
+    )
+    .await;
+    let id = id_of(&held);
+
+    let (a, b) = tokio::join!(
+        confirm(&s.app, &s.token, &id, SLOW_CARD),
+        confirm(&s.app, &s.token, &id, SLOW_CARD)
+    );
+
+    assert_eq!((a.0, b.0), (200, 200), "{} {}", a.1, b.1);
+    let (held_ga, sold): (i32, i32) =
+        sqlx::query_as("select held, sold from ga_inventory where ticket_type_id = $1")
+            .bind(s.event.ga_type_id)
+            .fetch_one(&s.app.db.pool)
+            .await
+            .expect("counter");
+    assert_eq!((held_ga, sold), (0, 3));
+    let charges: i64 = sqlx::query_scalar("select count(*) from payments where kind = 'charge'")
+        .fetch_one(&s.app.db.pool)
+        .await
+        .expect("count");
+    let confirmed: i64 =
+        sqlx::query_scalar("select count(*) from outbox where event_type = 'booking.confirmed'")
+            .fetch_one(&s.app.db.pool)
+            .await
+            .expect("count");
+    assert_eq!((charges, confirmed), (1, 1));
+}
+
+#[tokio::test]
+async fn a_charge_that_outlives_its_seats_is_refunded_not_confirmed() {
+    let s = setup(1, 4, 10, &[("SANDBOX_SLOW_CARD_MS", "1500")]).await;
+    let other = new_shopper(&s.app).await;
+    let seat = s.event.rows[0][0];
+    let (_, held) = hold(
+        &s.app,
+        &s.token,
+        json!({"event_id": s.event.event_id, "seat_ids": [seat]}),
+    )
+    .await;
+    let id = id_of(&held);
+
+    // While the slow charge runs, the seat's hold (and its grace) lapses and
+    // another buyer takes it.
+    let paying = {
+        let (http, address, token, id) = (
+            s.app.http.clone(),
+            s.app.address.clone(),
+            s.token.clone(),
+            id.clone(),
+        );
+        tokio::spawn(async move {
+            let response = http
+                .post(format!("{address}/v1/bookings/{id}/confirm"))
+                .bearer_auth(token)
+                .json(&json!({"payment": {"card_number": SLOW_CARD}}))
+                .send()
+                .await
+                .expect("confirm");
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let pending: i64 =
+            sqlx::query_scalar("select count(*) from payments where status = 'pending'")
+                .fetch_one(&s.app.db.pool)
+                .await
+                .expect("count");
+        if pending == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    lapse(&s.app, &id).await;
+    let (taken, _) = hold(
+        &s.app,
+        &other,
+        json!({"event_id": s.event.event_id, "seat_ids": [seat]}),
+    )
+    .await;
+    let (status, body) = paying.await.expect("confirm task");
+
+    assert_eq!(taken, 201);
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "hold_expired");
+    let kinds: Vec<(String, String)> =
+        sqlx::query_as("select kind, status from payments order by created_at")
+            .fetch_all(&s.app.db.pool)
+            .await
+            .expect("payments");
+    assert_eq!(
+        kinds,
+        [
+            ("charge".to_owned(), "succeeded".to_owned()),
+            ("refund".to_owned(), "succeeded".to_owned())
+        ]
+    );
+    assert_eq!(
+        get(&s.app, &format!("/v1/bookings/{id}"), &s.token).await.1["status"],
+        "rejected"
+    );
+    assert_eq!(
+        seat_states(&s.app, s.event.event_id, &[seat]).await,
+        ["held"],
+        "the other buyer keeps the seat"
+    );
+}
