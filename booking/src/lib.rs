@@ -122,9 +122,11 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let ctx = ServiceContext::new(&config.common, "booking")?;
         let feed = SeatFeed::new(ctx.redis.clone());
+        let provider: Arc<dyn PaymentProvider> =
+            Arc::new(SandboxProvider::new(config.sandbox_slow));
         let state = AppState {
             holds: HoldEngine::new(ctx.pool.clone(), config.limits, feed.clone()),
-            provider: Arc::new(SandboxProvider::new(config.sandbox_slow)),
+            provider: provider.clone(),
             feed: feed.clone(),
             limits: config.limits,
             ctx: ctx.clone(),
@@ -135,7 +137,7 @@ impl Application {
             .await?;
         let sweeper = config
             .sweep_interval
-            .map(|every| lifecycle::spawn_sweeper(ctx.pool.clone(), feed, every));
+            .map(|every| lifecycle::spawn_sweeper(ctx.pool.clone(), feed, provider, every));
         Ok(Self { server, sweeper })
     }
 

@@ -17,6 +17,8 @@ use crate::payment::{Card, ChargeOutcome, PaymentProvider};
 /// How long a confirm may keep seats past their hold while the provider
 /// answers; the sweeper leaves bookings with a charge in flight alone.
 const PAYMENT_GRACE: &str = "2 minutes";
+/// A charge still pending this long after it was recorded is abandoned.
+const ABANDONED_AFTER: &str = "5 minutes";
 
 /// Writes one outbox row per booking, carrying its current state.
 pub async fn write_outbox(
@@ -150,6 +152,7 @@ pub async fn expire_lapsed(
 pub fn spawn_sweeper(
     pool: PgPool,
     feed: SeatFeed,
+    provider: Arc<dyn PaymentProvider>,
     interval: Duration,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -157,6 +160,11 @@ pub fn spawn_sweeper(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            match resolve_abandoned_charges(&pool, &provider, &feed).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(resolved = n, "resolved abandoned charges"),
+                Err(e) => tracing::warn!(error = %e, "resolving abandoned charges failed"),
+            }
             match sweep_once(&pool, &feed).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(expired = n, "expired lapsed holds"),
@@ -164,6 +172,56 @@ pub fn spawn_sweeper(
             }
         }
     })
+}
+
+/// A confirm that died between recording its charge and recording the
+/// outcome leaves the charge `pending`, and its booking out of the sweeper's
+/// reach. After [`ABANDONED_AFTER`] the provider is asked what became of the
+/// charge (by its idempotency key): unknown means no money moved, so the
+/// charge is marked failed and the booking expires as usual; a known outcome
+/// is finished exactly as the confirm would have (refunding it if the seats
+/// are gone). Returns how many charges were resolved.
+pub async fn resolve_abandoned_charges(
+    pool: &PgPool,
+    provider: &Arc<dyn PaymentProvider>,
+    feed: &SeatFeed,
+) -> Result<usize, sqlx::Error> {
+    let stale: Vec<(String, Uuid, i64)> = sqlx::query_as(&format!(
+        "select p.idempotency_key, p.booking_id, b.event_id
+           from payments p join bookings b on b.booking_id = p.booking_id
+          where p.kind = 'charge' and p.status = 'pending' and p.updated_at < now() - interval '{ABANDONED_AFTER}'
+          order by p.updated_at
+          limit 100"
+    ))
+    .fetch_all(pool)
+    .await?;
+    let mut resolved = 0;
+    for (key, booking_id, event_id) in stale {
+        match provider.lookup(&key).await {
+            Ok(None) => {
+                sqlx::query(
+                    "update payments set status = 'failed', failure_code = 'abandoned'
+                      where idempotency_key = $1 and status = 'pending'",
+                )
+                .bind(&key)
+                .execute(pool)
+                .await?;
+            }
+            Ok(Some(outcome)) => {
+                let finished = finish_charge(pool, booking_id, event_id, &key, &outcome).await?;
+                feed.publish(event_id, &finished.changes).await;
+                if finished.refund {
+                    refund_charge(pool, provider, booking_id, &key).await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%booking_id, error = %e, "provider unavailable; will retry");
+                continue;
+            }
+        }
+        resolved += 1;
+    }
+    Ok(resolved)
 }
 
 /// One sweep pass; returns how many bookings expired.
@@ -507,6 +565,65 @@ async fn refund_charge(
     }
 }
 
+async fn refund_confirmed(
+    pool: &PgPool,
+    provider: &Arc<dyn PaymentProvider>,
+    feed: &SeatFeed,
+    booking_id: Uuid,
+    event_id: i64,
+    refund_key: &str,
+) -> Result<BookingView, BookingError> {
+    let charge: Option<(Option<String>, i64)> = sqlx::query_as(
+        "select provider_ref, amount_cents from payments
+          where booking_id = $1 and kind = 'charge' and status = 'succeeded'",
+    )
+    .bind(booking_id)
+    .fetch_optional(pool)
+    .await?;
+    let (reference, amount) = charge.unwrap_or((None, 0));
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(30),
+        provider.refund(refund_key, reference.as_deref().unwrap_or_default(), amount),
+    )
+    .await;
+    let Ok(Ok(ChargeOutcome::Succeeded { reference })) = outcome else {
+        sqlx::query("update payments set status = 'failed' where idempotency_key = $1 and status = 'pending'")
+            .bind(refund_key)
+            .execute(pool)
+            .await?;
+        return Err(BookingError::Unavailable(
+            "the refund did not go through; try again".into(),
+        ));
+    };
+    let mut tx = pool.begin().await?;
+    let moved: Option<Uuid> = sqlx::query_scalar(
+        "update payments set status = 'succeeded', provider_ref = $2
+          where idempotency_key = $1 and status = 'pending' returning payment_id",
+    )
+    .bind(refund_key)
+    .bind(&reference)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let cancelled: Option<Uuid> = if moved.is_some() {
+        sqlx::query_scalar("update bookings set status = 'cancelled' where booking_id = $1 and status = 'confirmed' returning booking_id")
+            .bind(booking_id)
+            .fetch_optional(&mut *tx)
+            .await?
+    } else {
+        None
+    };
+    let changes = if cancelled.is_some() {
+        let changes = release(&mut tx, &[booking_id], "sold").await?;
+        write_outbox(&mut tx, &[booking_id], "booking.cancelled").await?;
+        changes
+    } else {
+        Changes::default()
+    };
+    tx.commit().await?;
+    feed.publish(event_id, &changes).await;
+    view(pool, booking_id).await
+}
+
 async fn expire_one(
     tx: &mut Transaction<'_, Postgres>,
     booking_id: Uuid,
@@ -560,45 +677,39 @@ pub async fn cancel(
                     "a booking cannot be refunded once the event has started",
                 ));
             }
-            let charge: Option<String> = sqlx::query_scalar(
-                "select provider_ref from payments where booking_id = $1 and kind = 'charge' and status = 'succeeded'",
-            )
-            .bind(booking_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .flatten();
+            // Record the refund attempt, then call the provider outside any
+            // transaction, then finish; like confirm, in two steps.
             let refund_key = format!("refund-{booking_id}");
-            let outcome = provider
-                .refund(
-                    &refund_key,
-                    charge.as_deref().unwrap_or_default(),
-                    booking.total_cents,
-                )
-                .await
-                .map_err(|e| BookingError::Unavailable(e.to_string()))?;
-            let ChargeOutcome::Succeeded { reference } = outcome else {
-                return Err(BookingError::Unavailable(
-                    "the refund was refused by the provider".into(),
-                ));
-            };
-            sqlx::query(
-                "insert into payments (booking_id, kind, provider, provider_ref, idempotency_key, amount_cents, currency, status)
-                 values ($1, 'refund', $2, $3, $4, $5, $6, 'succeeded')
-                 on conflict (idempotency_key) do nothing",
+            let claimed: Option<Uuid> = sqlx::query_scalar(
+                "insert into payments (booking_id, kind, provider, idempotency_key, amount_cents, currency)
+                 values ($1, 'refund', $2, $3, $4, $5)
+                 on conflict (idempotency_key) do update set status = 'pending'
+                  where payments.status = 'failed'
+                 returning payment_id",
             )
             .bind(booking_id)
             .bind(provider.name())
-            .bind(&reference)
             .bind(&refund_key)
             .bind(booking.total_cents)
             .bind(&booking.currency)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
-            sqlx::query("update bookings set status = 'cancelled' where booking_id = $1")
-                .bind(booking_id)
-                .execute(&mut *tx)
-                .await?;
-            release(&mut tx, &[booking_id], "sold").await?
+            if claimed.is_none() {
+                return Err(BookingError::conflict(
+                    "refund_in_progress",
+                    "a refund is in progress; try again shortly",
+                ));
+            }
+            tx.commit().await?;
+            return refund_confirmed(
+                pool,
+                provider,
+                feed,
+                booking_id,
+                booking.event_id,
+                &refund_key,
+            )
+            .await;
         }
         other => {
             return Err(BookingError::conflict(

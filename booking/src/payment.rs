@@ -48,6 +48,12 @@ pub trait PaymentProvider: Send + Sync + std::fmt::Debug {
         currency: &'a str,
         card: &'a Card,
     ) -> BoxFuture<'a, Result<ChargeOutcome, ProviderError>>;
+    /// What became of the charge with this idempotency key: `None` if the
+    /// provider never processed it (no money moved).
+    fn lookup<'a>(
+        &'a self,
+        idempotency_key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ChargeOutcome>, ProviderError>>;
     /// Refunds a succeeded charge by its reference.
     fn refund<'a>(
         &'a self,
@@ -150,6 +156,13 @@ impl PaymentProvider for SandboxProvider {
             };
             Ok(self.remember(idempotency_key, outcome))
         })
+    }
+
+    fn lookup<'a>(
+        &'a self,
+        idempotency_key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ChargeOutcome>, ProviderError>> {
+        Box::pin(async move { Ok(self.replay(idempotency_key)) })
     }
 
     fn refund<'a>(

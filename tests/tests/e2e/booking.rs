@@ -850,3 +850,50 @@ async fn a_charge_that_outlives_its_seats_is_refunded_not_confirmed() {
         "the other buyer keeps the seat"
     );
 }
+
+#[tokio::test]
+async fn an_abandoned_charge_is_resolved_and_its_hold_then_expires() {
+    let s = setup(1, 4, 10, &[("BOOKING_SWEEP_INTERVAL_MS", "100")]).await;
+    let seat = s.event.rows[0][0];
+    let (_, held) = hold(
+        &s.app,
+        &s.token,
+        json!({"event_id": s.event.event_id, "seat_ids": [seat]}),
+    )
+    .await;
+    let id = Uuid::parse_str(&id_of(&held)).expect("uuid");
+    // A confirm that recorded its charge ten minutes ago and then died
+    // before the provider ever saw it.
+    sqlx::query(
+        "insert into payments (booking_id, kind, provider, idempotency_key, amount_cents, currency, created_at, updated_at)
+         values ($1, 'charge', 'sandbox', 'charge-' || $1::text, 5000, 'EUR', now() - interval '10 minutes', now() - interval '10 minutes')",
+    )
+    .bind(id)
+    .execute(&s.app.db.pool)
+    .await
+    .expect("pending charge");
+    lapse(&s.app, &id.to_string()).await;
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut status = Value::Null;
+    while Instant::now() < deadline {
+        status = get(&s.app, &format!("/v1/bookings/{id}"), &s.token).await.1["status"].clone();
+        if status == "expired" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    assert_eq!(status, "expired");
+    let payment: (String, Option<String>) =
+        sqlx::query_as("select status, failure_code from payments where booking_id = $1")
+            .bind(id)
+            .fetch_one(&s.app.db.pool)
+            .await
+            .expect("payment");
+    assert_eq!(payment, ("failed".to_owned(), Some("abandoned".to_owned())));
+    assert_eq!(
+        seat_states(&s.app, s.event.event_id, &[seat]).await,
+        ["available"]
+    );
+}
