@@ -886,6 +886,13 @@ async fn run_batch(
         ga_free = lock_ga(&mut tx, &ga_types).await?;
     }
 
+    let seat_claim = |seats: &[i64]| Claim {
+        seats: seats
+            .iter()
+            .filter_map(|s| locked.get(s).map(|l| (l.seat_id, l.ticket_type_id)))
+            .collect(),
+        ga: None,
+    };
     // Decide, in arrival order.
     let mut claimed: HashSet<i64> = HashSet::new();
     let mut claims: HashMap<usize, Claim> = HashMap::new();
@@ -929,17 +936,7 @@ async fn run_batch(
                         .filter(|s| claimed.contains(s) || !locked.get(s).is_some_and(|l| l.free))
                         .collect();
                     if taken.is_empty() {
-                        let claim = seats
-                            .iter()
-                            .filter_map(|s| locked.get(s).map(|l| (l.seat_id, l.ticket_type_id)))
-                            .collect();
-                        claims.insert(
-                            i,
-                            Claim {
-                                seats: claim,
-                                ga: None,
-                            },
-                        );
+                        claims.insert(i, seat_claim(seats));
                         None
                     } else {
                         Some(Outcome::Stored(seats_unavailable(&taken)))
@@ -952,17 +949,7 @@ async fn run_batch(
                     .iter()
                     .all(|s| !claimed.contains(s) && locked.get(s).is_some_and(|l| l.free));
                 if still_free {
-                    let claim = choice
-                        .iter()
-                        .filter_map(|s| locked.get(s).map(|l| (l.seat_id, l.ticket_type_id)))
-                        .collect();
-                    claims.insert(
-                        i,
-                        Claim {
-                            seats: claim,
-                            ga: None,
-                        },
-                    );
+                    claims.insert(i, seat_claim(&choice));
                     None
                 } else {
                     Some(Outcome::Retry)
