@@ -90,7 +90,8 @@ struct Inner {
     feed: SeatFeed,
     queues: Mutex<HashMap<i64, mpsc::Sender<HoldJob>>>,
     geometry: Mutex<HashMap<TierKey, (Instant, Arc<Geometry>)>>,
-    cursors: Mutex<HashMap<TierKey, (Instant, usize)>>,
+    /// Per (request, quantity): the chunk where that quantity last fitted.
+    cursors: Mutex<HashMap<(TierKey, i32), (Instant, usize)>>,
     /// Seats picked for best available by batches of this instance that
     /// have not finished, so overlapping batches do not all pick the same
     /// best seats and then lose the race for them.
@@ -192,7 +193,7 @@ impl Inner {
         Ok(geometry)
     }
 
-    fn cursor(&self, key: TierKey) -> usize {
+    fn cursor(&self, key: (TierKey, i32)) -> usize {
         let cursors = self.cursors.lock().unwrap_or_else(|p| p.into_inner());
         cursors
             .get(&key)
@@ -200,7 +201,7 @@ impl Inner {
             .map_or(0, |(_, chunk)| *chunk)
     }
 
-    fn remember_cursor(&self, key: TierKey, chunk: usize) {
+    fn remember_cursor(&self, key: (TierKey, i32), chunk: usize) {
         let mut cursors = self.cursors.lock().unwrap_or_else(|p| p.into_inner());
         let fresh = cursors
             .get(&key)
@@ -751,15 +752,17 @@ async fn run_batch(
             }
             continue;
         }
-        // Scan chunks of whole rows in ranking order, starting where free
-        // seats were last seen, wrapping round so nothing is missed.
-        let hint = inner.cursor(key);
+        // Scan chunks of whole rows in ranking order, starting where the
+        // smallest quantity asked for last fitted (earlier rows had no run
+        // that long), wrapping round so nothing is missed.
+        let smallest = pending.iter().map(|(_, q)| *q).min().unwrap_or(1);
+        let hint = inner.cursor((key, smallest));
         let order = geometry
             .chunks
             .iter()
             .skip(hint)
             .chain(geometry.chunks.iter().take(hint));
-        let mut first_free = None;
+        let mut first_fit = None;
         for (n, range) in order.enumerate() {
             if pending.is_empty() {
                 break;
@@ -779,9 +782,6 @@ async fn run_batch(
             .await?
             .into_iter()
             .collect();
-            if first_free.is_none() && !free.is_empty() {
-                first_free = Some((hint + n) % geometry.chunks.len());
-            }
             let chunk: Vec<TierSeat> = geometry.seats[range.clone()]
                 .iter()
                 .map(|g| TierSeat {
@@ -799,6 +799,9 @@ async fn run_batch(
                 };
                 match best_adjacent(&chunk, quantity, usable) {
                     Some(choice) => {
+                        if quantity == smallest && first_fit.is_none() {
+                            first_fit = Some((hint + n) % geometry.chunks.len());
+                        }
                         for seat in &choice {
                             set.insert((event_id, *seat));
                         }
@@ -812,7 +815,7 @@ async fn run_batch(
             drop(set);
             pending = still;
         }
-        inner.remember_cursor(key, first_free.unwrap_or(0));
+        inner.remember_cursor((key, smallest), first_fit.unwrap_or(0));
         for (i, quantity) in pending {
             outcomes[i] = Some(Outcome::Stored(conflict_response(
                 "seats_unavailable",
