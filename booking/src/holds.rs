@@ -757,11 +757,17 @@ async fn run_batch(
         // that long), wrapping round so nothing is missed.
         let smallest = pending.iter().map(|(_, q)| *q).min().unwrap_or(1);
         let hint = inner.cursor((key, smallest));
+        // A full scan that found no room for this quantity is remembered
+        // (cursor past the end) until the hint expires, so a sold-out event
+        // answers 409 without scanning every chunk again.
+        let exhausted = hint >= geometry.chunks.len();
+        let hint = if exhausted { 0 } else { hint };
         let order = geometry
             .chunks
             .iter()
             .skip(hint)
-            .chain(geometry.chunks.iter().take(hint));
+            .chain(geometry.chunks.iter().take(hint))
+            .take(if exhausted { 0 } else { geometry.chunks.len() });
         let mut first_fit = None;
         for (n, range) in order.enumerate() {
             if pending.is_empty() {
@@ -815,7 +821,13 @@ async fn run_batch(
             drop(set);
             pending = still;
         }
-        inner.remember_cursor((key, smallest), first_fit.unwrap_or(0));
+        let scanned_all = !exhausted && pending.iter().any(|(_, q)| *q == smallest);
+        let next = match first_fit {
+            Some(chunk) => chunk,
+            None if scanned_all || exhausted => geometry.chunks.len(),
+            None => 0,
+        };
+        inner.remember_cursor((key, smallest), next);
         for (i, quantity) in pending {
             outcomes[i] = Some(Outcome::Stored(conflict_response(
                 "seats_unavailable",
