@@ -5,8 +5,9 @@
 //! ticket type id and one user id. `holdbench run` drives `--clients`
 //! concurrent connections over HTTP; each request is a different buyer (as
 //! in an on-sale, where each buyer holds once) holding 2 seats (explicit
-//! adjacent seats chosen at random, or best available), until the seats run
-//! out or `--seconds` pass, then checks for oversell in the database.
+//! adjacent seats picked as from a live seat map, or at random, or best
+//! available), until the seats run out or `--seconds` pass, then checks for
+//! oversell in the database.
 
 use std::time::{Duration, Instant};
 
@@ -56,8 +57,15 @@ enum Command {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Mode {
-    /// Two adjacent seats picked at random by the buyer.
+    /// Two adjacent seats, as shoppers pick them from a live seat map: pairs
+    /// are handed out from one shuffled list of all adjacent pairs, and one
+    /// request in ten deliberately targets a pair already handed out (a
+    /// shopper acting on a stale map), so conflicts still happen.
     Explicit,
+    /// Two adjacent seats picked uniformly at random over the whole map,
+    /// held or not: the worst case, where most requests collide once the
+    /// map fills.
+    ExplicitRandom,
     /// `best_available` with quantity 2.
     Best,
 }
@@ -226,6 +234,19 @@ async fn run(
         .build()?;
     let started = Instant::now();
     let deadline = started + duration;
+    // Non-overlapping adjacent pairs (1-2, 3-4, ...) of every row, shuffled.
+    let mut pairs: Vec<[i64; 2]> = seats
+        .chunk_by(|a, b| a.1 == b.1)
+        .flat_map(|row| row.chunks_exact(2).map(|p| [p[0].0, p[1].0]))
+        .collect();
+    {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(event_id.unsigned_abs());
+        for i in (1..pairs.len()).rev() {
+            pairs.swap(i, rng.random_range(0..=i));
+        }
+    }
+    let pairs = std::sync::Arc::new(pairs);
+    let next_pair = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let seats = std::sync::Arc::new(seats);
     let mut tasks = Vec::new();
     let users = std::sync::Arc::new(users);
@@ -235,6 +256,8 @@ async fn run(
         let http = http.clone();
         let url = format!("{booking_url}/v1/bookings");
         let seats = seats.clone();
+        let pairs = pairs.clone();
+        let next_pair = next_pair.clone();
         tasks.push(tokio::spawn(async move {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(c as u64);
             let mut latencies = Vec::new();
@@ -250,6 +273,16 @@ async fn run(
                 };
                 let body = match mode {
                     Mode::Explicit => {
+                        let handed = next_pair.load(std::sync::atomic::Ordering::Relaxed);
+                        let i = if handed > 0 && rng.random_bool(0.1) {
+                            rng.random_range(0..handed.min(pairs.len()))
+                        } else {
+                            next_pair.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                        };
+                        let Some(pair) = pairs.get(i) else { break };
+                        serde_json::json!({"event_id": event_id, "seat_ids": pair})
+                    }
+                    Mode::ExplicitRandom => {
                         let i = rng.random_range(0..seats.len() - 1);
                         let (a, b) = (seats[i], seats[i + 1]);
                         let pair = if a.1 == b.1 { [a.0, b.0] } else { [seats[i - 1].0, a.0] };
