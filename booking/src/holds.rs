@@ -37,7 +37,7 @@ use crate::model::{BookingView, HoldRequest, ItemView, SeatView};
 /// Most requests served by one transaction.
 pub const MAX_BATCH: usize = 256;
 /// Batches of one event in flight at once, per instance.
-const IN_FLIGHT: usize = 4;
+const IN_FLIGHT: usize = 2;
 /// A worker with nothing to do for this long exits.
 const IDLE: Duration = Duration::from_secs(30);
 /// Best-available picks whose seats were taken between reading and locking

@@ -38,7 +38,10 @@ pub fn connect_lazy(url: &SecretString, settings: &PoolSettings) -> Result<PgPoo
     let options: PgConnectOptions = url
         .expose_secret()
         .parse::<PgConnectOptions>()?
-        .application_name("ticketing");
+        .application_name("ticketing")
+        // Short OLTP statements: JIT compilation only adds latency, and the
+        // odd big planning estimate (a 50,000-seat map) would trigger it.
+        .options([("jit", "off")]);
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout)
