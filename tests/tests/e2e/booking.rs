@@ -113,6 +113,16 @@ async fn lapse(app: &TestApp, booking_id: &str) {
         .expect("lapse seats");
 }
 
+/// Holds explicit seats of the setup's event for `token`.
+async fn hold_seats(s: &Setup, token: &str, seats: impl serde::Serialize) -> (u16, Value) {
+    hold(
+        &s.app,
+        token,
+        json!({"event_id": s.event.event_id, "seat_ids": seats}),
+    )
+    .await
+}
+
 fn id_of(body: &Value) -> String {
     body["booking_id"].as_str().expect("booking_id").to_owned()
 }
@@ -122,12 +132,7 @@ async fn holding_seats_returns_201_with_items_total_and_expiry() {
     let s = setup(1, 10, 10, &[]).await;
     let seats = &s.event.rows[0][2..4];
 
-    let (status, body) = hold(
-        &s.app,
-        &s.token,
-        json!({"event_id": s.event.event_id, "seat_ids": seats}),
-    )
-    .await;
+    let (status, body) = hold_seats(&s, &s.token, seats).await;
 
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["status"], "payment_pending");
@@ -153,19 +158,9 @@ async fn holding_a_held_seat_returns_409_naming_the_seat() {
     let s = setup(1, 10, 10, &[]).await;
     let other = new_shopper(&s.app).await;
     let seats = &s.event.rows[0][0..2];
-    hold(
-        &s.app,
-        &s.token,
-        json!({"event_id": s.event.event_id, "seat_ids": [seats[0]]}),
-    )
-    .await;
+    hold_seats(&s, &s.token, [seats[0]]).await;
 
-    let (status, body) = hold(
-        &s.app,
-        &other,
-        json!({"event_id": s.event.event_id, "seat_ids": seats}),
-    )
-    .await;
+    let (status, body) = hold_seats(&s, &other, seats).await;
 
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["code"], "seats_unavailable");
@@ -343,20 +338,10 @@ async fn an_expired_hold_is_free_for_others_before_any_sweeper_runs() {
     let s = setup(1, 4, 10, &[]).await;
     let other = new_shopper(&s.app).await;
     let seat = s.event.rows[0][0];
-    let (_, first) = hold(
-        &s.app,
-        &s.token,
-        json!({"event_id": s.event.event_id, "seat_ids": [seat]}),
-    )
-    .await;
+    let (_, first) = hold_seats(&s, &s.token, [seat]).await;
     lapse(&s.app, &id_of(&first)).await;
 
-    let (status, body) = hold(
-        &s.app,
-        &other,
-        json!({"event_id": s.event.event_id, "seat_ids": [seat]}),
-    )
-    .await;
+    let (status, body) = hold_seats(&s, &other, [seat]).await;
 
     assert_eq!(status, 201, "{body}");
 }
@@ -364,12 +349,7 @@ async fn an_expired_hold_is_free_for_others_before_any_sweeper_runs() {
 #[tokio::test]
 async fn confirming_an_expired_hold_is_409_and_charges_nothing() {
     let s = setup(1, 4, 10, &[]).await;
-    let (_, held) = hold(
-        &s.app,
-        &s.token,
-        json!({"event_id": s.event.event_id, "seat_ids": [s.event.rows[0][0]]}),
-    )
-    .await;
+    let (_, held) = hold_seats(&s, &s.token, [s.event.rows[0][0]]).await;
     lapse(&s.app, &id_of(&held)).await;
 
     let (status, body) = confirm(&s.app, &s.token, &id_of(&held), SUCCESS_CARD).await;
@@ -389,12 +369,7 @@ async fn confirming_an_expired_hold_is_409_and_charges_nothing() {
 async fn the_sweeper_expires_lapsed_holds_and_releases_their_seats() {
     let s = setup(1, 4, 10, &[("BOOKING_SWEEP_INTERVAL_MS", "100")]).await;
     let seats = &s.event.rows[0][0..2];
-    let (_, held) = hold(
-        &s.app,
-        &s.token,
-        json!({"event_id": s.event.event_id, "seat_ids": seats}),
-    )
-    .await;
+    let (_, held) = hold_seats(&s, &s.token, seats).await;
     let (_, ga) = hold(
         &s.app,
         &s.token,
@@ -447,12 +422,7 @@ async fn the_sweeper_expires_lapsed_holds_and_releases_their_seats() {
 async fn paying_confirms_sells_the_seats_and_shows_tickets() {
     let s = setup(1, 4, 10, &[]).await;
     let seats = &s.event.rows[0][1..3];
-    let (_, held) = hold(
-        &s.app,
-        &s.token,
-        json!({"event_id": s.event.event_id, "seat_ids": seats}),
-    )
-    .await;
+    let (_, held) = hold_seats(&s, &s.token, seats).await;
 
     let (status, body) = confirm(&s.app, &s.token, &id_of(&held), SUCCESS_CARD).await;
     let again = confirm(&s.app, &s.token, &id_of(&held), SUCCESS_CARD).await;
@@ -483,12 +453,7 @@ async fn paying_confirms_sells_the_seats_and_shows_tickets() {
 async fn a_declined_card_rejects_the_booking_and_releases_the_seats() {
     let s = setup(1, 4, 10, &[]).await;
     let seats = &s.event.rows[0][0..2];
-    let (_, held) = hold(
-        &s.app,
-        &s.token,
-        json!({"event_id": s.event.event_id, "seat_ids": seats}),
-    )
-    .await;
+    let (_, held) = hold_seats(&s, &s.token, seats).await;
 
     let (status, body) = confirm(&s.app, &s.token, &id_of(&held), DECLINE_CARD).await;
 
@@ -510,12 +475,7 @@ async fn a_declined_card_rejects_the_booking_and_releases_the_seats() {
 #[tokio::test]
 async fn cancelling_a_pending_booking_releases_and_a_confirmed_one_refunds() {
     let s = setup(1, 4, 10, &[]).await;
-    let (_, pending) = hold(
-        &s.app,
-        &s.token,
-        json!({"event_id": s.event.event_id, "seat_ids": [s.event.rows[0][0]]}),
-    )
-    .await;
+    let (_, pending) = hold_seats(&s, &s.token, [s.event.rows[0][0]]).await;
     let (_, paid) = hold(
         &s.app,
         &s.token,
@@ -568,12 +528,7 @@ async fn cancelling_a_pending_booking_releases_and_a_confirmed_one_refunds() {
 async fn another_users_booking_is_404() {
     let s = setup(1, 4, 10, &[]).await;
     let stranger = new_shopper(&s.app).await;
-    let (_, held) = hold(
-        &s.app,
-        &s.token,
-        json!({"event_id": s.event.event_id, "seat_ids": [s.event.rows[0][0]]}),
-    )
-    .await;
+    let (_, held) = hold_seats(&s, &s.token, [s.event.rows[0][0]]).await;
 
     let (get_status, _) = get(&s.app, &format!("/v1/bookings/{}", id_of(&held)), &stranger).await;
     let (confirm_status, _) = confirm(&s.app, &stranger, &id_of(&held), SUCCESS_CARD).await;
@@ -588,12 +543,7 @@ async fn best_available_picks_adjacent_seats_in_the_best_row_that_fits_and_fails
     // Row 1 (nearest) has seats 4 and 7 taken: no run of 4 left in it.
     let s = setup(3, 10, 10, &[]).await;
     let other = new_shopper(&s.app).await;
-    hold(
-        &s.app,
-        &other,
-        json!({"event_id": s.event.event_id, "seat_ids": [s.event.rows[0][3], s.event.rows[0][6]]}),
-    )
-    .await;
+    hold_seats(&s, &other, [s.event.rows[0][3], s.event.rows[0][6]]).await;
 
     let (status, body) = hold(
         &s.app,
@@ -773,12 +723,7 @@ async fn a_charge_that_outlives_its_seats_is_refunded_not_confirmed() {
     let s = setup(1, 4, 10, &[("SANDBOX_SLOW_CARD_MS", "1500")]).await;
     let other = new_shopper(&s.app).await;
     let seat = s.event.rows[0][0];
-    let (_, held) = hold(
-        &s.app,
-        &s.token,
-        json!({"event_id": s.event.event_id, "seat_ids": [seat]}),
-    )
-    .await;
+    let (_, held) = hold_seats(&s, &s.token, [seat]).await;
     let id = id_of(&held);
 
     // While the slow charge runs, the seat's hold (and its grace) lapses and
@@ -817,12 +762,7 @@ async fn a_charge_that_outlives_its_seats_is_refunded_not_confirmed() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     lapse(&s.app, &id).await;
-    let (taken, _) = hold(
-        &s.app,
-        &other,
-        json!({"event_id": s.event.event_id, "seat_ids": [seat]}),
-    )
-    .await;
+    let (taken, _) = hold_seats(&s, &other, [seat]).await;
     let (status, body) = paying.await.expect("confirm task");
 
     assert_eq!(taken, 201);
@@ -855,12 +795,7 @@ async fn a_charge_that_outlives_its_seats_is_refunded_not_confirmed() {
 async fn an_abandoned_charge_is_resolved_and_its_hold_then_expires() {
     let s = setup(1, 4, 10, &[("BOOKING_SWEEP_INTERVAL_MS", "100")]).await;
     let seat = s.event.rows[0][0];
-    let (_, held) = hold(
-        &s.app,
-        &s.token,
-        json!({"event_id": s.event.event_id, "seat_ids": [seat]}),
-    )
-    .await;
+    let (_, held) = hold_seats(&s, &s.token, [seat]).await;
     let id = Uuid::parse_str(&id_of(&held)).expect("uuid");
     // A confirm that recorded its charge ten minutes ago and then died
     // before the provider ever saw it.
