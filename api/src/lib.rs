@@ -1,9 +1,23 @@
 //! The read API and public pages.
 //!
-//! Routes arrive with the catalog, search and page issues; today the service
-//! serves its health, readiness and metrics endpoints.
+//! - `GET /v1/events/search`: full-text search with filters, multi-select
+//!   facets, sorting, geo and paging ([`search_params`] documents the
+//!   parameters).
+//! - `GET /v1/events/suggest`: typed autocomplete.
+//!
+//! Search goes to the configured backend (embedded tantivy by default, or
+//! Elasticsearch); when it is down those routes answer 503 and nothing else
+//! is affected.
+
+pub mod search_params;
+pub mod search_routes;
+
+use std::sync::Arc;
 
 use axum::Router;
+use axum::routing::get;
+use search::SearchIndex;
+use search::config::SearchConfig;
 use service_kit::config::{CommonConfig, ConfigError, EnvSource};
 use service_kit::context::{ServiceContext, StartupError};
 use service_kit::server::HttpServer;
@@ -18,6 +32,8 @@ pub struct Config {
     pub common: CommonConfig,
     /// `API_PORT` (default 8080; 0 picks a free port).
     pub port: u16,
+    /// `SEARCH_BACKEND` and its settings.
+    pub search: SearchConfig,
 }
 
 impl Config {
@@ -26,14 +42,25 @@ impl Config {
         Ok(Self {
             common: CommonConfig::from_env(env)?,
             port: env.parse_or("API_PORT", DEFAULT_PORT)?,
+            search: SearchConfig::from_env(env)?,
         })
     }
 }
 
+/// What handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub ctx: ServiceContext,
+    pub search: Arc<dyn SearchIndex>,
+}
+
 /// The service's own routes, without the standard health routes and
-/// middleware. Handlers share the [`ServiceContext`].
-pub fn router(ctx: ServiceContext) -> Router {
-    Router::new().with_state(ctx)
+/// middleware.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/events/search", get(search_routes::search))
+        .route("/v1/events/suggest", get(search_routes::suggest))
+        .with_state(state)
 }
 
 /// A built service, bound to its port and ready to run.
@@ -46,10 +73,18 @@ impl Application {
     /// Opens connections (lazily) and binds the port.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let ctx = ServiceContext::new(&config.common, "api")?;
+        let search = config
+            .search
+            .open_reader()
+            .map_err(|e| StartupError::Other(e.to_string()))?;
         let probes = ctx.probes.clone();
+        let state = AppState {
+            ctx: ctx.clone(),
+            search,
+        };
         let server = ctx
             .bind(
-                router(ctx.clone()),
+                router(state),
                 probes,
                 config.common.bind_host,
                 config.port,

@@ -31,6 +31,9 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
+    /// A service-specific dependency could not be set up.
+    #[error("{0}")]
+    Other(String),
 }
 
 /// Postgres pool, Redis client, JWT keys, metrics and readiness probes.

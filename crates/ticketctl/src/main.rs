@@ -6,9 +6,12 @@
 //! ticketctl open-sales                    materialize seat inventory of events whose sale opened
 //! ticketctl token --email E               mint a JWT for a user in the database
 //! ticketctl token --demo                  mint JWTs for the admin and every demo user
+//! ticketctl search-rebuild [--if-missing] rebuild the search index from one snapshot
+//! ticketctl es-apply-template             install es-mappings/ in Elasticsearch
 //! ```
-//! Connection settings come from `DATABASE_URL` and `JWT_SECRET`, with the
-//! same defaults as the services.
+//! Connection settings come from `DATABASE_URL` and `JWT_SECRET`, the search
+//! backend from `SEARCH_BACKEND`, `SEARCH_INDEX_DIR`, `ES_URL` and `ES_INDEX`,
+//! with the same defaults as the services.
 
 use std::time::Instant;
 
@@ -16,6 +19,7 @@ use anyhow::{Context, bail};
 use auth::{JwtKeys, Role};
 use chrono::{NaiveDate, Utc};
 use clap::{Parser, Subcommand};
+use search::config::SearchConfig;
 use secrecy::ExposeSecret;
 use service_kit::config::{CommonConfig, EnvSource};
 use uuid::Uuid;
@@ -23,7 +27,7 @@ use uuid::Uuid;
 #[derive(Debug, Parser)]
 #[command(
     name = "ticketctl",
-    about = "Operate the ticketing platform: migrations, demo catalog, tokens"
+    about = "Operate the ticketing platform: migrations, demo catalog, tokens, search index"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -73,6 +77,15 @@ enum Command {
         #[arg(long, default_value_t = 24)]
         ttl_hours: i64,
     },
+    /// Build a fresh search index from one consistent snapshot of the
+    /// catalog and swap it in atomically.
+    SearchRebuild {
+        /// Do nothing if the backend already has an index.
+        #[arg(long)]
+        if_missing: bool,
+    },
+    /// Install (or update) the Elasticsearch index template from es-mappings/.
+    EsApplyTemplate,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -112,7 +125,44 @@ async fn main() -> anyhow::Result<()> {
             demo,
             ttl_hours,
         } => token(&config, email, demo, ttl_hours).await,
+        Command::SearchRebuild { if_missing } => search_rebuild(&config, if_missing).await,
+        Command::EsApplyTemplate => {
+            let search = SearchConfig::from_env(&EnvSource::process())
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let SearchConfig::Elasticsearch { url, alias } = search else {
+                bail!("SEARCH_BACKEND is not elasticsearch; nothing to apply");
+            };
+            search::elastic::ElasticIndex::new(&url, &alias)?
+                .apply_template()
+                .await?;
+            println!(
+                "index template {} applied at {url}",
+                search::elastic::TEMPLATE_NAME
+            );
+            Ok(())
+        }
     }
+}
+
+async fn search_rebuild(config: &CommonConfig, if_missing: bool) -> anyhow::Result<()> {
+    let search =
+        SearchConfig::from_env(&EnvSource::process()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if if_missing && search.open_reader()?.health().await.is_ok() {
+        println!("search index already built; nothing to do");
+        return Ok(());
+    }
+    let target = search.rebuild_target()?;
+    let mut client = connect(config).await?;
+    let report = search::rebuild::rebuild(&mut client, &target).await?;
+    println!(
+        "search index rebuilt: {} documents in {:.2} s ({:.0} docs/s), version {}, now serving {}",
+        report.documents,
+        report.elapsed.as_secs_f64(),
+        report.docs_per_second(),
+        report.version,
+        report.published
+    );
+    Ok(())
 }
 
 async fn migrate(config: &CommonConfig) -> anyhow::Result<()> {

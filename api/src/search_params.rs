@@ -1,0 +1,354 @@
+//! `GET /v1/events/search` and `/v1/events/suggest` parameters: parsed,
+//! validated, and turned into a [`SearchQuery`]. Every rejection names the
+//! parameter at fault.
+//!
+//! Multi-valued filters take a comma-separated list, the parameter repeated,
+//! or both. The original API's names are accepted too: `keyword` for `q`
+//! and `pageSize` for `size` (`start`, `end` and `page` are the same).
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use problem::Problem;
+use search::query::{DEFAULT_SIZE, MAX_RADIUS_KM, MAX_SIZE, MAX_WINDOW};
+use search::{GeoFilter, SearchQuery, Sort};
+
+/// Longest accepted text query.
+pub const MAX_QUERY_CHARS: usize = 200;
+/// Most values one multi-valued filter may list.
+pub const MAX_VALUES: usize = 50;
+/// Event categories the schema allows.
+pub const CATEGORIES: [&str; 5] = ["concert", "sports", "theatre", "comedy", "family"];
+
+type Params = [(String, String)];
+
+/// Values of `names` (a parameter and its aliases), in order.
+fn values<'a>(params: &'a Params, names: &[&str]) -> Vec<&'a str> {
+    params
+        .iter()
+        .filter(|(k, _)| names.contains(&k.as_str()))
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+/// The single value of a parameter; given twice is an error.
+fn single<'a>(params: &'a Params, names: &[&str]) -> Result<Option<&'a str>, Problem> {
+    match values(params, names).as_slice() {
+        [] => Ok(None),
+        [v] => Ok(Some(v.trim()).filter(|v| !v.is_empty())),
+        _ => Err(Problem::invalid_field(
+            names[0],
+            format!("{} may be given once", names.join(" or ")),
+        )),
+    }
+}
+
+fn list(params: &Params, name: &'static str) -> Result<Vec<String>, Problem> {
+    let out: Vec<String> = values(params, &[name])
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if out.len() > MAX_VALUES {
+        return Err(Problem::invalid_field(
+            name,
+            format!("at most {MAX_VALUES} values"),
+        ));
+    }
+    if let Some(v) = out.iter().find(|v| v.chars().count() > 200) {
+        return Err(Problem::invalid_field(
+            name,
+            format!("value too long: {:.40}...", v),
+        ));
+    }
+    Ok(out)
+}
+
+fn ids(params: &Params, name: &'static str) -> Result<Vec<i64>, Problem> {
+    list(params, name)?
+        .iter()
+        .map(|v| {
+            v.parse::<i64>()
+                .ok()
+                .filter(|id| *id > 0)
+                .ok_or_else(|| Problem::invalid_field(name, format!("{v:?} is not a positive integer id")))
+        })
+        .collect()
+}
+
+fn number<T: std::str::FromStr>(
+    params: &Params,
+    names: &[&'static str],
+    what: &str,
+) -> Result<Option<T>, Problem> {
+    single(params, names)?
+        .map(|v| {
+            v.parse::<T>()
+                .map_err(|_| Problem::invalid_field(names[0], format!("{v:?} is not {what}")))
+        })
+        .transpose()
+}
+
+fn float(params: &Params, name: &'static str) -> Result<Option<f64>, Problem> {
+    let v: Option<f64> = number(params, &[name], "a number")?;
+    match v {
+        Some(v) if !v.is_finite() => Err(Problem::invalid_field(name, "must be a finite number")),
+        v => Ok(v),
+    }
+}
+
+/// An RFC 3339 instant, or a date (the start of the day for `start`, its
+/// last second for `end`), in UTC.
+fn instant(params: &Params, name: &'static str, end_of_day: bool) -> Result<Option<DateTime<Utc>>, Problem> {
+    let Some(v) = single(params, &[name])? else {
+        return Ok(None);
+    };
+    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
+        return Ok(Some(t.with_timezone(&Utc)));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        let time = if end_of_day {
+            NaiveTime::from_hms_opt(23, 59, 59)
+        } else {
+            NaiveTime::from_hms_opt(0, 0, 0)
+        };
+        return Ok(time.map(|t| d.and_time(t).and_utc()));
+    }
+    Err(Problem::invalid_field(
+        name,
+        format!("{v:?} is not a date (2026-12-31) or an RFC 3339 instant (2026-12-31T20:00:00Z)"),
+    ))
+}
+
+fn boolean(params: &Params, name: &'static str) -> Result<Option<bool>, Problem> {
+    match single(params, &[name])? {
+        None => Ok(None),
+        Some("true" | "1") => Ok(Some(true)),
+        Some("false" | "0") => Ok(Some(false)),
+        Some(v) => Err(Problem::invalid_field(name, format!("{v:?} is not true or false"))),
+    }
+}
+
+fn price_cents(params: &Params, name: &'static str) -> Result<Option<i64>, Problem> {
+    match float(params, name)? {
+        None => Ok(None),
+        Some(v) if v < 0.0 || v > 1e9 => Err(Problem::invalid_field(
+            name,
+            "must be between 0 and 1000000000",
+        )),
+        Some(v) => Ok(Some((v * 100.0).round() as i64)),
+    }
+}
+
+/// A validated search.
+pub fn search_query(params: &Params) -> Result<SearchQuery, Problem> {
+    let text = single(params, &["q", "keyword"])?.map(str::to_owned);
+    if let Some(t) = &text
+        && t.chars().count() > MAX_QUERY_CHARS
+    {
+        return Err(Problem::invalid_field(
+            "q",
+            format!("at most {MAX_QUERY_CHARS} characters"),
+        ));
+    }
+    let start = instant(params, "start", false)?;
+    let end = instant(params, "end", true)?;
+    if let (Some(s), Some(e)) = (start, end)
+        && e < s
+    {
+        return Err(Problem::invalid_field("end", "end is before start"));
+    }
+
+    let categories = list(params, "category")?;
+    if let Some(bad) = categories.iter().find(|c| !CATEGORIES.contains(&c.as_str())) {
+        return Err(Problem::invalid_field(
+            "category",
+            format!("{bad:?} is not one of {}", CATEGORIES.join(", ")),
+        ));
+    }
+    let countries: Vec<String> = list(params, "country")?
+        .into_iter()
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    if let Some(bad) = countries
+        .iter()
+        .find(|c| c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()))
+    {
+        return Err(Problem::invalid_field(
+            "country",
+            format!("{bad:?} is not an ISO 3166-1 alpha-2 code"),
+        ));
+    }
+
+    let min_price_cents = price_cents(params, "min_price")?;
+    let max_price_cents = price_cents(params, "max_price")?;
+    if let (Some(lo), Some(hi)) = (min_price_cents, max_price_cents)
+        && hi < lo
+    {
+        return Err(Problem::invalid_field("max_price", "max_price is below min_price"));
+    }
+
+    let lat = float(params, "lat")?;
+    let lon = float(params, "lon")?;
+    let radius_km = float(params, "radius_km")?;
+    if let Some(v) = lat
+        && !(-90.0..=90.0).contains(&v)
+    {
+        return Err(Problem::invalid_field("lat", "must be between -90 and 90"));
+    }
+    if let Some(v) = lon
+        && !(-180.0..=180.0).contains(&v)
+    {
+        return Err(Problem::invalid_field("lon", "must be between -180 and 180"));
+    }
+    let geo = match (lat, lon) {
+        (Some(lat), Some(lon)) => Some(GeoFilter { lat, lon, radius_km }),
+        (Some(_), None) => return Err(Problem::invalid_field("lon", "lat needs lon")),
+        (None, Some(_)) => return Err(Problem::invalid_field("lat", "lon needs lat")),
+        (None, None) => None,
+    };
+    if let Some(r) = radius_km {
+        if geo.is_none() {
+            return Err(Problem::invalid_field("radius_km", "radius_km needs lat and lon"));
+        }
+        if !(r > 0.0 && r <= MAX_RADIUS_KM) {
+            return Err(Problem::invalid_field(
+                "radius_km",
+                format!("must be above 0 and at most {MAX_RADIUS_KM}"),
+            ));
+        }
+    }
+
+    let sort = match single(params, &["sort"])? {
+        None => Sort::Relevance,
+        Some(s) => Sort::parse(s).ok_or_else(|| {
+            let all: Vec<&str> = Sort::ALL.iter().map(|s| s.as_str()).collect();
+            Problem::invalid_field("sort", format!("{s:?} is not one of {}", all.join(", ")))
+        })?,
+    };
+    if sort == Sort::Distance && geo.is_none() {
+        return Err(Problem::invalid_field("sort", "sort=distance needs lat and lon"));
+    }
+
+    let page: usize = number(params, &["page"], "a page number")?.unwrap_or(1);
+    if page == 0 {
+        return Err(Problem::invalid_field("page", "pages start at 1"));
+    }
+    let size: usize = number(params, &["size", "pageSize"], "a page size")?.unwrap_or(DEFAULT_SIZE);
+    if size == 0 || size > MAX_SIZE {
+        return Err(Problem::invalid_field(
+            "size",
+            format!("must be between 1 and {MAX_SIZE}"),
+        ));
+    }
+    if page.saturating_mul(size) > MAX_WINDOW {
+        return Err(Problem::invalid_field(
+            "page",
+            format!("page x size may not exceed {MAX_WINDOW}; narrow the search instead"),
+        ));
+    }
+
+    Ok(SearchQuery {
+        text,
+        start,
+        end,
+        cities: list(params, "city")?,
+        countries,
+        categories,
+        genres: list(params, "genre")?,
+        venue_ids: ids(params, "venue_id")?,
+        performer_ids: ids(params, "performer_id")?,
+        min_price_cents,
+        max_price_cents,
+        available_only: boolean(params, "available")?.unwrap_or(false),
+        geo,
+        sort,
+        page,
+        size,
+        facets: boolean(params, "facets")?.unwrap_or(true),
+    })
+}
+
+/// Longest accepted suggest prefix.
+pub const MAX_SUGGEST_CHARS: usize = 100;
+
+/// `q` and `limit` of a suggest call.
+pub fn suggest_query(params: &Params) -> Result<(String, usize), Problem> {
+    let q = single(params, &["q"])?
+        .ok_or_else(|| Problem::invalid_field("q", "q is required"))?
+        .to_owned();
+    if q.chars().count() > MAX_SUGGEST_CHARS {
+        return Err(Problem::invalid_field(
+            "q",
+            format!("at most {MAX_SUGGEST_CHARS} characters"),
+        ));
+    }
+    let limit: usize = number(params, &["limit"], "a number")?.unwrap_or(search::suggest::MAX_SUGGESTIONS);
+    if limit == 0 || limit > search::suggest::MAX_SUGGESTIONS {
+        return Err(Problem::invalid_field(
+            "limit",
+            format!("must be between 1 and {}", search::suggest::MAX_SUGGESTIONS),
+        ));
+    }
+    Ok((q, limit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn field(pairs: &[(&str, &str)]) -> Option<String> {
+        search_query(&p(pairs)).err().and_then(|e| e.field)
+    }
+
+    #[test]
+    fn original_names_are_accepted() {
+        let q = search_query(&p(&[("keyword", "jazz"), ("pageSize", "5"), ("page", "2")]))
+            .expect("valid");
+        assert_eq!(q.text.as_deref(), Some("jazz"));
+        assert_eq!((q.size, q.page), (5, 2));
+    }
+
+    #[test]
+    fn lists_split_on_commas_and_repeat() {
+        let q = search_query(&p(&[("city", "London,Paris"), ("city", "Berlin"), ("category", "comedy")]))
+            .expect("valid");
+        assert_eq!(q.cities, ["London", "Paris", "Berlin"]);
+        assert_eq!(q.categories, ["comedy"]);
+    }
+
+    #[test]
+    fn every_rejection_names_its_parameter() {
+        assert_eq!(field(&[("start", "2026-12-02"), ("end", "2026-12-01")]).as_deref(), Some("end"));
+        assert_eq!(field(&[("radius_km", "10")]).as_deref(), Some("radius_km"));
+        assert_eq!(field(&[("lat", "1"), ("lon", "2"), ("radius_km", "0")]).as_deref(), Some("radius_km"));
+        assert_eq!(field(&[("lat", "1"), ("lon", "2"), ("radius_km", "99999")]).as_deref(), Some("radius_km"));
+        assert_eq!(field(&[("size", "101")]).as_deref(), Some("size"));
+        assert_eq!(field(&[("pageSize", "1000")]).as_deref(), Some("size"));
+        assert_eq!(field(&[("page", "abc")]).as_deref(), Some("page"));
+        assert_eq!(field(&[("page", "200"), ("size", "100")]).as_deref(), Some("page"));
+        assert_eq!(field(&[("min_price", "cheap")]).as_deref(), Some("min_price"));
+        assert_eq!(field(&[("start", "tomorrow")]).as_deref(), Some("start"));
+        assert_eq!(field(&[("sort", "distance")]).as_deref(), Some("sort"));
+        assert_eq!(field(&[("sort", "random")]).as_deref(), Some("sort"));
+        assert_eq!(field(&[("lat", "91"), ("lon", "0")]).as_deref(), Some("lat"));
+        assert_eq!(field(&[("lat", "10")]).as_deref(), Some("lon"));
+        assert_eq!(field(&[("venue_id", "x")]).as_deref(), Some("venue_id"));
+        assert_eq!(field(&[("category", "opera")]).as_deref(), Some("category"));
+        assert_eq!(field(&[("available", "maybe")]).as_deref(), Some("available"));
+        assert_eq!(field(&[("lat", "NaN"), ("lon", "0")]).as_deref(), Some("lat"));
+    }
+
+    #[test]
+    fn a_date_end_covers_its_whole_day() {
+        let q = search_query(&p(&[("start", "2026-12-01"), ("end", "2026-12-01")])).expect("valid");
+        assert_eq!(q.end.map(|e| e.to_rfc3339()).as_deref(), Some("2026-12-01T23:59:59+00:00"));
+    }
+}

@@ -1,0 +1,1163 @@
+//! The embedded backend: a tantivy index in a directory on disk.
+//!
+//! Layout under the root directory:
+//!
+//! ```text
+//! root/
+//!   current -> gen-1763712000000     (symlink, swapped atomically by a rebuild)
+//!   gen-1763712000000/               (a tantivy index)
+//! ```
+//!
+//! Readers reload on every commit (tantivy watches `meta.json`) and follow
+//! `current` when a rebuild swaps it. Queries run on blocking threads, off the
+//! async runtime. A delete leaves a tombstone document behind (no text, never
+//! matched) so that an older upsert arriving later is recognised as stale.
+
+use std::collections::{BinaryHeap, HashMap};
+use std::cmp::{Ordering, Reverse};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tantivy::collector::{Collector, DocSetCollector, SegmentCollector};
+use tantivy::columnar::{Column, StrColumn};
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery, TermSetQuery,
+};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
+    TextOptions, Value,
+};
+use tantivy::{
+    DocAddress, DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader,
+    TantivyDocument, Term,
+};
+
+use crate::document::{EventDoc, IndexOp, collapse, month_label};
+use crate::query::{
+    FACET_SIZE, FacetCount, Facets, Highlights, Hit, PriceBucket, SearchQuery, SearchResults,
+    Sort, Suggestion, price_bucket, top_counts,
+};
+use crate::suggest::{self, Candidate};
+use crate::{ApplyReport, SearchError, SearchIndex, geo, text};
+
+const CURRENT: &str = "current";
+/// Writer memory for incremental updates.
+const WRITER_HEAP: usize = 64 << 20;
+/// Writer memory per thread for a rebuild.
+const REBUILD_HEAP: usize = 256 << 20;
+/// How often a reader checks whether a rebuild swapped `current`.
+const FOLLOW_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Field handles of the schema.
+#[derive(Debug, Clone, Copy)]
+struct Fields {
+    event_id: Field,
+    version: Field,
+    tombstone: Field,
+    title: Field,
+    performers: Field,
+    venue_name: Field,
+    city_text: Field,
+    description: Field,
+    category: Field,
+    genre: Field,
+    city: Field,
+    country: Field,
+    performer_ids: Field,
+    venue_id: Field,
+    geohash: Field,
+    starts_at: Field,
+    month: Field,
+    min_price: Field,
+    available: Field,
+    popularity: Field,
+    lat: Field,
+    lon: Field,
+    source: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let text = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(text::FOLDED)
+            .set_index_option(IndexRecordOption::WithFreqs),
+    );
+    let keyword = STRING | FAST;
+    let fields = Fields {
+        event_id: b.add_i64_field("event_id", INDEXED | FAST),
+        version: b.add_u64_field("version", FAST),
+        tombstone: b.add_u64_field("tombstone", FAST),
+        title: b.add_text_field("title", text.clone()),
+        performers: b.add_text_field("performers", text.clone()),
+        venue_name: b.add_text_field("venue_name", text.clone()),
+        city_text: b.add_text_field("city_text", text.clone()),
+        description: b.add_text_field("description", text),
+        category: b.add_text_field("category", keyword.clone()),
+        genre: b.add_text_field("genre", keyword.clone()),
+        city: b.add_text_field("city", keyword.clone()),
+        country: b.add_text_field("country", keyword),
+        performer_ids: b.add_i64_field("performer_ids", INDEXED),
+        venue_id: b.add_i64_field("venue_id", INDEXED),
+        geohash: b.add_text_field("geohash", STRING),
+        starts_at: b.add_i64_field("starts_at", FAST),
+        month: b.add_u64_field("month", FAST),
+        min_price: b.add_i64_field("min_price", FAST),
+        available: b.add_i64_field("available", FAST),
+        popularity: b.add_f64_field("popularity", FAST),
+        lat: b.add_f64_field("lat", FAST),
+        lon: b.add_f64_field("lon", FAST),
+        source: b.add_text_field("source", STORED),
+    };
+    (b.build(), fields)
+}
+
+fn register_tokenizers(index: &Index) {
+    index.tokenizers().register(text::FOLDED, text::analyzer());
+}
+
+impl Fields {
+    fn document(&self, doc: &EventDoc, version: u64) -> Result<TantivyDocument, SearchError> {
+        let mut d = TantivyDocument::new();
+        d.add_i64(self.event_id, doc.event_id);
+        d.add_u64(self.version, version);
+        d.add_u64(self.tombstone, 0);
+        d.add_text(self.title, &doc.title);
+        for p in &doc.performers {
+            d.add_text(self.performers, &p.name);
+            d.add_i64(self.performer_ids, p.id);
+        }
+        d.add_text(self.venue_name, &doc.venue_name);
+        d.add_text(self.city_text, &doc.city);
+        d.add_text(self.description, &doc.description);
+        d.add_text(self.category, &doc.category);
+        d.add_text(self.genre, &doc.genre);
+        d.add_text(self.city, &doc.city);
+        d.add_text(self.country, &doc.country);
+        d.add_i64(self.venue_id, doc.venue_id);
+        for cell in geo::cells(doc.lat, doc.lon) {
+            d.add_text(self.geohash, cell);
+        }
+        d.add_i64(self.starts_at, doc.starts_at.timestamp());
+        d.add_u64(self.month, u64::from(doc.month_key()));
+        d.add_i64(self.min_price, doc.min_price_cents);
+        d.add_i64(self.available, doc.available_tickets);
+        d.add_f64(self.popularity, doc.popularity);
+        d.add_f64(self.lat, doc.lat);
+        d.add_f64(self.lon, doc.lon);
+        let source = serde_json::to_string(doc).map_err(SearchError::backend)?;
+        d.add_text(self.source, source);
+        Ok(d)
+    }
+
+    fn tombstone(&self, event_id: i64, version: u64) -> TantivyDocument {
+        let mut d = TantivyDocument::new();
+        d.add_i64(self.event_id, event_id);
+        d.add_u64(self.version, version);
+        d.add_u64(self.tombstone, 1);
+        d
+    }
+}
+
+/// One generation of the index: a directory and a reader over it.
+struct Generation {
+    name: String,
+    index: Index,
+    reader: IndexReader,
+}
+
+impl std::fmt::Debug for Generation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Generation").field("name", &self.name).finish()
+    }
+}
+
+struct WriterState {
+    generation: String,
+    writer: IndexWriter,
+    /// Versions written since the last commit, which the reader cannot see.
+    pending: HashMap<i64, u64>,
+}
+
+struct Inner {
+    root: PathBuf,
+    fields: Fields,
+    writable: bool,
+    current: RwLock<Option<Arc<Generation>>>,
+    writer: Mutex<Option<WriterState>>,
+}
+
+/// The embedded tantivy backend.
+#[derive(Clone)]
+pub struct TantivyIndex {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TantivyIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TantivyIndex")
+            .field("root", &self.inner.root)
+            .field("writable", &self.inner.writable)
+            .finish()
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> SearchError {
+    SearchError::backend(e)
+}
+
+fn read_current(root: &Path) -> Option<String> {
+    let target = std::fs::read_link(root.join(CURRENT)).ok()?;
+    Some(target.file_name()?.to_string_lossy().into_owned())
+}
+
+fn open_generation(root: &Path, name: &str, writable: bool) -> Result<Generation, SearchError> {
+    let index = Index::open_in_dir(root.join(name)).map_err(err)?;
+    register_tokenizers(&index);
+    let policy = if writable {
+        ReloadPolicy::Manual
+    } else {
+        ReloadPolicy::OnCommitWithDelay
+    };
+    let reader = index
+        .reader_builder()
+        .reload_policy(policy)
+        .try_into()
+        .map_err(err)?;
+    Ok(Generation {
+        name: name.to_owned(),
+        index,
+        reader,
+    })
+}
+
+fn new_generation_name() -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    format!("gen-{millis}")
+}
+
+fn create_generation(root: &Path) -> Result<(String, Index), SearchError> {
+    std::fs::create_dir_all(root).map_err(err)?;
+    let mut name = new_generation_name();
+    while root.join(&name).exists() {
+        std::thread::sleep(Duration::from_millis(2));
+        name = new_generation_name();
+    }
+    let dir = root.join(&name);
+    std::fs::create_dir_all(&dir).map_err(err)?;
+    let (schema, _) = schema();
+    let index = Index::create_in_dir(&dir, schema).map_err(err)?;
+    register_tokenizers(&index);
+    Ok((name, index))
+}
+
+/// Points `current` at `name` atomically (a new symlink renamed over the old).
+fn publish(root: &Path, name: &str) -> Result<(), SearchError> {
+    let tmp = root.join(format!("{CURRENT}.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(name, &tmp).map_err(err)?;
+    std::fs::rename(&tmp, root.join(CURRENT)).map_err(err)?;
+    Ok(())
+}
+
+/// Removes generations other than `keep` (the live one and the one before).
+fn prune(root: &Path, keep: &[&str]) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    let mut gens: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("gen-") && !keep.contains(&n.as_str()))
+        .collect();
+    gens.sort();
+    for g in gens {
+        if let Err(e) = std::fs::remove_dir_all(root.join(&g)) {
+            tracing::warn!(generation = %g, error = %e, "could not remove an old index generation");
+        }
+    }
+}
+
+impl TantivyIndex {
+    /// Opens the index under `root` for searching. A missing index is not an
+    /// error: searches answer [`SearchError::Unavailable`] until a rebuild
+    /// publishes one, which is then picked up within a fraction of a second.
+    pub fn open_reader(root: impl Into<PathBuf>) -> Self {
+        Self::open(root.into(), false)
+    }
+
+    /// Opens (creating if needed) the index under `root` for searching and
+    /// writing. Tantivy allows one writer per generation across processes.
+    pub fn open_writer(root: impl Into<PathBuf>) -> Result<Self, SearchError> {
+        let root = root.into();
+        if read_current(&root).is_none() {
+            let (name, index) = create_generation(&root)?;
+            drop(index);
+            publish(&root, &name)?;
+        }
+        let this = Self::open(root, true);
+        this.follow()?;
+        Ok(this)
+    }
+
+    fn open(root: PathBuf, writable: bool) -> Self {
+        let (_, fields) = schema();
+        let inner = Arc::new(Inner {
+            root,
+            fields,
+            writable,
+            current: RwLock::new(None),
+            writer: Mutex::new(None),
+        });
+        let this = TantivyIndex { inner };
+        if let Err(e) = this.follow() {
+            tracing::warn!(error = %e, "search index not opened yet");
+        }
+        let weak = Arc::downgrade(&this.inner);
+        std::thread::Builder::new()
+            .name("tantivy-follow".into())
+            .spawn(move || follow_loop(weak))
+            .ok();
+        this
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// The live generation's directory name, if any.
+    pub fn generation(&self) -> Option<String> {
+        self.current().map(|g| g.name.clone())
+    }
+
+    fn current(&self) -> Option<Arc<Generation>> {
+        self.inner
+            .current
+            .read()
+            .ok()
+            .and_then(|g| g.as_ref().cloned())
+    }
+
+    /// Switches to the generation `current` points at, if it changed.
+    fn follow(&self) -> Result<(), SearchError> {
+        self.inner.follow()
+    }
+
+    fn searcher(&self) -> Result<(Arc<Generation>, tantivy::Searcher), SearchError> {
+        let generation = self.current().ok_or_else(|| {
+            SearchError::Unavailable(format!(
+                "no search index under {} yet; run `ticketctl search-rebuild`",
+                self.inner.root.display()
+            ))
+        })?;
+        let searcher = generation.reader.searcher();
+        Ok((generation, searcher))
+    }
+
+    /// Writes a fresh generation from `docs` and publishes it: the rebuild.
+    pub fn rebuild_from(
+        root: &Path,
+        docs: impl Iterator<Item = EventDoc>,
+        version: u64,
+    ) -> Result<RebuiltGeneration, SearchError> {
+        let (name, index) = create_generation(root)?;
+        let (_, fields) = schema();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let mut writer: IndexWriter = index
+            .writer_with_num_threads(threads, REBUILD_HEAP * threads)
+            .map_err(err)?;
+        let mut count = 0u64;
+        for doc in docs {
+            writer
+                .add_document(fields.document(&doc, version)?)
+                .map_err(err)?;
+            count += 1;
+        }
+        writer.commit().map_err(err)?;
+        writer.wait_merging_threads().map_err(err)?;
+        let previous = read_current(root);
+        publish(root, &name)?;
+        let mut keep = vec![name.as_str()];
+        if let Some(p) = previous.as_deref() {
+            keep.push(p);
+        }
+        prune(root, &keep);
+        Ok(RebuiltGeneration {
+            generation: name,
+            documents: count,
+        })
+    }
+}
+
+/// What a rebuild published.
+#[derive(Debug, Clone)]
+pub struct RebuiltGeneration {
+    pub generation: String,
+    pub documents: u64,
+}
+
+impl Inner {
+    fn follow(&self) -> Result<(), SearchError> {
+        let Some(name) = read_current(&self.root) else {
+            return Ok(());
+        };
+        let same = self
+            .current
+            .read()
+            .map_err(err)?
+            .as_ref()
+            .is_some_and(|g| g.name == name);
+        if same {
+            return Ok(());
+        }
+        let generation = Arc::new(open_generation(&self.root, &name, self.writable)?);
+        if self.writable {
+            let mut w = self.writer.lock().map_err(err)?;
+            let writer = generation.index.writer(WRITER_HEAP).map_err(err)?;
+            *w = Some(WriterState {
+                generation: name.clone(),
+                writer,
+                pending: HashMap::new(),
+            });
+        }
+        tracing::info!(generation = %name, root = %self.root.display(), "search index generation opened");
+        *self.current.write().map_err(err)? = Some(generation);
+        Ok(())
+    }
+}
+
+fn follow_loop(weak: Weak<Inner>) {
+    loop {
+        std::thread::sleep(FOLLOW_INTERVAL);
+        let Some(inner) = weak.upgrade() else { return };
+        // A writer follows only when it holds no uncommitted work.
+        let idle = !inner.writable
+            || inner
+                .writer
+                .lock()
+                .map(|w| w.as_ref().is_none_or(|w| w.pending.is_empty()))
+                .unwrap_or(false);
+        if idle && let Err(e) = inner.follow() {
+            tracing::warn!(error = %e, "could not open the new search index generation");
+        }
+    }
+}
+
+/// The version the index holds for an event (a document or a tombstone).
+fn stored_version(searcher: &tantivy::Searcher, fields: &Fields, event_id: i64) -> Option<u64> {
+    let query = TermQuery::new(
+        Term::from_field_i64(fields.event_id, event_id),
+        IndexRecordOption::Basic,
+    );
+    let docs = searcher.search(&query, &DocSetCollector).ok()?;
+    docs.into_iter()
+        .filter_map(|addr| {
+            let seg = searcher.segment_reader(addr.segment_ord);
+            let col = seg.fast_fields().u64("version").ok()?;
+            col.first(addr.doc_id)
+        })
+        .max()
+}
+
+impl TantivyIndex {
+    fn apply_blocking(&self, ops: Vec<IndexOp>) -> Result<ApplyReport, SearchError> {
+        if !self.inner.writable {
+            return Err(SearchError::Backend("this index was opened read-only".into()));
+        }
+        let (generation, searcher) = self.searcher()?;
+        let fields = self.inner.fields;
+        let mut guard = self.inner.writer.lock().map_err(err)?;
+        let state = guard
+            .as_mut()
+            .filter(|s| s.generation == generation.name)
+            .ok_or_else(|| SearchError::Unavailable("index writer is switching generations".into()))?;
+        let mut report = ApplyReport::default();
+        for op in collapse(ops) {
+            let id = op.event_id();
+            let held = state
+                .pending
+                .get(&id)
+                .copied()
+                .or_else(|| stored_version(&searcher, &fields, id));
+            if held.is_some_and(|v| v >= op.version()) {
+                report.stale += 1;
+                continue;
+            }
+            state
+                .writer
+                .delete_term(Term::from_field_i64(fields.event_id, id));
+            let doc = match &op {
+                IndexOp::Upsert { version, doc } => fields.document(doc, *version)?,
+                IndexOp::Delete { version, event_id } => fields.tombstone(*event_id, *version),
+            };
+            state.writer.add_document(doc).map_err(err)?;
+            state.pending.insert(id, op.version());
+            report.applied += 1;
+        }
+        Ok(report)
+    }
+
+    fn commit_blocking(&self) -> Result<(), SearchError> {
+        if !self.inner.writable {
+            return Err(SearchError::Backend("this index was opened read-only".into()));
+        }
+        let (generation, _) = self.searcher()?;
+        let mut guard = self.inner.writer.lock().map_err(err)?;
+        let Some(state) = guard.as_mut() else {
+            return Err(SearchError::Unavailable("no index writer".into()));
+        };
+        state.writer.commit().map_err(err)?;
+        generation.reader.reload().map_err(err)?;
+        state.pending.clear();
+        Ok(())
+    }
+
+    fn search_blocking(&self, query: &SearchQuery) -> Result<SearchResults, SearchError> {
+        let (_generation, searcher) = self.searcher()?;
+        let fields = self.inner.fields;
+        let terms = query.text_query().map(text::terms).unwrap_or_default();
+        let tantivy_query = build_query(&fields, query, &terms);
+        let collector = EventCollector {
+            plan: FilterPlan::new(query),
+            scored: !terms.is_empty(),
+            sort: query.sort,
+            keep: (query.offset() + query.size).max(1),
+            facets: query.facets,
+        };
+        let fruit = searcher.search(tantivy_query.as_ref(), &collector).map_err(err)?;
+        let mut hits = Vec::with_capacity(query.size);
+        for entry in fruit.top.into_iter().skip(query.offset()).take(query.size) {
+            let doc = load_source(&searcher, &fields, entry.doc)?;
+            let highlights = if terms.is_empty() {
+                Highlights::default()
+            } else {
+                Highlights {
+                    title: text::highlight(&terms, &doc.title),
+                    performers: doc
+                        .performers
+                        .iter()
+                        .filter_map(|p| text::highlight(&terms, &p.name))
+                        .collect(),
+                }
+            };
+            hits.push(Hit::from_doc(doc, entry.distance_km, highlights));
+        }
+        let facets = if query.facets {
+            fruit.facets.into_facets()
+        } else {
+            Facets::default()
+        };
+        Ok(SearchResults {
+            total: fruit.total,
+            hits,
+            facets,
+        })
+    }
+
+    fn suggest_blocking(&self, typed: &str, limit: usize) -> Result<Vec<Suggestion>, SearchError> {
+        let (_generation, searcher) = self.searcher()?;
+        let fields = self.inner.fields;
+        let terms = text::terms(typed);
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let weighted = [
+            (fields.title, 3.0),
+            (fields.performers, 3.0),
+            (fields.venue_name, 2.0),
+            (fields.city_text, 2.0),
+        ];
+        let query = text_query(&weighted, &terms);
+        let collector = EventCollector {
+            plan: FilterPlan::default(),
+            scored: true,
+            sort: Sort::Relevance,
+            keep: suggest::CANDIDATES,
+            facets: false,
+        };
+        let fruit = searcher.search(query.as_ref(), &collector).map_err(err)?;
+        let mut candidates = Vec::with_capacity(fruit.top.len());
+        for entry in fruit.top {
+            let d = load_source(&searcher, &fields, entry.doc)?;
+            candidates.push(Candidate {
+                event_id: d.event_id,
+                title: d.title,
+                performers: d.performers.into_iter().map(|p| (p.id, p.name)).collect(),
+                venue_id: d.venue_id,
+                venue_name: d.venue_name,
+                city: d.city,
+                country: d.country,
+                popularity: d.popularity,
+            });
+        }
+        Ok(suggest::rank(typed, &candidates, limit))
+    }
+}
+
+fn load_source(
+    searcher: &tantivy::Searcher,
+    fields: &Fields,
+    addr: DocAddress,
+) -> Result<EventDoc, SearchError> {
+    let stored: TantivyDocument = searcher.doc(addr).map_err(err)?;
+    let json = stored
+        .get_first(fields.source)
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| SearchError::Backend("document without source".into()))?;
+    serde_json::from_str(json).map_err(err)
+}
+
+/// Every query term must match some field: exactly, within the typo
+/// allowance, or (the last term) as a prefix.
+fn text_query(weighted: &[(Field, f32)], terms: &[String]) -> Box<dyn Query> {
+    let mut musts: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(terms.len());
+    for (i, t) in terms.iter().enumerate() {
+        let last = i + 1 == terms.len();
+        let edits = text::allowed_edits(t);
+        let mut shoulds: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for &(field, boost) in weighted {
+            let term = Term::from_field_text(field, t);
+            shoulds.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(
+                    Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
+                    boost,
+                )),
+            ));
+            if edits > 0 {
+                shoulds.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(
+                        Box::new(FuzzyTermQuery::new(term.clone(), edits, true)),
+                        boost * 0.5,
+                    )),
+                ));
+            }
+            if last {
+                shoulds.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(
+                        Box::new(FuzzyTermQuery::new_prefix(term, 0, true)),
+                        boost * 0.7,
+                    )),
+                ));
+            }
+        }
+        musts.push((Occur::Must, Box::new(BooleanQuery::new(shoulds))));
+    }
+    Box::new(BooleanQuery::new(musts))
+}
+
+/// The query tantivy runs: text plus the filters an inverted index answers
+/// well (ids, country, geohash cells). The rest is decided per document in
+/// [`EventCollector`], which also needs it for multi-select facets.
+fn build_query(fields: &Fields, q: &SearchQuery, terms: &[String]) -> Box<dyn Query> {
+    let mut musts: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    if !terms.is_empty() {
+        let weighted = [
+            (fields.title, 3.0),
+            (fields.performers, 2.5),
+            (fields.venue_name, 1.5),
+            (fields.city_text, 1.5),
+        ];
+        let mut query = text_query(&weighted, terms);
+        if terms.len() > 1 {
+            // All the words in one title, or one performer field, rank above
+            // the same words spread over several fields.
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, query)];
+            for (field, boost) in [(fields.title, 3.0), (fields.performers, 2.5)] {
+                clauses.push((Occur::Should, text_query(&[(field, boost)], terms)));
+            }
+            query = Box::new(BooleanQuery::new(clauses));
+        }
+        // Description mentions count, but only exactly and for little.
+        let description: Vec<(Occur, Box<dyn Query>)> = terms
+            .iter()
+            .map(|t| {
+                let q: Box<dyn Query> = Box::new(BoostQuery::new(
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(fields.description, t),
+                        IndexRecordOption::WithFreqs,
+                    )),
+                    0.5,
+                ));
+                (Occur::Must, q)
+            })
+            .collect();
+        query = Box::new(BooleanQuery::new(vec![
+            (Occur::Should, query),
+            (Occur::Should, Box::new(BooleanQuery::new(description))),
+        ]));
+        musts.push((Occur::Must, query));
+    }
+    if !q.venue_ids.is_empty() {
+        let terms = q
+            .venue_ids
+            .iter()
+            .map(|&id| Term::from_field_i64(fields.venue_id, id));
+        musts.push((Occur::Must, Box::new(TermSetQuery::new(terms))));
+    }
+    if !q.performer_ids.is_empty() {
+        let terms = q
+            .performer_ids
+            .iter()
+            .map(|&id| Term::from_field_i64(fields.performer_ids, id));
+        musts.push((Occur::Must, Box::new(TermSetQuery::new(terms))));
+    }
+    if !q.countries.is_empty() {
+        let terms = q
+            .countries
+            .iter()
+            .map(|c| Term::from_field_text(fields.country, c));
+        musts.push((Occur::Must, Box::new(TermSetQuery::new(terms))));
+    }
+    if let Some(g) = q.geo
+        && let Some(r) = g.radius_km
+        && let Some(cells) = geo::covering_cells(g.lat, g.lon, r)
+    {
+        let terms = cells
+            .iter()
+            .map(|c| Term::from_field_text(fields.geohash, c));
+        musts.push((Occur::Must, Box::new(TermSetQuery::new(terms))));
+    }
+    if musts.is_empty() {
+        Box::new(AllQuery)
+    } else {
+        Box::new(BooleanQuery::new(musts))
+    }
+}
+
+/// Filters decided per document.
+#[derive(Debug, Clone, Default)]
+struct FilterPlan {
+    categories: Vec<String>,
+    genres: Vec<String>,
+    cities: Vec<String>,
+    min_price: Option<i64>,
+    max_price: Option<i64>,
+    start: Option<i64>,
+    end: Option<i64>,
+    available_only: bool,
+    point: Option<(f64, f64)>,
+    radius_km: Option<f64>,
+}
+
+impl FilterPlan {
+    fn new(q: &SearchQuery) -> Self {
+        FilterPlan {
+            categories: q.categories.clone(),
+            genres: q.genres.clone(),
+            cities: q.cities.clone(),
+            min_price: q.min_price_cents,
+            max_price: q.max_price_cents,
+            start: q.start.map(|t| t.timestamp()),
+            end: q.end.map(|t| t.timestamp()),
+            available_only: q.available_only,
+            point: q.geo.map(|g| (g.lat, g.lon)),
+            radius_km: q.geo.and_then(|g| g.radius_km),
+        }
+    }
+}
+
+/// A candidate in the top-k. Greater is better.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    key: f64,
+    event_id: i64,
+    doc: DocAddress,
+    distance_km: Option<f64>,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key
+            .total_cmp(&other.key)
+            .then_with(|| other.event_id.cmp(&self.event_id))
+    }
+}
+
+/// Facet counts by value.
+#[derive(Debug, Default)]
+struct FacetTally {
+    category: HashMap<String, u64>,
+    genre: HashMap<String, u64>,
+    city: HashMap<String, u64>,
+    price: [u64; 5],
+    month: HashMap<u64, u64>,
+}
+
+impl FacetTally {
+    fn merge(&mut self, other: FacetTally) {
+        for (mine, theirs) in [
+            (&mut self.category, other.category),
+            (&mut self.genre, other.genre),
+            (&mut self.city, other.city),
+        ] {
+            for (k, v) in theirs {
+                *mine.entry(k).or_default() += v;
+            }
+        }
+        for (i, v) in other.price.into_iter().enumerate() {
+            self.price[i] += v;
+        }
+        for (k, v) in other.month {
+            *self.month.entry(k).or_default() += v;
+        }
+    }
+
+    fn into_facets(self) -> Facets {
+        let list = |m: HashMap<String, u64>| {
+            m.into_iter()
+                .map(|(value, count)| FacetCount { value, count })
+                .collect::<Vec<_>>()
+        };
+        let mut month: Vec<(u64, u64)> = self.month.into_iter().filter(|&(_, c)| c > 0).collect();
+        month.sort();
+        Facets {
+            category: top_counts(list(self.category), usize::MAX),
+            genre: top_counts(list(self.genre), FACET_SIZE),
+            city: top_counts(list(self.city), FACET_SIZE),
+            price: PriceBucket::with_counts(self.price),
+            month: month
+                .into_iter()
+                .map(|(k, count)| FacetCount {
+                    value: month_label(k as u32),
+                    count,
+                })
+                .collect(),
+        }
+    }
+}
+
+struct Fruit {
+    total: u64,
+    top: Vec<Entry>,
+    facets: FacetTally,
+}
+
+/// One pass over the matching documents: the filters the query left to it,
+/// the total, the top-k in the requested order, and multi-select facet counts
+/// (a document that fails exactly one facet's filter still counts for that
+/// facet).
+struct EventCollector {
+    plan: FilterPlan,
+    scored: bool,
+    sort: Sort,
+    keep: usize,
+    facets: bool,
+}
+
+struct Columns {
+    event_id: Column<i64>,
+    tombstone: Column<u64>,
+    category: StrColumn,
+    genre: StrColumn,
+    city: StrColumn,
+    starts_at: Column<i64>,
+    month: Column<u64>,
+    min_price: Column<i64>,
+    available: Column<i64>,
+    popularity: Column<f64>,
+    lat: Column<f64>,
+    lon: Column<f64>,
+}
+
+fn str_column(seg: &SegmentReader, name: &str) -> tantivy::Result<StrColumn> {
+    seg.fast_fields().str(name)?.ok_or_else(|| {
+        tantivy::TantivyError::SchemaError(format!("{name} is not a fast text field"))
+    })
+}
+
+/// Ordinals of `values` in this segment's dictionary; `None` means no filter.
+fn ordinals(col: &StrColumn, values: &[String]) -> tantivy::Result<Option<Vec<u64>>> {
+    if values.is_empty() {
+        return Ok(None);
+    }
+    let mut out = Vec::with_capacity(values.len());
+    for v in values {
+        if let Some(ord) = col.dictionary().term_ord(v)? {
+            out.push(ord);
+        }
+    }
+    Ok(Some(out))
+}
+
+struct SegmentEventCollector {
+    segment_ord: u32,
+    cols: Columns,
+    plan: FilterPlan,
+    category_ords: Option<Vec<u64>>,
+    genre_ords: Option<Vec<u64>>,
+    city_ords: Option<Vec<u64>>,
+    scored: bool,
+    sort: Sort,
+    keep: usize,
+    facets: bool,
+    total: u64,
+    heap: BinaryHeap<Reverse<Entry>>,
+    category_counts: Vec<u64>,
+    genre_counts: Vec<u64>,
+    city_counts: Vec<u64>,
+    price: [u64; 5],
+    month: HashMap<u64, u64>,
+}
+
+impl Collector for EventCollector {
+    type Fruit = Fruit;
+    type Child = SegmentEventCollector;
+
+    fn for_segment(
+        &self,
+        segment_ord: u32,
+        seg: &SegmentReader,
+    ) -> tantivy::Result<SegmentEventCollector> {
+        let ff = seg.fast_fields();
+        let cols = Columns {
+            event_id: ff.i64("event_id")?,
+            tombstone: ff.u64("tombstone")?,
+            category: str_column(seg, "category")?,
+            genre: str_column(seg, "genre")?,
+            city: str_column(seg, "city")?,
+            starts_at: ff.i64("starts_at")?,
+            month: ff.u64("month")?,
+            min_price: ff.i64("min_price")?,
+            available: ff.i64("available")?,
+            popularity: ff.f64("popularity")?,
+            lat: ff.f64("lat")?,
+            lon: ff.f64("lon")?,
+        };
+        Ok(SegmentEventCollector {
+            segment_ord,
+            category_ords: ordinals(&cols.category, &self.plan.categories)?,
+            genre_ords: ordinals(&cols.genre, &self.plan.genres)?,
+            city_ords: ordinals(&cols.city, &self.plan.cities)?,
+            category_counts: vec![0; cols.category.num_terms()],
+            genre_counts: vec![0; cols.genre.num_terms()],
+            city_counts: vec![0; cols.city.num_terms()],
+            cols,
+            plan: self.plan.clone(),
+            scored: self.scored,
+            sort: self.sort,
+            keep: self.keep,
+            facets: self.facets,
+            total: 0,
+            heap: BinaryHeap::new(),
+            price: [0; 5],
+            month: HashMap::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        self.scored
+    }
+
+    fn merge_fruits(&self, fruits: Vec<SegmentFruit>) -> tantivy::Result<Fruit> {
+        let mut total = 0;
+        let mut facets = FacetTally::default();
+        let mut top: Vec<Entry> = Vec::new();
+        for f in fruits {
+            total += f.total;
+            facets.merge(f.facets);
+            top.extend(f.top);
+        }
+        top.sort_by(|a, b| b.cmp(a));
+        top.truncate(self.keep);
+        Ok(Fruit { total, top, facets })
+    }
+}
+
+struct SegmentFruit {
+    total: u64,
+    top: Vec<Entry>,
+    facets: FacetTally,
+}
+
+fn in_set(ords: &Option<Vec<u64>>, ord: Option<u64>) -> bool {
+    match ords {
+        None => true,
+        Some(set) => ord.is_some_and(|o| set.contains(&o)),
+    }
+}
+
+impl SegmentCollector for SegmentEventCollector {
+    type Fruit = SegmentFruit;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        let c = &self.cols;
+        if c.tombstone.first(doc) == Some(1) {
+            return;
+        }
+        let p = &self.plan;
+        if p.available_only && c.available.first(doc).unwrap_or(0) <= 0 {
+            return;
+        }
+        let distance = p.point.map(|(lat, lon)| {
+            geo::distance_km(
+                lat,
+                lon,
+                c.lat.first(doc).unwrap_or(0.0),
+                c.lon.first(doc).unwrap_or(0.0),
+            )
+        });
+        if let (Some(d), Some(r)) = (distance, p.radius_km)
+            && d > r
+        {
+            return;
+        }
+        let category = c.category.ords().first(doc);
+        let genre = c.genre.ords().first(doc);
+        let city = c.city.ords().first(doc);
+        let price = c.min_price.first(doc).unwrap_or(0);
+        let starts = c.starts_at.first(doc).unwrap_or(0);
+        let checks = [
+            in_set(&self.category_ords, category),
+            in_set(&self.genre_ords, genre),
+            in_set(&self.city_ords, city),
+            p.min_price.is_none_or(|m| price >= m) && p.max_price.is_none_or(|m| price <= m),
+            p.start.is_none_or(|s| starts >= s) && p.end.is_none_or(|e| starts <= e),
+        ];
+        let failed = checks.iter().filter(|ok| !**ok).count();
+        if failed > 1 || (failed == 1 && !self.facets) {
+            return;
+        }
+        if self.facets {
+            let counts = |facet: usize| failed == 0 || !checks[facet];
+            if counts(0)
+                && let Some(o) = category
+            {
+                self.category_counts[o as usize] += 1;
+            }
+            if counts(1)
+                && let Some(o) = genre
+            {
+                self.genre_counts[o as usize] += 1;
+            }
+            if counts(2)
+                && let Some(o) = city
+            {
+                self.city_counts[o as usize] += 1;
+            }
+            if counts(3) {
+                self.price[price_bucket(price)] += 1;
+            }
+            if counts(4) {
+                *self.month.entry(c.month.first(doc).unwrap_or(0)).or_default() += 1;
+            }
+        }
+        if failed > 0 {
+            return;
+        }
+        self.total += 1;
+        let popularity = c.popularity.first(doc).unwrap_or(0.0);
+        let key = match self.sort {
+            Sort::Relevance if self.scored => f64::from(score) * (2.0 + popularity).log10(),
+            Sort::Relevance | Sort::Popularity => popularity,
+            Sort::Date => -(starts as f64),
+            Sort::PriceAsc => -(price as f64),
+            Sort::PriceDesc => price as f64,
+            Sort::Distance => -distance.unwrap_or(f64::MAX),
+        };
+        let entry = Entry {
+            key,
+            event_id: c.event_id.first(doc).unwrap_or(i64::MAX),
+            doc: DocAddress::new(self.segment_ord, doc),
+            distance_km: distance,
+        };
+        if self.heap.len() < self.keep {
+            self.heap.push(Reverse(entry));
+        } else if let Some(Reverse(worst)) = self.heap.peek()
+            && entry > *worst
+        {
+            self.heap.pop();
+            self.heap.push(Reverse(entry));
+        }
+    }
+
+    fn harvest(self) -> SegmentFruit {
+        let mut facets = FacetTally {
+            price: self.price,
+            month: self.month,
+            ..FacetTally::default()
+        };
+        if self.facets {
+            for (col, counts, out) in [
+                (&self.cols.category, &self.category_counts, &mut facets.category),
+                (&self.cols.genre, &self.genre_counts, &mut facets.genre),
+                (&self.cols.city, &self.city_counts, &mut facets.city),
+            ] {
+                for (ord, &n) in counts.iter().enumerate() {
+                    if n == 0 {
+                        continue;
+                    }
+                    let mut value = String::new();
+                    if col.ord_to_str(ord as u64, &mut value).unwrap_or(false) {
+                        *out.entry(value).or_default() += n;
+                    }
+                }
+            }
+        }
+        SegmentFruit {
+            total: self.total,
+            top: self.heap.into_iter().map(|Reverse(e)| e).collect(),
+            facets,
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, SearchError> + Send + 'static,
+) -> Result<T, SearchError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| SearchError::Backend(format!("search task failed: {e}")))?
+}
+
+#[async_trait]
+impl SearchIndex for TantivyIndex {
+    async fn apply(&self, ops: Vec<IndexOp>) -> Result<ApplyReport, SearchError> {
+        let this = self.clone();
+        blocking(move || this.apply_blocking(ops)).await
+    }
+
+    async fn commit(&self) -> Result<(), SearchError> {
+        let this = self.clone();
+        blocking(move || this.commit_blocking()).await
+    }
+
+    async fn search(&self, query: &SearchQuery) -> Result<SearchResults, SearchError> {
+        let this = self.clone();
+        let query = query.clone();
+        blocking(move || this.search_blocking(&query)).await
+    }
+
+    async fn suggest(&self, prefix: &str, limit: usize) -> Result<Vec<Suggestion>, SearchError> {
+        let this = self.clone();
+        let prefix = prefix.to_owned();
+        blocking(move || this.suggest_blocking(&prefix, limit)).await
+    }
+
+    async fn health(&self) -> Result<(), SearchError> {
+        self.searcher().map(|_| ())
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "tantivy"
+    }
+}
