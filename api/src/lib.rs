@@ -83,12 +83,7 @@ impl Application {
             search,
         };
         let server = ctx
-            .bind(
-                router(state),
-                probes,
-                config.common.bind_host,
-                config.port,
-            )
+            .bind(router(state), probes, config.common.bind_host, config.port)
             .await?;
         Ok(Self { server })
     }

@@ -68,10 +68,9 @@ fn ids(params: &Params, name: &'static str) -> Result<Vec<i64>, Problem> {
     list(params, name)?
         .iter()
         .map(|v| {
-            v.parse::<i64>()
-                .ok()
-                .filter(|id| *id > 0)
-                .ok_or_else(|| Problem::invalid_field(name, format!("{v:?} is not a positive integer id")))
+            v.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+                Problem::invalid_field(name, format!("{v:?} is not a positive integer id"))
+            })
         })
         .collect()
 }
@@ -99,7 +98,11 @@ fn float(params: &Params, name: &'static str) -> Result<Option<f64>, Problem> {
 
 /// An RFC 3339 instant, or a date (the start of the day for `start`, its
 /// last second for `end`), in UTC.
-fn instant(params: &Params, name: &'static str, end_of_day: bool) -> Result<Option<DateTime<Utc>>, Problem> {
+fn instant(
+    params: &Params,
+    name: &'static str,
+    end_of_day: bool,
+) -> Result<Option<DateTime<Utc>>, Problem> {
     let Some(v) = single(params, &[name])? else {
         return Ok(None);
     };
@@ -125,7 +128,10 @@ fn boolean(params: &Params, name: &'static str) -> Result<Option<bool>, Problem>
         None => Ok(None),
         Some("true" | "1") => Ok(Some(true)),
         Some("false" | "0") => Ok(Some(false)),
-        Some(v) => Err(Problem::invalid_field(name, format!("{v:?} is not true or false"))),
+        Some(v) => Err(Problem::invalid_field(
+            name,
+            format!("{v:?} is not true or false"),
+        )),
     }
 }
 
@@ -160,7 +166,10 @@ pub fn search_query(params: &Params) -> Result<SearchQuery, Problem> {
     }
 
     let categories = list(params, "category")?;
-    if let Some(bad) = categories.iter().find(|c| !CATEGORIES.contains(&c.as_str())) {
+    if let Some(bad) = categories
+        .iter()
+        .find(|c| !CATEGORIES.contains(&c.as_str()))
+    {
         return Err(Problem::invalid_field(
             "category",
             format!("{bad:?} is not one of {}", CATEGORIES.join(", ")),
@@ -185,7 +194,10 @@ pub fn search_query(params: &Params) -> Result<SearchQuery, Problem> {
     if let (Some(lo), Some(hi)) = (min_price_cents, max_price_cents)
         && hi < lo
     {
-        return Err(Problem::invalid_field("max_price", "max_price is below min_price"));
+        return Err(Problem::invalid_field(
+            "max_price",
+            "max_price is below min_price",
+        ));
     }
 
     let lat = float(params, "lat")?;
@@ -199,17 +211,27 @@ pub fn search_query(params: &Params) -> Result<SearchQuery, Problem> {
     if let Some(v) = lon
         && !(-180.0..=180.0).contains(&v)
     {
-        return Err(Problem::invalid_field("lon", "must be between -180 and 180"));
+        return Err(Problem::invalid_field(
+            "lon",
+            "must be between -180 and 180",
+        ));
     }
     let geo = match (lat, lon) {
-        (Some(lat), Some(lon)) => Some(GeoFilter { lat, lon, radius_km }),
+        (Some(lat), Some(lon)) => Some(GeoFilter {
+            lat,
+            lon,
+            radius_km,
+        }),
         (Some(_), None) => return Err(Problem::invalid_field("lon", "lat needs lon")),
         (None, Some(_)) => return Err(Problem::invalid_field("lat", "lon needs lat")),
         (None, None) => None,
     };
     if let Some(r) = radius_km {
         if geo.is_none() {
-            return Err(Problem::invalid_field("radius_km", "radius_km needs lat and lon"));
+            return Err(Problem::invalid_field(
+                "radius_km",
+                "radius_km needs lat and lon",
+            ));
         }
         if !(r > 0.0 && r <= MAX_RADIUS_KM) {
             return Err(Problem::invalid_field(
@@ -227,7 +249,10 @@ pub fn search_query(params: &Params) -> Result<SearchQuery, Problem> {
         })?,
     };
     if sort == Sort::Distance && geo.is_none() {
-        return Err(Problem::invalid_field("sort", "sort=distance needs lat and lon"));
+        return Err(Problem::invalid_field(
+            "sort",
+            "sort=distance needs lat and lon",
+        ));
     }
 
     let page: usize = number(params, &["page"], "a page number")?.unwrap_or(1);
@@ -283,7 +308,8 @@ pub fn suggest_query(params: &Params) -> Result<(String, usize), Problem> {
             format!("at most {MAX_SUGGEST_CHARS} characters"),
         ));
     }
-    let limit: usize = number(params, &["limit"], "a number")?.unwrap_or(search::suggest::MAX_SUGGESTIONS);
+    let limit: usize =
+        number(params, &["limit"], "a number")?.unwrap_or(search::suggest::MAX_SUGGESTIONS);
     if limit == 0 || limit > search::suggest::MAX_SUGGESTIONS {
         return Err(Problem::invalid_field(
             "limit",
@@ -318,37 +344,68 @@ mod tests {
 
     #[test]
     fn lists_split_on_commas_and_repeat() {
-        let q = search_query(&p(&[("city", "London,Paris"), ("city", "Berlin"), ("category", "comedy")]))
-            .expect("valid");
+        let q = search_query(&p(&[
+            ("city", "London,Paris"),
+            ("city", "Berlin"),
+            ("category", "comedy"),
+        ]))
+        .expect("valid");
         assert_eq!(q.cities, ["London", "Paris", "Berlin"]);
         assert_eq!(q.categories, ["comedy"]);
     }
 
     #[test]
     fn every_rejection_names_its_parameter() {
-        assert_eq!(field(&[("start", "2026-12-02"), ("end", "2026-12-01")]).as_deref(), Some("end"));
+        assert_eq!(
+            field(&[("start", "2026-12-02"), ("end", "2026-12-01")]).as_deref(),
+            Some("end")
+        );
         assert_eq!(field(&[("radius_km", "10")]).as_deref(), Some("radius_km"));
-        assert_eq!(field(&[("lat", "1"), ("lon", "2"), ("radius_km", "0")]).as_deref(), Some("radius_km"));
-        assert_eq!(field(&[("lat", "1"), ("lon", "2"), ("radius_km", "99999")]).as_deref(), Some("radius_km"));
+        assert_eq!(
+            field(&[("lat", "1"), ("lon", "2"), ("radius_km", "0")]).as_deref(),
+            Some("radius_km")
+        );
+        assert_eq!(
+            field(&[("lat", "1"), ("lon", "2"), ("radius_km", "99999")]).as_deref(),
+            Some("radius_km")
+        );
         assert_eq!(field(&[("size", "101")]).as_deref(), Some("size"));
         assert_eq!(field(&[("pageSize", "1000")]).as_deref(), Some("size"));
         assert_eq!(field(&[("page", "abc")]).as_deref(), Some("page"));
-        assert_eq!(field(&[("page", "200"), ("size", "100")]).as_deref(), Some("page"));
-        assert_eq!(field(&[("min_price", "cheap")]).as_deref(), Some("min_price"));
+        assert_eq!(
+            field(&[("page", "200"), ("size", "100")]).as_deref(),
+            Some("page")
+        );
+        assert_eq!(
+            field(&[("min_price", "cheap")]).as_deref(),
+            Some("min_price")
+        );
         assert_eq!(field(&[("start", "tomorrow")]).as_deref(), Some("start"));
         assert_eq!(field(&[("sort", "distance")]).as_deref(), Some("sort"));
         assert_eq!(field(&[("sort", "random")]).as_deref(), Some("sort"));
-        assert_eq!(field(&[("lat", "91"), ("lon", "0")]).as_deref(), Some("lat"));
+        assert_eq!(
+            field(&[("lat", "91"), ("lon", "0")]).as_deref(),
+            Some("lat")
+        );
         assert_eq!(field(&[("lat", "10")]).as_deref(), Some("lon"));
         assert_eq!(field(&[("venue_id", "x")]).as_deref(), Some("venue_id"));
         assert_eq!(field(&[("category", "opera")]).as_deref(), Some("category"));
-        assert_eq!(field(&[("available", "maybe")]).as_deref(), Some("available"));
-        assert_eq!(field(&[("lat", "NaN"), ("lon", "0")]).as_deref(), Some("lat"));
+        assert_eq!(
+            field(&[("available", "maybe")]).as_deref(),
+            Some("available")
+        );
+        assert_eq!(
+            field(&[("lat", "NaN"), ("lon", "0")]).as_deref(),
+            Some("lat")
+        );
     }
 
     #[test]
     fn a_date_end_covers_its_whole_day() {
         let q = search_query(&p(&[("start", "2026-12-01"), ("end", "2026-12-01")])).expect("valid");
-        assert_eq!(q.end.map(|e| e.to_rfc3339()).as_deref(), Some("2026-12-01T23:59:59+00:00"));
+        assert_eq!(
+            q.end.map(|e| e.to_rfc3339()).as_deref(),
+            Some("2026-12-01T23:59:59+00:00")
+        );
     }
 }

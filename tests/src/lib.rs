@@ -12,6 +12,7 @@
 //! starts the private instances and sets both.
 
 pub mod fixtures;
+pub mod search_catalog;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -205,6 +206,14 @@ pub fn service_env(db_url: &str, extra: &[(&str, &str)]) -> EnvSource {
         ("BOOKING_PORT".into(), "0".into()),
         ("INDEXER_PORT".into(), "0".into()),
         ("DATABASE_MAX_CONNECTIONS".into(), "5".into()),
+        // No index unless a test builds one: search answers 503.
+        (
+            "SEARCH_INDEX_DIR".into(),
+            std::env::temp_dir()
+                .join(format!("no-search-index-{}", uuid::Uuid::new_v4().simple()))
+                .to_string_lossy()
+                .into_owned(),
+        ),
     ];
     for (k, v) in extra {
         pairs.retain(|(key, _)| key != k);

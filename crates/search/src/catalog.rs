@@ -131,7 +131,10 @@ pub async fn all_documents(
 /// The documents of these events; an event that is missing from the result
 /// is not searchable (deleted, or not scheduled) and should be deleted from
 /// the index.
-pub async fn documents_for(client: &impl GenericClient, event_ids: &[i64]) -> Result<Vec<EventDoc>, CatalogError> {
+pub async fn documents_for(
+    client: &impl GenericClient,
+    event_ids: &[i64],
+) -> Result<Vec<EventDoc>, CatalogError> {
     let sql = documents_sql("e.event_id = any($1)");
     let rows = client.query(sql.as_str(), &[&event_ids]).await?;
     rows.iter().map(doc_from_row).collect()
@@ -165,7 +168,10 @@ mod tests {
     #[test]
     fn lsns_parse_as_numbers_in_wal_order() {
         assert_eq!(super::parse_lsn("0/16B3748"), Some(0x16B3748));
-        assert_eq!(super::parse_lsn("16/B374D848"), Some((0x16 << 32) | 0xB374D848));
+        assert_eq!(
+            super::parse_lsn("16/B374D848"),
+            Some((0x16 << 32) | 0xB374D848)
+        );
         assert!(super::parse_lsn("0/1") < super::parse_lsn("1/0"));
         assert_eq!(super::parse_lsn("nope"), None);
     }

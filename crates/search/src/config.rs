@@ -46,7 +46,9 @@ impl SearchConfig {
                 {
                     return Err(ConfigError {
                         var: "ES_INDEX",
-                        reason: format!("{alias:?} is not a valid index name (lowercase, digits, - and _)"),
+                        reason: format!(
+                            "{alias:?} is not a valid index name (lowercase, digits, - and _)"
+                        ),
                     });
                 }
                 Ok(SearchConfig::Elasticsearch { url, alias })

@@ -90,12 +90,10 @@ pub fn covering_cells(lat: f64, lon: f64, radius_km: f64) -> Option<Vec<String>>
     // circle's bounding box: then the box touches at most the centre's cell
     // and its neighbours, and sampling the box's corners, edges' midpoints
     // and centre finds them all.
-    let precision = (1..=MAX_PRECISION)
-        .rev()
-        .find(|&p| {
-            let (h, w) = cell_size(p);
-            h >= dlat && w >= dlon
-        })?;
+    let precision = (1..=MAX_PRECISION).rev().find(|&p| {
+        let (h, w) = cell_size(p);
+        h >= dlat && w >= dlon
+    })?;
     let mut out: Vec<String> = Vec::with_capacity(9);
     for i in [-1.0, 0.0, 1.0] {
         for j in [-1.0, 0.0, 1.0] {
@@ -129,7 +127,11 @@ mod tests {
 
     #[test]
     fn covering_cells_contain_every_point_of_the_circle() {
-        for &(lat, lon, r) in &[(51.5, -0.12, 50.0), (40.7, -74.0, 5.0), (-33.9, 151.2, 300.0)] {
+        for &(lat, lon, r) in &[
+            (51.5, -0.12, 50.0),
+            (40.7, -74.0, 5.0),
+            (-33.9, 151.2, 300.0),
+        ] {
             let cover = covering_cells(lat, lon, r).expect("cover");
             let p = cover[0].len();
             for k in 0..360 {

@@ -142,7 +142,10 @@ impl SearchQuery {
 
     /// The text, trimmed, when there is any.
     pub fn text_query(&self) -> Option<&str> {
-        self.text.as_deref().map(str::trim).filter(|t| !t.is_empty())
+        self.text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
     }
 }
 

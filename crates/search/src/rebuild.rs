@@ -16,7 +16,7 @@ use tokio_postgres::Client;
 use crate::SearchError;
 use crate::catalog;
 use crate::document::IndexOp;
-use crate::elastic::{ElasticIndex, INDEX_PREFIX};
+use crate::elastic::ElasticIndex;
 use crate::tantivy_backend::TantivyIndex;
 
 /// Where a rebuild goes.
@@ -118,8 +118,7 @@ async fn fill(
         }
         Target::Elastic(es) => {
             es.apply_template().await?;
-            let millis = chrono::Utc::now().timestamp_millis();
-            let index = format!("{INDEX_PREFIX}{millis}");
+            let index = es.new_index_name();
             es.create_index(&index).await?;
             let mut batch = Vec::with_capacity(BULK_DOCS);
             let mut count = 0u64;

@@ -31,7 +31,8 @@ pub struct Candidate {
 
 struct Ranked {
     suggestion: Suggestion,
-    quality: (TermMatch, bool),
+    /// Match kind, then whole-name equality, then name-prefix: lower is better.
+    quality: (TermMatch, bool, bool),
     weight: f64,
     first_seen: usize,
 }
@@ -45,34 +46,60 @@ pub fn rank(typed: &str, candidates: &[Candidate], limit: usize) -> Vec<Suggesti
     let folded_typed = query.join(" ");
     let mut by_key: HashMap<(SuggestionKind, String), Ranked> = HashMap::new();
     let mut seen = 0usize;
-    let mut offer = |kind: SuggestionKind, name: &str, id: Option<i64>, country: Option<&str>, weight: f64| {
-        let Some(m) = text::matches_all(&query, name) else {
-            return;
+    let mut offer =
+        |kind: SuggestionKind, name: &str, id: Option<i64>, country: Option<&str>, weight: f64| {
+            let Some(m) = text::matches_all(&query, name) else {
+                return;
+            };
+            let folded = text::terms(name).join(" ");
+            let starts = folded.starts_with(&folded_typed);
+            let equal = folded == folded_typed;
+            let key = (kind, folded);
+            seen += 1;
+            let entry = by_key.entry(key).or_insert_with(|| Ranked {
+                suggestion: Suggestion {
+                    kind,
+                    text: name.to_owned(),
+                    id,
+                    country: country.map(str::to_owned),
+                },
+                quality: (m, !equal, !starts),
+                weight: 0.0,
+                first_seen: seen,
+            });
+            entry.weight += weight.max(0.0) + 1.0;
         };
-        let folded = text::terms(name).join(" ");
-        let starts = folded.starts_with(&folded_typed);
-        let key = (kind, folded);
-        seen += 1;
-        let entry = by_key.entry(key).or_insert_with(|| Ranked {
-            suggestion: Suggestion {
-                kind,
-                text: name.to_owned(),
-                id,
-                country: country.map(str::to_owned),
-            },
-            quality: (m, !starts),
-            weight: 0.0,
-            first_seen: seen,
-        });
-        entry.weight += weight.max(0.0) + 1.0;
-    };
     for c in candidates {
-        offer(SuggestionKind::Event, &c.title, Some(c.event_id), None, c.popularity);
+        offer(
+            SuggestionKind::Event,
+            &c.title,
+            Some(c.event_id),
+            None,
+            c.popularity,
+        );
         for (id, name) in &c.performers {
-            offer(SuggestionKind::Performer, name, Some(*id), None, c.popularity);
+            offer(
+                SuggestionKind::Performer,
+                name,
+                Some(*id),
+                None,
+                c.popularity,
+            );
         }
-        offer(SuggestionKind::Venue, &c.venue_name, Some(c.venue_id), None, c.popularity);
-        offer(SuggestionKind::City, &c.city, None, Some(&c.country), c.popularity);
+        offer(
+            SuggestionKind::Venue,
+            &c.venue_name,
+            Some(c.venue_id),
+            None,
+            c.popularity,
+        );
+        offer(
+            SuggestionKind::City,
+            &c.city,
+            None,
+            Some(&c.country),
+            c.popularity,
+        );
     }
     let mut ranked: Vec<Ranked> = by_key.into_values().collect();
     ranked.sort_by(|a, b| {

@@ -13,8 +13,8 @@
 //! async runtime. A delete leaves a tombstone document behind (no text, never
 //! matched) so that an older upsert arriving later is recognised as stale.
 
-use std::collections::{BinaryHeap, HashMap};
 use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
@@ -36,8 +36,8 @@ use tantivy::{
 
 use crate::document::{EventDoc, IndexOp, collapse, month_label};
 use crate::query::{
-    FACET_SIZE, FacetCount, Facets, Highlights, Hit, PriceBucket, SearchQuery, SearchResults,
-    Sort, Suggestion, price_bucket, top_counts,
+    FACET_SIZE, FacetCount, Facets, Highlights, Hit, PriceBucket, SearchQuery, SearchResults, Sort,
+    Suggestion, price_bucket, top_counts,
 };
 use crate::suggest::{self, Candidate};
 use crate::{ApplyReport, SearchError, SearchIndex, geo, text};
@@ -170,7 +170,9 @@ struct Generation {
 
 impl std::fmt::Debug for Generation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Generation").field("name", &self.name).finish()
+        f.debug_struct("Generation")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -468,7 +470,9 @@ fn stored_version(searcher: &tantivy::Searcher, fields: &Fields, event_id: i64) 
 impl TantivyIndex {
     fn apply_blocking(&self, ops: Vec<IndexOp>) -> Result<ApplyReport, SearchError> {
         if !self.inner.writable {
-            return Err(SearchError::Backend("this index was opened read-only".into()));
+            return Err(SearchError::Backend(
+                "this index was opened read-only".into(),
+            ));
         }
         let (generation, searcher) = self.searcher()?;
         let fields = self.inner.fields;
@@ -476,7 +480,9 @@ impl TantivyIndex {
         let state = guard
             .as_mut()
             .filter(|s| s.generation == generation.name)
-            .ok_or_else(|| SearchError::Unavailable("index writer is switching generations".into()))?;
+            .ok_or_else(|| {
+                SearchError::Unavailable("index writer is switching generations".into())
+            })?;
         let mut report = ApplyReport::default();
         for op in collapse(ops) {
             let id = op.event_id();
@@ -505,7 +511,9 @@ impl TantivyIndex {
 
     fn commit_blocking(&self) -> Result<(), SearchError> {
         if !self.inner.writable {
-            return Err(SearchError::Backend("this index was opened read-only".into()));
+            return Err(SearchError::Backend(
+                "this index was opened read-only".into(),
+            ));
         }
         let (generation, _) = self.searcher()?;
         let mut guard = self.inner.writer.lock().map_err(err)?;
@@ -530,7 +538,9 @@ impl TantivyIndex {
             keep: (query.offset() + query.size).max(1),
             facets: query.facets,
         };
-        let fruit = searcher.search(tantivy_query.as_ref(), &collector).map_err(err)?;
+        let fruit = searcher
+            .search(tantivy_query.as_ref(), &collector)
+            .map_err(err)?;
         let mut hits = Vec::with_capacity(query.size);
         for entry in fruit.top.into_iter().skip(query.offset()).take(query.size) {
             let doc = load_source(&searcher, &fields, entry.doc)?;
@@ -1058,7 +1068,10 @@ impl SegmentCollector for SegmentEventCollector {
                 self.price[price_bucket(price)] += 1;
             }
             if counts(4) {
-                *self.month.entry(c.month.first(doc).unwrap_or(0)).or_default() += 1;
+                *self
+                    .month
+                    .entry(c.month.first(doc).unwrap_or(0))
+                    .or_default() += 1;
             }
         }
         if failed > 0 {
@@ -1098,7 +1111,11 @@ impl SegmentCollector for SegmentEventCollector {
         };
         if self.facets {
             for (col, counts, out) in [
-                (&self.cols.category, &self.category_counts, &mut facets.category),
+                (
+                    &self.cols.category,
+                    &self.category_counts,
+                    &mut facets.category,
+                ),
                 (&self.cols.genre, &self.genre_counts, &mut facets.genre),
                 (&self.cols.city, &self.city_counts, &mut facets.city),
             ] {

@@ -4,4 +4,5 @@ mod booking;
 mod catalog;
 mod processes;
 mod schema;
+mod search;
 mod services;

@@ -1,7 +1,7 @@
 //! The Elasticsearch 8 backend.
 //!
 //! Searches and writes go to an alias (`events` by default) that points at
-//! one physical index, `events-v1-<millis>`, created from the
+//! one physical index, `events-v1-<alias>-<millis>`, created from the
 //! `es-mappings/events-v1.json` index template. A rebuild fills a new
 //! physical index and moves the alias in one `_aliases` call.
 
@@ -25,7 +25,8 @@ use crate::{ApplyReport, SearchError, SearchIndex, suggest};
 pub const TEMPLATE_NAME: &str = "events-v1";
 /// Its JSON, from `es-mappings/`.
 pub const TEMPLATE: &str = include_str!("../../../../es-mappings/events-v1.json");
-/// Physical indices are `<prefix><millis>`; the template matches the prefix.
+/// Physical indices are `<prefix><alias>-<millis>`; the template matches the
+/// prefix.
 pub const INDEX_PREFIX: &str = "events-v1-";
 
 /// The Elasticsearch backend.
@@ -48,7 +49,9 @@ async fn json_body(
     if status.is_success() {
         Ok(body)
     } else if status.as_u16() == 404 {
-        Err(SearchError::Unavailable(format!("{what}: not found ({body})")))
+        Err(SearchError::Unavailable(format!(
+            "{what}: not found ({body})"
+        )))
     } else {
         Err(SearchError::Backend(format!("{what}: {status}: {body}")))
     }
@@ -81,6 +84,39 @@ impl ElasticIndex {
             .await
             .map_err(unavailable)?;
         json_body(response, "put index template").await.map(|_| ())
+    }
+
+    /// A new physical index name for this alias.
+    pub fn new_index_name(&self) -> String {
+        let millis = chrono::Utc::now().timestamp_millis();
+        format!("{INDEX_PREFIX}{}-{millis}", self.alias)
+    }
+
+    /// Installs the template and points the alias at a new, empty index
+    /// (replacing whatever it pointed at).
+    pub async fn create_empty(&self) -> Result<String, SearchError> {
+        self.apply_template().await?;
+        let index = self.new_index_name();
+        self.create_index(&index).await?;
+        self.swap_alias(&index).await?;
+        Ok(index)
+    }
+
+    /// Deletes the alias and every index behind it (tests clean up with it).
+    pub async fn delete_all(&self) -> Result<(), SearchError> {
+        let indices = self.aliased_indices().await?;
+        let names: Vec<&str> = indices.iter().map(String::as_str).collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        let response = self
+            .client
+            .indices()
+            .delete(IndicesDeleteParts::Index(&names))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        json_body(response, "delete indices").await.map(|_| ())
     }
 
     /// Creates an empty physical index (the template gives it its mapping).
@@ -151,7 +187,9 @@ impl ElasticIndex {
             .iter()
             .map(|i| json!({ "remove": { "index": i, "alias": self.alias } }))
             .collect();
-        actions.push(json!({ "add": { "index": index, "alias": self.alias, "is_write_index": true } }));
+        actions.push(
+            json!({ "add": { "index": index, "alias": self.alias, "is_write_index": true } }),
+        );
         let response = self
             .client
             .indices()
@@ -161,7 +199,11 @@ impl ElasticIndex {
             .await
             .map_err(unavailable)?;
         json_body(response, "update aliases").await?;
-        let stale: Vec<&str> = old.iter().map(String::as_str).filter(|i| *i != index).collect();
+        let stale: Vec<&str> = old
+            .iter()
+            .map(String::as_str)
+            .filter(|i| *i != index)
+            .collect();
         if !stale.is_empty() {
             let response = self
                 .client

@@ -8,17 +8,18 @@ use crate::query::{FACET_SIZE, PRICE_BUCKETS, PriceBucket, SearchQuery, Sort};
 use crate::{suggest, text};
 
 /// Fields text search runs over, with boosts (as the tantivy backend).
-pub const TEXT_FIELDS: [&str; 4] = ["title^3", "performers^2.5", "venue_name^1.5", "city.text^1.5"];
+pub const TEXT_FIELDS: [&str; 4] = [
+    "title^3",
+    "performers^2.5",
+    "venue_name^1.5",
+    "city.text^1.5",
+];
 /// Fields suggest runs over.
-pub const SUGGEST_FIELDS: [&str; 8] = [
+pub const SUGGEST_FIELDS: [&str; 4] = [
     "title.suggest^3",
-    "title.suggest._2gram^3",
     "performers.suggest^3",
-    "performers.suggest._2gram^3",
     "venue_name^2",
     "city.text^2",
-    "title^3",
-    "performers^3",
 ];
 
 /// The document as the `events-v1` mapping stores it.
@@ -156,10 +157,16 @@ fn facet_filters(q: &SearchQuery) -> [Option<Value>; 5] {
     let dates = (q.start.is_some() || q.end.is_some()).then(|| {
         let mut range = serde_json::Map::new();
         if let Some(v) = q.start {
-            range.insert("gte".into(), json!(v.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+            range.insert(
+                "gte".into(),
+                json!(v.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            );
         }
         if let Some(v) = q.end {
-            range.insert("lte".into(), json!(v.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+            range.insert(
+                "lte".into(),
+                json!(v.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            );
         }
         json!({ "range": { "starts_at": range } })
     });

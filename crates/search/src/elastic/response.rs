@@ -162,7 +162,12 @@ pub fn search_results(query: &SearchQuery, body: &Value) -> Result<SearchResults
         .and_then(Value::as_u64)
         .ok_or_else(|| bad("no hits.total.value"))?;
     let mut out = Vec::new();
-    for h in hits.get("hits").and_then(Value::as_array).into_iter().flatten() {
+    for h in hits
+        .get("hits")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let source: Source = serde_json::from_value(h.get("_source").cloned().unwrap_or_default())
             .map_err(|e| bad(&format!("hit source: {e}")))?;
         let doc = source.into_doc();
