@@ -5,4 +5,5 @@ mod catalog;
 mod processes;
 mod schema;
 mod search;
+mod search_api;
 mod services;
