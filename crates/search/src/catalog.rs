@@ -17,7 +17,9 @@ use crate::document::{EventDoc, PerformerRef};
 /// Errors reading documents.
 pub type CatalogError = tokio_postgres::Error;
 
-fn documents_sql(filter: &str) -> String {
+/// The query that builds documents, for events matching `filter` (an SQL
+/// condition on `e`, the events table).
+pub fn documents_sql(filter: &str) -> String {
     format!(
         r#"
 with ev as (

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `SEARCH_BACKEND` | `tantivy` | `tantivy` (embedded) or `elasticsearch` |
 //! | `SEARCH_INDEX_DIR` | `.local/search-index` | tantivy: the index root directory |
+//! | `SEARCH_CACHE_ENTRIES` | `10000` | tantivy: results kept per index generation (0: off) |
 //! | `ES_URL` | `http://127.0.0.1:9200` | elasticsearch: the cluster |
 //! | `ES_INDEX` | `events` | elasticsearch: the alias searches and writes use |
 
@@ -20,7 +21,7 @@ use crate::{SearchError, SearchIndex};
 /// The chosen backend and its settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SearchConfig {
-    Tantivy { dir: PathBuf },
+    Tantivy { dir: PathBuf, cache_entries: u64 },
     Elasticsearch { url: String, alias: String },
 }
 
@@ -29,6 +30,7 @@ impl SearchConfig {
         match env.string_or("SEARCH_BACKEND", "tantivy").as_str() {
             "tantivy" => Ok(SearchConfig::Tantivy {
                 dir: PathBuf::from(env.string_or("SEARCH_INDEX_DIR", ".local/search-index")),
+                cache_entries: env.parse_or("SEARCH_CACHE_ENTRIES", 10_000)?,
             }),
             "elasticsearch" => {
                 let url = env.string_or("ES_URL", "http://127.0.0.1:9200");
@@ -63,7 +65,9 @@ impl SearchConfig {
     /// A handle for searching.
     pub fn open_reader(&self) -> Result<Arc<dyn SearchIndex>, SearchError> {
         Ok(match self {
-            SearchConfig::Tantivy { dir } => Arc::new(TantivyIndex::open_reader(dir.clone())),
+            SearchConfig::Tantivy { dir, cache_entries } => {
+                Arc::new(TantivyIndex::open_reader_cached(dir.clone(), *cache_entries))
+            }
             SearchConfig::Elasticsearch { url, alias } => Arc::new(ElasticIndex::new(url, alias)?),
         })
     }
@@ -71,7 +75,7 @@ impl SearchConfig {
     /// A handle for searching and writing.
     pub fn open_writer(&self) -> Result<Arc<dyn SearchIndex>, SearchError> {
         Ok(match self {
-            SearchConfig::Tantivy { dir } => Arc::new(TantivyIndex::open_writer(dir.clone())?),
+            SearchConfig::Tantivy { dir, .. } => Arc::new(TantivyIndex::open_writer(dir.clone())?),
             SearchConfig::Elasticsearch { url, alias } => Arc::new(ElasticIndex::new(url, alias)?),
         })
     }
@@ -79,7 +83,7 @@ impl SearchConfig {
     /// Where a rebuild writes.
     pub fn rebuild_target(&self) -> Result<Target, SearchError> {
         Ok(match self {
-            SearchConfig::Tantivy { dir } => Target::Tantivy(dir.clone()),
+            SearchConfig::Tantivy { dir, .. } => Target::Tantivy(dir.clone()),
             SearchConfig::Elasticsearch { url, alias } => {
                 Target::Elastic(ElasticIndex::new(url, alias)?)
             }

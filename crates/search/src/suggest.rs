@@ -12,7 +12,7 @@ use crate::query::{Suggestion, SuggestionKind};
 use crate::text::{self, TermMatch};
 
 /// Candidate events a backend fetches per suggest call.
-pub const CANDIDATES: usize = 64;
+pub const CANDIDATES: usize = 40;
 /// Most suggestions an endpoint returns.
 pub const MAX_SUGGESTIONS: usize = 10;
 

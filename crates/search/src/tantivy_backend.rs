@@ -15,15 +15,17 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tantivy::collector::{Collector, DocSetCollector, SegmentCollector};
-use tantivy::columnar::{Column, StrColumn};
+use tantivy::columnar::{Column, ColumnIndex, StrColumn};
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery, TermSetQuery,
+    AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery,
+    TermSetQuery,
 };
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
@@ -47,6 +49,9 @@ const CURRENT: &str = "current";
 const WRITER_HEAP: usize = 64 << 20;
 /// Writer memory per thread for a rebuild.
 const REBUILD_HEAP: usize = 256 << 20;
+/// Document-store blocks a reader keeps decoded, per segment: enough for
+/// the whole store of a 100,000-event catalog (tens of MB).
+const DOC_STORE_CACHE_BLOCKS: usize = 4_096;
 /// How often a reader checks whether a rebuild swapped `current`.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -61,6 +66,9 @@ struct Fields {
     venue_name: Field,
     city_text: Field,
     description: Field,
+    /// Title, performers, venue and city together: where typos and prefixes
+    /// are matched (one automaton per word instead of one per field).
+    names: Field,
     category: Field,
     genre: Field,
     city: Field,
@@ -73,6 +81,8 @@ struct Fields {
     min_price: Field,
     available: Field,
     popularity: Field,
+    /// `log10(2 + popularity)`, the relevance multiplier, precomputed.
+    boost: Field,
     lat: Field,
     lon: Field,
     source: Field,
@@ -94,7 +104,8 @@ fn schema() -> (Schema, Fields) {
         performers: b.add_text_field("performers", text.clone()),
         venue_name: b.add_text_field("venue_name", text.clone()),
         city_text: b.add_text_field("city_text", text.clone()),
-        description: b.add_text_field("description", text),
+        description: b.add_text_field("description", text.clone()),
+        names: b.add_text_field("names", text),
         category: b.add_text_field("category", keyword.clone()),
         genre: b.add_text_field("genre", keyword.clone()),
         city: b.add_text_field("city", keyword.clone()),
@@ -107,6 +118,7 @@ fn schema() -> (Schema, Fields) {
         min_price: b.add_i64_field("min_price", FAST),
         available: b.add_i64_field("available", FAST),
         popularity: b.add_f64_field("popularity", FAST),
+        boost: b.add_f64_field("boost", FAST),
         lat: b.add_f64_field("lat", FAST),
         lon: b.add_f64_field("lon", FAST),
         source: b.add_text_field("source", STORED),
@@ -132,6 +144,12 @@ impl Fields {
         d.add_text(self.venue_name, &doc.venue_name);
         d.add_text(self.city_text, &doc.city);
         d.add_text(self.description, &doc.description);
+        d.add_text(self.names, &doc.title);
+        for p in &doc.performers {
+            d.add_text(self.names, &p.name);
+        }
+        d.add_text(self.names, &doc.venue_name);
+        d.add_text(self.names, &doc.city);
         d.add_text(self.category, &doc.category);
         d.add_text(self.genre, &doc.genre);
         d.add_text(self.city, &doc.city);
@@ -145,9 +163,15 @@ impl Fields {
         d.add_i64(self.min_price, doc.min_price_cents);
         d.add_i64(self.available, doc.available_tickets);
         d.add_f64(self.popularity, doc.popularity);
+        d.add_f64(self.boost, (2.0 + doc.popularity.max(0.0)).log10());
         d.add_f64(self.lat, doc.lat);
         d.add_f64(self.lon, doc.lon);
-        let source = serde_json::to_string(doc).map_err(SearchError::backend)?;
+        // Hits never show the description; leave it out of the stored copy.
+        let stored = EventDoc {
+            description: String::new(),
+            ..doc.clone()
+        };
+        let source = serde_json::to_string(&stored).map_err(SearchError::backend)?;
         d.add_text(self.source, source);
         Ok(d)
     }
@@ -183,9 +207,29 @@ struct WriterState {
     pending: HashMap<i64, u64>,
 }
 
+/// Results cached per searcher generation: a commit or a swap makes a new
+/// generation, so a cached answer is never staler than the index itself.
+/// Keyed by the generation's directory and the reader's own generation
+/// counter (which starts again for every reader).
+type ResultCache = moka::sync::Cache<(String, u64, String), Arc<SearchResults>>;
+type SuggestCache = moka::sync::Cache<(String, u64, String, usize), Arc<Vec<Suggestion>>>;
+
+fn new_cache<K, V>(entries: u64) -> moka::sync::Cache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    moka::sync::Cache::builder()
+        .max_capacity(entries)
+        .time_to_live(Duration::from_secs(300))
+        .build()
+}
+
 struct Inner {
     root: PathBuf,
     fields: Fields,
+    results: Option<ResultCache>,
+    suggestions: Option<SuggestCache>,
     writable: bool,
     current: RwLock<Option<Arc<Generation>>>,
     writer: Mutex<Option<WriterState>>,
@@ -226,6 +270,7 @@ fn open_generation(root: &Path, name: &str, writable: bool) -> Result<Generation
     let reader = index
         .reader_builder()
         .reload_policy(policy)
+        .doc_store_cache_num_blocks(DOC_STORE_CACHE_BLOCKS)
         .try_into()
         .map_err(err)?;
     Ok(Generation {
@@ -253,7 +298,17 @@ fn create_generation(root: &Path) -> Result<(String, Index), SearchError> {
     let dir = root.join(&name);
     std::fs::create_dir_all(&dir).map_err(err)?;
     let (schema, _) = schema();
-    let index = Index::create_in_dir(&dir, schema).map_err(err)?;
+    // Stored documents are small and read on every search: keep them
+    // uncompressed (readers cache whole blocks; see `DOC_STORE_CACHE_BLOCKS`).
+    let settings = tantivy::IndexSettings {
+        docstore_compression: tantivy::store::Compressor::None,
+        ..tantivy::IndexSettings::default()
+    };
+    let index = Index::builder()
+        .schema(schema)
+        .settings(settings)
+        .create_in_dir(&dir)
+        .map_err(err)?;
     register_tokenizers(&index);
     Ok((name, index))
 }
@@ -290,7 +345,14 @@ impl TantivyIndex {
     /// error: searches answer [`SearchError::Unavailable`] until a rebuild
     /// publishes one, which is then picked up within a fraction of a second.
     pub fn open_reader(root: impl Into<PathBuf>) -> Self {
-        Self::open(root.into(), false)
+        Self::open(root.into(), false, 0)
+    }
+
+    /// [`open_reader`](Self::open_reader), keeping up to `entries` search
+    /// results (and as many suggestion lists) per searcher generation; 0
+    /// turns the cache off.
+    pub fn open_reader_cached(root: impl Into<PathBuf>, entries: u64) -> Self {
+        Self::open(root.into(), false, entries)
     }
 
     /// Opens (creating if needed) the index under `root` for searching and
@@ -302,16 +364,18 @@ impl TantivyIndex {
             drop(index);
             publish(&root, &name)?;
         }
-        let this = Self::open(root, true);
+        let this = Self::open(root, true, 0);
         this.follow()?;
         Ok(this)
     }
 
-    fn open(root: PathBuf, writable: bool) -> Self {
+    fn open(root: PathBuf, writable: bool, cache_entries: u64) -> Self {
         let (_, fields) = schema();
         let inner = Arc::new(Inner {
             root,
             fields,
+            results: (cache_entries > 0).then(|| new_cache(cache_entries)),
+            suggestions: (cache_entries > 0).then(|| new_cache(cache_entries)),
             writable,
             current: RwLock::new(None),
             writer: Mutex::new(None),
@@ -526,8 +590,53 @@ impl TantivyIndex {
         Ok(())
     }
 
+    fn search_cached(&self, query: &SearchQuery) -> Result<Arc<SearchResults>, SearchError> {
+        let Some(cache) = &self.inner.results else {
+            return self.search_blocking(query).map(Arc::new);
+        };
+        let (generation, searcher) = self.searcher()?;
+        let key = (
+            generation.name.clone(),
+            searcher.generation().generation_id(),
+            serde_json::to_string(query).map_err(err)?,
+        );
+        if let Some(hit) = cache.get(&key) {
+            return Ok(hit);
+        }
+        let results = Arc::new(self.search_with(&searcher, query)?);
+        cache.insert(key, results.clone());
+        Ok(results)
+    }
+
+    fn suggest_cached(&self, typed: &str, limit: usize) -> Result<Arc<Vec<Suggestion>>, SearchError> {
+        let Some(cache) = &self.inner.suggestions else {
+            return self.suggest_blocking(typed, limit).map(Arc::new);
+        };
+        let (generation, searcher) = self.searcher()?;
+        let key = (
+            generation.name.clone(),
+            searcher.generation().generation_id(),
+            typed.to_owned(),
+            limit,
+        );
+        if let Some(hit) = cache.get(&key) {
+            return Ok(hit);
+        }
+        let found = Arc::new(self.suggest_with(&searcher, typed, limit)?);
+        cache.insert(key, found.clone());
+        Ok(found)
+    }
+
     fn search_blocking(&self, query: &SearchQuery) -> Result<SearchResults, SearchError> {
         let (_generation, searcher) = self.searcher()?;
+        self.search_with(&searcher, query)
+    }
+
+    fn search_with(
+        &self,
+        searcher: &tantivy::Searcher,
+        query: &SearchQuery,
+    ) -> Result<SearchResults, SearchError> {
         let fields = self.inner.fields;
         let terms = query.text_query().map(text::terms).unwrap_or_default();
         let tantivy_query = build_query(&fields, query, &terms);
@@ -572,6 +681,15 @@ impl TantivyIndex {
 
     fn suggest_blocking(&self, typed: &str, limit: usize) -> Result<Vec<Suggestion>, SearchError> {
         let (_generation, searcher) = self.searcher()?;
+        self.suggest_with(&searcher, typed, limit)
+    }
+
+    fn suggest_with(
+        &self,
+        searcher: &tantivy::Searcher,
+        typed: &str,
+        limit: usize,
+    ) -> Result<Vec<Suggestion>, SearchError> {
         let fields = self.inner.fields;
         let terms = text::terms(typed);
         if terms.is_empty() {
@@ -583,7 +701,7 @@ impl TantivyIndex {
             (fields.venue_name, 2.0),
             (fields.city_text, 2.0),
         ];
-        let query = text_query(&weighted, &terms);
+        let query = text_query(&weighted, fields.names, &terms);
         let collector = EventCollector {
             plan: FilterPlan::default(),
             scored: true,
@@ -623,80 +741,103 @@ fn load_source(
     serde_json::from_str(json).map_err(err)
 }
 
-/// Every query term must match some field: exactly, within the typo
-/// allowance, or (the last term) as a prefix.
-fn text_query(weighted: &[(Field, f32)], terms: &[String]) -> Box<dyn Query> {
+fn boosted(query: impl Query + 'static, boost: f32) -> Box<dyn Query> {
+    Box::new(BoostQuery::new(Box::new(query), boost))
+}
+
+/// Every query term must match a word of `names` (title, performers, venue,
+/// city) exactly or within the typo allowance, or, for the last term, as a
+/// prefix. Exact matches in the `weighted` fields add their BM25 score times
+/// the field's weight.
+fn text_query(weighted: &[(Field, f32)], names: Field, terms: &[String]) -> Box<dyn Query> {
     let mut musts: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(terms.len());
     for (i, t) in terms.iter().enumerate() {
         let last = i + 1 == terms.len();
         let edits = text::allowed_edits(t);
         let mut shoulds: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for &(field, boost) in weighted {
-            let term = Term::from_field_text(field, t);
             shoulds.push((
                 Occur::Should,
-                Box::new(BoostQuery::new(
-                    Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
+                boosted(
+                    TermQuery::new(Term::from_field_text(field, t), IndexRecordOption::WithFreqs),
                     boost,
-                )),
+                ),
             ));
-            if edits > 0 {
-                shoulds.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(
-                        Box::new(FuzzyTermQuery::new(term.clone(), edits, true)),
-                        boost * 0.5,
-                    )),
-                ));
-            }
-            if last {
-                shoulds.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(
-                        Box::new(FuzzyTermQuery::new_prefix(term, 0, true)),
-                        boost * 0.7,
-                    )),
-                ));
-            }
+        }
+        let term = Term::from_field_text(names, t);
+        if edits > 0 {
+            shoulds.push((Occur::Should, boosted(FuzzyTermQuery::new(term.clone(), edits, true), 1.5)));
+        } else {
+            shoulds.push((
+                Occur::Should,
+                boosted(TermQuery::new(term.clone(), IndexRecordOption::Basic), 1.5),
+            ));
+        }
+        if last {
+            shoulds.push((Occur::Should, boosted(FuzzyTermQuery::new_prefix(term, 0, true), 1.5)));
         }
         musts.push((Occur::Must, Box::new(BooleanQuery::new(shoulds))));
     }
     Box::new(BooleanQuery::new(musts))
 }
 
-/// The query tantivy runs: text plus the filters an inverted index answers
-/// well (ids, country, geohash cells). The rest is decided per document in
-/// [`EventCollector`], which also needs it for multi-select facets.
+/// Every term in one field (the last one may be a prefix): a bonus for the
+/// words of a query found together in one title or one performer field.
+fn same_field_query(field: Field, boost: f32, terms: &[String]) -> Box<dyn Query> {
+    let musts: Vec<(Occur, Box<dyn Query>)> = terms
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let term = Term::from_field_text(field, t);
+            let q: Box<dyn Query> = if i + 1 == terms.len() {
+                Box::new(FuzzyTermQuery::new_prefix(term, 0, true))
+            } else {
+                Box::new(TermQuery::new(term, IndexRecordOption::Basic))
+            };
+            (Occur::Must, q)
+        })
+        .collect();
+    boosted(BooleanQuery::new(musts), boost)
+}
+
+fn i64_range(field: Field, lo: Option<i64>, hi: Option<i64>) -> Box<dyn Query> {
+    let bound = |v: Option<i64>| v.map_or(Bound::Unbounded, |v| Bound::Included(Term::from_field_i64(field, v)));
+    Box::new(RangeQuery::new(bound(lo), bound(hi)))
+}
+
+fn text_set(field: Field, values: &[String]) -> Box<dyn Query> {
+    Box::new(TermSetQuery::new(values.iter().map(|v| Term::from_field_text(field, v))))
+}
+
+/// The query tantivy runs: text plus every filter the index can answer.
+/// Facet filters need care: with facets on, a document failing exactly one
+/// of them still counts for that facet, so the query keeps documents that
+/// pass all but at most one (the collector then decides exactly).
 fn build_query(fields: &Fields, q: &SearchQuery, terms: &[String]) -> Box<dyn Query> {
     let mut musts: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     if !terms.is_empty() {
-        let weighted = [
-            (fields.title, 3.0),
-            (fields.performers, 2.5),
-            (fields.venue_name, 1.5),
-            (fields.city_text, 1.5),
-        ];
-        let mut query = text_query(&weighted, terms);
+        let weighted = [(fields.title, 3.0), (fields.performers, 2.5)];
+        let mut query = text_query(&weighted, fields.names, terms);
         if terms.len() > 1 {
             // All the words in one title, or one performer field, rank above
             // the same words spread over several fields.
-            let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, query)];
-            for (field, boost) in [(fields.title, 3.0), (fields.performers, 2.5)] {
-                clauses.push((Occur::Should, text_query(&[(field, boost)], terms)));
-            }
-            query = Box::new(BooleanQuery::new(clauses));
+            query = Box::new(BooleanQuery::new(vec![
+                (Occur::Must, query),
+                (Occur::Should, same_field_query(fields.title, 3.0, terms)),
+                (Occur::Should, same_field_query(fields.performers, 2.5, terms)),
+            ]));
         }
         // Description mentions count, but only exactly and for little.
         let description: Vec<(Occur, Box<dyn Query>)> = terms
             .iter()
             .map(|t| {
-                let q: Box<dyn Query> = Box::new(BoostQuery::new(
-                    Box::new(TermQuery::new(
+                let q = boosted(
+                    TermQuery::new(
                         Term::from_field_text(fields.description, t),
                         IndexRecordOption::WithFreqs,
-                    )),
+                    ),
                     0.5,
-                ));
+                );
                 (Occur::Must, q)
             })
             .collect();
@@ -721,20 +862,46 @@ fn build_query(fields: &Fields, q: &SearchQuery, terms: &[String]) -> Box<dyn Qu
         musts.push((Occur::Must, Box::new(TermSetQuery::new(terms))));
     }
     if !q.countries.is_empty() {
-        let terms = q
-            .countries
-            .iter()
-            .map(|c| Term::from_field_text(fields.country, c));
-        musts.push((Occur::Must, Box::new(TermSetQuery::new(terms))));
+        musts.push((Occur::Must, text_set(fields.country, &q.countries)));
+    }
+    if q.available_only {
+        musts.push((Occur::Must, i64_range(fields.available, Some(1), None)));
     }
     if let Some(g) = q.geo
         && let Some(r) = g.radius_km
         && let Some(cells) = geo::covering_cells(g.lat, g.lon, r)
     {
-        let terms = cells
-            .iter()
-            .map(|c| Term::from_field_text(fields.geohash, c));
-        musts.push((Occur::Must, Box::new(TermSetQuery::new(terms))));
+        musts.push((Occur::Must, text_set(fields.geohash, &cells)));
+    }
+    let mut facet_filters: Vec<Box<dyn Query>> = Vec::new();
+    if !q.categories.is_empty() {
+        facet_filters.push(text_set(fields.category, &q.categories));
+    }
+    if !q.genres.is_empty() {
+        facet_filters.push(text_set(fields.genre, &q.genres));
+    }
+    if !q.cities.is_empty() {
+        facet_filters.push(text_set(fields.city, &q.cities));
+    }
+    if q.min_price_cents.is_some() || q.max_price_cents.is_some() {
+        facet_filters.push(i64_range(fields.min_price, q.min_price_cents, q.max_price_cents));
+    }
+    if q.start.is_some() || q.end.is_some() {
+        facet_filters.push(i64_range(
+            fields.starts_at,
+            q.start.map(|t| t.timestamp()),
+            q.end.map(|t| t.timestamp()),
+        ));
+    }
+    let k = facet_filters.len();
+    if !q.facets {
+        musts.extend(facet_filters.into_iter().map(|f| (Occur::Must, f)));
+    } else if k >= 2 {
+        let shoulds = facet_filters.into_iter().map(|f| (Occur::Should, f)).collect();
+        musts.push((
+            Occur::Must,
+            Box::new(BooleanQuery::with_minimum_required_clauses(shoulds, k - 1)),
+        ));
     }
     if musts.is_empty() {
         Box::new(AllQuery)
@@ -885,6 +1052,7 @@ struct Columns {
     min_price: Column<i64>,
     available: Column<i64>,
     popularity: Column<f64>,
+    boost: Column<f64>,
     lat: Column<f64>,
     lon: Column<f64>,
 }
@@ -909,6 +1077,50 @@ fn ordinals(col: &StrColumn, values: &[String]) -> tantivy::Result<Option<Vec<u6
     Ok(Some(out))
 }
 
+/// The value of a single-valued fast field; a direct read when every
+/// document has one (the common case: only tombstones lack fields).
+#[inline]
+fn val<T>(col: &Column<T>, doc: DocId) -> Option<T>
+where
+    T: PartialOrd + Copy + std::fmt::Debug + Send + Sync + 'static,
+{
+    if matches!(col.index, ColumnIndex::Full) {
+        Some(col.values.get_val(doc))
+    } else {
+        col.first(doc)
+    }
+}
+
+/// Month facet counts: few distinct months, so a short list searched from
+/// the last hit.
+#[derive(Debug, Default)]
+struct MonthCounts {
+    counts: Vec<(u64, u64)>,
+    last: usize,
+}
+
+impl MonthCounts {
+    #[inline]
+    fn add(&mut self, month: u64) {
+        if let Some(&(m, _)) = self.counts.get(self.last)
+            && m == month
+        {
+            self.counts[self.last].1 += 1;
+            return;
+        }
+        match self.counts.iter().position(|&(m, _)| m == month) {
+            Some(i) => {
+                self.counts[i].1 += 1;
+                self.last = i;
+            }
+            None => {
+                self.last = self.counts.len();
+                self.counts.push((month, 1));
+            }
+        }
+    }
+}
+
 struct SegmentEventCollector {
     segment_ord: u32,
     cols: Columns,
@@ -916,6 +1128,9 @@ struct SegmentEventCollector {
     category_ords: Option<Vec<u64>>,
     genre_ords: Option<Vec<u64>>,
     city_ords: Option<Vec<u64>>,
+    has_tombstones: bool,
+    needs_price: bool,
+    needs_start: bool,
     scored: bool,
     sort: Sort,
     keep: usize,
@@ -926,7 +1141,7 @@ struct SegmentEventCollector {
     genre_counts: Vec<u64>,
     city_counts: Vec<u64>,
     price: [u64; 5],
-    month: HashMap<u64, u64>,
+    month: MonthCounts,
 }
 
 impl Collector for EventCollector {
@@ -950,17 +1165,26 @@ impl Collector for EventCollector {
             min_price: ff.i64("min_price")?,
             available: ff.i64("available")?,
             popularity: ff.f64("popularity")?,
+            boost: ff.f64("boost")?,
             lat: ff.f64("lat")?,
             lon: ff.f64("lon")?,
         };
+        let p = &self.plan;
         Ok(SegmentEventCollector {
             segment_ord,
-            category_ords: ordinals(&cols.category, &self.plan.categories)?,
-            genre_ords: ordinals(&cols.genre, &self.plan.genres)?,
-            city_ords: ordinals(&cols.city, &self.plan.cities)?,
-            category_counts: vec![0; cols.category.num_terms()],
-            genre_counts: vec![0; cols.genre.num_terms()],
-            city_counts: vec![0; cols.city.num_terms()],
+            category_ords: ordinals(&cols.category, &p.categories)?,
+            genre_ords: ordinals(&cols.genre, &p.genres)?,
+            city_ords: ordinals(&cols.city, &p.cities)?,
+            has_tombstones: cols.tombstone.max_value() > 0,
+            needs_price: self.facets
+                || p.min_price.is_some()
+                || p.max_price.is_some()
+                || matches!(self.sort, Sort::PriceAsc | Sort::PriceDesc),
+            needs_start: p.start.is_some() || p.end.is_some() || self.sort == Sort::Date,
+            category_counts: vec![0; if self.facets { cols.category.num_terms() } else { 0 }],
+            genre_counts: vec![0; if self.facets { cols.genre.num_terms() } else { 0 }],
+            city_counts: vec![0; if self.facets { cols.city.num_terms() } else { 0 }],
+            month: MonthCounts::default(),
             cols,
             plan: self.plan.clone(),
             scored: self.scored,
@@ -968,9 +1192,8 @@ impl Collector for EventCollector {
             keep: self.keep,
             facets: self.facets,
             total: 0,
-            heap: BinaryHeap::new(),
+            heap: BinaryHeap::with_capacity(self.keep.min(1_024) + 1),
             price: [0; 5],
-            month: HashMap::new(),
         })
     }
 
@@ -1011,19 +1234,19 @@ impl SegmentCollector for SegmentEventCollector {
 
     fn collect(&mut self, doc: DocId, score: Score) {
         let c = &self.cols;
-        if c.tombstone.first(doc) == Some(1) {
+        if self.has_tombstones && val(&c.tombstone, doc) == Some(1) {
             return;
         }
         let p = &self.plan;
-        if p.available_only && c.available.first(doc).unwrap_or(0) <= 0 {
+        if p.available_only && val(&c.available, doc).unwrap_or(0) <= 0 {
             return;
         }
         let distance = p.point.map(|(lat, lon)| {
             geo::distance_km(
                 lat,
                 lon,
-                c.lat.first(doc).unwrap_or(0.0),
-                c.lon.first(doc).unwrap_or(0.0),
+                val(&c.lat, doc).unwrap_or(0.0),
+                val(&c.lon, doc).unwrap_or(0.0),
             )
         });
         if let (Some(d), Some(r)) = (distance, p.radius_km)
@@ -1031,11 +1254,31 @@ impl SegmentCollector for SegmentEventCollector {
         {
             return;
         }
-        let category = c.category.ords().first(doc);
-        let genre = c.genre.ords().first(doc);
-        let city = c.city.ords().first(doc);
-        let price = c.min_price.first(doc).unwrap_or(0);
-        let starts = c.starts_at.first(doc).unwrap_or(0);
+        let category = if self.facets || self.category_ords.is_some() {
+            val(c.category.ords(), doc)
+        } else {
+            None
+        };
+        let genre = if self.facets || self.genre_ords.is_some() {
+            val(c.genre.ords(), doc)
+        } else {
+            None
+        };
+        let city = if self.facets || self.city_ords.is_some() {
+            val(c.city.ords(), doc)
+        } else {
+            None
+        };
+        let price = if self.needs_price {
+            val(&c.min_price, doc).unwrap_or(0)
+        } else {
+            0
+        };
+        let starts = if self.needs_start {
+            val(&c.starts_at, doc).unwrap_or(0)
+        } else {
+            0
+        };
         let checks = [
             in_set(&self.category_ords, category),
             in_set(&self.genre_ords, genre),
@@ -1068,54 +1311,54 @@ impl SegmentCollector for SegmentEventCollector {
                 self.price[price_bucket(price)] += 1;
             }
             if counts(4) {
-                *self
-                    .month
-                    .entry(c.month.first(doc).unwrap_or(0))
-                    .or_default() += 1;
+                self.month.add(val(&c.month, doc).unwrap_or(0));
             }
         }
         if failed > 0 {
             return;
         }
         self.total += 1;
-        let popularity = c.popularity.first(doc).unwrap_or(0.0);
         let key = match self.sort {
-            Sort::Relevance if self.scored => f64::from(score) * (2.0 + popularity).log10(),
-            Sort::Relevance | Sort::Popularity => popularity,
+            Sort::Relevance if self.scored => f64::from(score) * val(&c.boost, doc).unwrap_or(0.3),
+            Sort::Relevance | Sort::Popularity => val(&c.popularity, doc).unwrap_or(0.0),
             Sort::Date => -(starts as f64),
             Sort::PriceAsc => -(price as f64),
             Sort::PriceDesc => price as f64,
             Sort::Distance => -distance.unwrap_or(f64::MAX),
         };
+        if self.heap.len() >= self.keep
+            && let Some(Reverse(worst)) = self.heap.peek()
+            && key < worst.key
+        {
+            return;
+        }
         let entry = Entry {
             key,
-            event_id: c.event_id.first(doc).unwrap_or(i64::MAX),
+            event_id: val(&c.event_id, doc).unwrap_or(i64::MAX),
             doc: DocAddress::new(self.segment_ord, doc),
             distance_km: distance,
         };
         if self.heap.len() < self.keep {
             self.heap.push(Reverse(entry));
-        } else if let Some(Reverse(worst)) = self.heap.peek()
-            && entry > *worst
+        } else if let Some(mut worst) = self.heap.peek_mut()
+            && entry > worst.0
         {
-            self.heap.pop();
-            self.heap.push(Reverse(entry));
+            // One sift instead of a pop and a push.
+            *worst = Reverse(entry);
         }
     }
 
     fn harvest(self) -> SegmentFruit {
         let mut facets = FacetTally {
             price: self.price,
-            month: self.month,
             ..FacetTally::default()
         };
         if self.facets {
+            for (month, n) in self.month.counts {
+                *facets.month.entry(month).or_default() += n;
+            }
             for (col, counts, out) in [
-                (
-                    &self.cols.category,
-                    &self.category_counts,
-                    &mut facets.category,
-                ),
+                (&self.cols.category, &self.category_counts, &mut facets.category),
                 (&self.cols.genre, &self.genre_counts, &mut facets.genre),
                 (&self.cols.city, &self.city_counts, &mut facets.city),
             ] {
@@ -1138,9 +1381,23 @@ impl SegmentCollector for SegmentEventCollector {
     }
 }
 
+/// Queries in flight at once: one per core. More would only time-slice the
+/// same cores and stretch every query; the rest wait their turn in order.
+fn query_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores * 2)
+    })
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, SearchError> + Send + 'static,
 ) -> Result<T, SearchError> {
+    let _slot = query_slots()
+        .acquire()
+        .await
+        .map_err(|e| SearchError::Backend(format!("query slots closed: {e}")))?;
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| SearchError::Backend(format!("search task failed: {e}")))?
@@ -1161,13 +1418,13 @@ impl SearchIndex for TantivyIndex {
     async fn search(&self, query: &SearchQuery) -> Result<SearchResults, SearchError> {
         let this = self.clone();
         let query = query.clone();
-        blocking(move || this.search_blocking(&query)).await
+        blocking(move || this.search_cached(&query).map(Arc::unwrap_or_clone)).await
     }
 
     async fn suggest(&self, prefix: &str, limit: usize) -> Result<Vec<Suggestion>, SearchError> {
         let this = self.clone();
         let prefix = prefix.to_owned();
-        blocking(move || this.suggest_blocking(&prefix, limit)).await
+        blocking(move || this.suggest_cached(&prefix, limit).map(Arc::unwrap_or_clone)).await
     }
 
     async fn health(&self) -> Result<(), SearchError> {

@@ -25,20 +25,25 @@ pub struct Token {
     pub to: usize,
 }
 
+thread_local! {
+    static ANALYZER: std::cell::RefCell<TextAnalyzer> = std::cell::RefCell::new(analyzer());
+}
+
 /// Folded tokens of `text`.
 pub fn tokens(text: &str) -> Vec<Token> {
-    let mut analyzer = analyzer();
-    let mut stream = analyzer.token_stream(text);
-    let mut out = Vec::new();
-    while stream.advance() {
-        let t = stream.token();
-        out.push(Token {
-            text: t.text.clone(),
-            from: t.offset_from,
-            to: t.offset_to,
-        });
-    }
-    out
+    ANALYZER.with_borrow_mut(|analyzer| {
+        let mut stream = analyzer.token_stream(text);
+        let mut out = Vec::new();
+        while stream.advance() {
+            let t = stream.token();
+            out.push(Token {
+                text: t.text.clone(),
+                from: t.offset_from,
+                to: t.offset_to,
+            });
+        }
+        out
+    })
 }
 
 /// Folded token texts of `text`.

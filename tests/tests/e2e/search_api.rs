@@ -131,6 +131,23 @@ async fn without_an_index_search_is_503_and_the_service_stays_up_until_one_is_bu
         assert!(Instant::now() < deadline, "still {status}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+
+    // Answers are cached per index generation: a new generation is never
+    // answered from the old one's cache.
+    let total = |body: Value| body["total"].as_u64().expect("total");
+    let zanzibar = "/v1/events/search?q=zanzibar";
+    assert_eq!(total(app.get(zanzibar).await.json().await.expect("json")), 0);
+    assert_eq!(total(app.get(zanzibar).await.json().await.expect("json")), 0);
+    sqlx::query("update events set title = 'Zanzibar Nights' where event_id = 1")
+        .execute(&db2.pool)
+        .await
+        .expect("update");
+    rebuild_into(&db2, &root).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while total(app.get(zanzibar).await.json().await.expect("json")) != 1 {
+        assert!(Instant::now() < deadline, "the cached answer outlived the rebuild");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
