@@ -5,6 +5,10 @@
 //! Multi-valued filters take a comma-separated list, the parameter repeated,
 //! or both. The original API's names are accepted too: `keyword` for `q`
 //! and `pageSize` for `size` (`start`, `end` and `page` are the same).
+#![allow(
+    clippy::result_large_err,
+    reason = "a Problem is built at most once per request, on the way out"
+)]
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use problem::Problem;
@@ -138,7 +142,7 @@ fn boolean(params: &Params, name: &'static str) -> Result<Option<bool>, Problem>
 fn price_cents(params: &Params, name: &'static str) -> Result<Option<i64>, Problem> {
     match float(params, name)? {
         None => Ok(None),
-        Some(v) if v < 0.0 || v > 1e9 => Err(Problem::invalid_field(
+        Some(v) if !(0.0..=1e9).contains(&v) => Err(Problem::invalid_field(
             name,
             "must be between 0 and 1000000000",
         )),

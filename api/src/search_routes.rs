@@ -1,4 +1,8 @@
 //! `GET /v1/events/search` and `GET /v1/events/suggest`.
+#![allow(
+    clippy::result_large_err,
+    reason = "a Problem is built at most once per request, on the way out"
+)]
 
 use std::time::Instant;
 

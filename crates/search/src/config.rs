@@ -65,9 +65,9 @@ impl SearchConfig {
     /// A handle for searching.
     pub fn open_reader(&self) -> Result<Arc<dyn SearchIndex>, SearchError> {
         Ok(match self {
-            SearchConfig::Tantivy { dir, cache_entries } => {
-                Arc::new(TantivyIndex::open_reader_cached(dir.clone(), *cache_entries))
-            }
+            SearchConfig::Tantivy { dir, cache_entries } => Arc::new(
+                TantivyIndex::open_reader_cached(dir.clone(), *cache_entries),
+            ),
             SearchConfig::Elasticsearch { url, alias } => Arc::new(ElasticIndex::new(url, alias)?),
         })
     }

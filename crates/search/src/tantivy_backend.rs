@@ -608,7 +608,11 @@ impl TantivyIndex {
         Ok(results)
     }
 
-    fn suggest_cached(&self, typed: &str, limit: usize) -> Result<Arc<Vec<Suggestion>>, SearchError> {
+    fn suggest_cached(
+        &self,
+        typed: &str,
+        limit: usize,
+    ) -> Result<Arc<Vec<Suggestion>>, SearchError> {
         let Some(cache) = &self.inner.suggestions else {
             return self.suggest_blocking(typed, limit).map(Arc::new);
         };
@@ -652,7 +656,7 @@ impl TantivyIndex {
             .map_err(err)?;
         let mut hits = Vec::with_capacity(query.size);
         for entry in fruit.top.into_iter().skip(query.offset()).take(query.size) {
-            let doc = load_source(&searcher, &fields, entry.doc)?;
+            let doc = load_source(searcher, &fields, entry.doc)?;
             let highlights = if terms.is_empty() {
                 Highlights::default()
             } else {
@@ -712,7 +716,7 @@ impl TantivyIndex {
         let fruit = searcher.search(query.as_ref(), &collector).map_err(err)?;
         let mut candidates = Vec::with_capacity(fruit.top.len());
         for entry in fruit.top {
-            let d = load_source(&searcher, &fields, entry.doc)?;
+            let d = load_source(searcher, &fields, entry.doc)?;
             candidates.push(Candidate {
                 event_id: d.event_id,
                 title: d.title,
@@ -759,14 +763,20 @@ fn text_query(weighted: &[(Field, f32)], names: Field, terms: &[String]) -> Box<
             shoulds.push((
                 Occur::Should,
                 boosted(
-                    TermQuery::new(Term::from_field_text(field, t), IndexRecordOption::WithFreqs),
+                    TermQuery::new(
+                        Term::from_field_text(field, t),
+                        IndexRecordOption::WithFreqs,
+                    ),
                     boost,
                 ),
             ));
         }
         let term = Term::from_field_text(names, t);
         if edits > 0 {
-            shoulds.push((Occur::Should, boosted(FuzzyTermQuery::new(term.clone(), edits, true), 1.5)));
+            shoulds.push((
+                Occur::Should,
+                boosted(FuzzyTermQuery::new(term.clone(), edits, true), 1.5),
+            ));
         } else {
             shoulds.push((
                 Occur::Should,
@@ -774,7 +784,10 @@ fn text_query(weighted: &[(Field, f32)], names: Field, terms: &[String]) -> Box<
             ));
         }
         if last {
-            shoulds.push((Occur::Should, boosted(FuzzyTermQuery::new_prefix(term, 0, true), 1.5)));
+            shoulds.push((
+                Occur::Should,
+                boosted(FuzzyTermQuery::new_prefix(term, 0, true), 1.5),
+            ));
         }
         musts.push((Occur::Must, Box::new(BooleanQuery::new(shoulds))));
     }
@@ -801,12 +814,18 @@ fn same_field_query(field: Field, boost: f32, terms: &[String]) -> Box<dyn Query
 }
 
 fn i64_range(field: Field, lo: Option<i64>, hi: Option<i64>) -> Box<dyn Query> {
-    let bound = |v: Option<i64>| v.map_or(Bound::Unbounded, |v| Bound::Included(Term::from_field_i64(field, v)));
+    let bound = |v: Option<i64>| {
+        v.map_or(Bound::Unbounded, |v| {
+            Bound::Included(Term::from_field_i64(field, v))
+        })
+    };
     Box::new(RangeQuery::new(bound(lo), bound(hi)))
 }
 
 fn text_set(field: Field, values: &[String]) -> Box<dyn Query> {
-    Box::new(TermSetQuery::new(values.iter().map(|v| Term::from_field_text(field, v))))
+    Box::new(TermSetQuery::new(
+        values.iter().map(|v| Term::from_field_text(field, v)),
+    ))
 }
 
 /// The query tantivy runs: text plus every filter the index can answer.
@@ -824,7 +843,10 @@ fn build_query(fields: &Fields, q: &SearchQuery, terms: &[String]) -> Box<dyn Qu
             query = Box::new(BooleanQuery::new(vec![
                 (Occur::Must, query),
                 (Occur::Should, same_field_query(fields.title, 3.0, terms)),
-                (Occur::Should, same_field_query(fields.performers, 2.5, terms)),
+                (
+                    Occur::Should,
+                    same_field_query(fields.performers, 2.5, terms),
+                ),
             ]));
         }
         // Description mentions count, but only exactly and for little.
@@ -884,7 +906,11 @@ fn build_query(fields: &Fields, q: &SearchQuery, terms: &[String]) -> Box<dyn Qu
         facet_filters.push(text_set(fields.city, &q.cities));
     }
     if q.min_price_cents.is_some() || q.max_price_cents.is_some() {
-        facet_filters.push(i64_range(fields.min_price, q.min_price_cents, q.max_price_cents));
+        facet_filters.push(i64_range(
+            fields.min_price,
+            q.min_price_cents,
+            q.max_price_cents,
+        ));
     }
     if q.start.is_some() || q.end.is_some() {
         facet_filters.push(i64_range(
@@ -897,7 +923,10 @@ fn build_query(fields: &Fields, q: &SearchQuery, terms: &[String]) -> Box<dyn Qu
     if !q.facets {
         musts.extend(facet_filters.into_iter().map(|f| (Occur::Must, f)));
     } else if k >= 2 {
-        let shoulds = facet_filters.into_iter().map(|f| (Occur::Should, f)).collect();
+        let shoulds = facet_filters
+            .into_iter()
+            .map(|f| (Occur::Should, f))
+            .collect();
         musts.push((
             Occur::Must,
             Box::new(BooleanQuery::with_minimum_required_clauses(shoulds, k - 1)),
@@ -1181,9 +1210,30 @@ impl Collector for EventCollector {
                 || p.max_price.is_some()
                 || matches!(self.sort, Sort::PriceAsc | Sort::PriceDesc),
             needs_start: p.start.is_some() || p.end.is_some() || self.sort == Sort::Date,
-            category_counts: vec![0; if self.facets { cols.category.num_terms() } else { 0 }],
-            genre_counts: vec![0; if self.facets { cols.genre.num_terms() } else { 0 }],
-            city_counts: vec![0; if self.facets { cols.city.num_terms() } else { 0 }],
+            category_counts: vec![
+                0;
+                if self.facets {
+                    cols.category.num_terms()
+                } else {
+                    0
+                }
+            ],
+            genre_counts: vec![
+                0;
+                if self.facets {
+                    cols.genre.num_terms()
+                } else {
+                    0
+                }
+            ],
+            city_counts: vec![
+                0;
+                if self.facets {
+                    cols.city.num_terms()
+                } else {
+                    0
+                }
+            ],
             month: MonthCounts::default(),
             cols,
             plan: self.plan.clone(),
@@ -1358,7 +1408,11 @@ impl SegmentCollector for SegmentEventCollector {
                 *facets.month.entry(month).or_default() += n;
             }
             for (col, counts, out) in [
-                (&self.cols.category, &self.category_counts, &mut facets.category),
+                (
+                    &self.cols.category,
+                    &self.category_counts,
+                    &mut facets.category,
+                ),
                 (&self.cols.genre, &self.genre_counts, &mut facets.genre),
                 (&self.cols.city, &self.city_counts, &mut facets.city),
             ] {
@@ -1424,7 +1478,11 @@ impl SearchIndex for TantivyIndex {
     async fn suggest(&self, prefix: &str, limit: usize) -> Result<Vec<Suggestion>, SearchError> {
         let this = self.clone();
         let prefix = prefix.to_owned();
-        blocking(move || this.suggest_cached(&prefix, limit).map(Arc::unwrap_or_clone)).await
+        blocking(move || {
+            this.suggest_cached(&prefix, limit)
+                .map(Arc::unwrap_or_clone)
+        })
+        .await
     }
 
     async fn health(&self) -> Result<(), SearchError> {

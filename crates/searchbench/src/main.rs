@@ -243,10 +243,13 @@ async fn main() -> anyhow::Result<()> {
             let set = Arc::new(queries::query_set(&client, count, seed).await?);
             let mut conns = Vec::new();
             for _ in 0..clients {
-                conns.push(Arc::new(pg_reference::Conn::new(connect(&database_url).await?)));
+                conns.push(Arc::new(pg_reference::Conn::new(
+                    connect(&database_url).await?,
+                )));
             }
             let conns = Arc::new(conns);
-            for q in set.iter() {
+            // Warm-up (statements prepared, pages cached), unmeasured.
+            for q in set.iter().take(50) {
                 pg_reference::run(&conns[0], q).await?;
             }
             let s = set.clone();

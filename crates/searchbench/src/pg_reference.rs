@@ -68,7 +68,11 @@ impl Conn {
         }
     }
 
-    async fn statement(&self, sql: &str, types: &[Type]) -> Result<Statement, tokio_postgres::Error> {
+    async fn statement(
+        &self,
+        sql: &str,
+        types: &[Type],
+    ) -> Result<Statement, tokio_postgres::Error> {
         // The same text can come with different parameter lists.
         let key = format!("{sql}\u{0}{types:?}");
         if let Some(s) = self.statements.lock().await.get(&key) {
@@ -136,10 +140,18 @@ fn build(q: &Query) -> Built {
         ));
         distance = Some(d);
     }
-    let category = (!q.categories.is_empty())
-        .then(|| format!("category = any({})", p(Box::new(q.categories.clone()), Type::TEXT_ARRAY)));
-    let city =
-        (!q.cities.is_empty()).then(|| format!("city = any({})", p(Box::new(q.cities.clone()), Type::TEXT_ARRAY)));
+    let category = (!q.categories.is_empty()).then(|| {
+        format!(
+            "category = any({})",
+            p(Box::new(q.categories.clone()), Type::TEXT_ARRAY)
+        )
+    });
+    let city = (!q.cities.is_empty()).then(|| {
+        format!(
+            "city = any({})",
+            p(Box::new(q.cities.clone()), Type::TEXT_ARRAY)
+        )
+    });
     let price = match (q.min_price, q.max_price) {
         (None, None) => None,
         (lo, hi) => Some(format!(
@@ -214,10 +226,17 @@ pub async fn run(conn: &Conn, q: &Query) -> Result<(), tokio_postgres::Error> {
              where {} order by {order} limit 20",
             conditions(&b, None)
         ),
-        format!("select count(*) from search_reference where {}", conditions(&b, None)),
+        format!(
+            "select count(*) from search_reference where {}",
+            conditions(&b, None)
+        ),
     ];
     for (i, expr) in FACET_EXPR.iter().enumerate() {
-        let limit = if i == 1 || i == 2 { " order by 2 desc limit 20" } else { "" };
+        let limit = if i == 1 || i == 2 {
+            " order by 2 desc limit 20"
+        } else {
+            ""
+        };
         sqls.push(format!(
             "select {expr}, count(*) from search_reference where {} group by 1{limit}",
             conditions(&b, Some(i))

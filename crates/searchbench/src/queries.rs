@@ -72,11 +72,15 @@ impl Query {
     }
 
     pub fn start_instant(&self) -> Option<DateTime<Utc>> {
-        self.start.and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
+        self.start
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc())
     }
 
     pub fn end_instant(&self) -> Option<DateTime<Utc>> {
-        self.end.and_then(|d| d.and_hms_opt(23, 59, 59)).map(|t| t.and_utc())
+        self.end
+            .and_then(|d| d.and_hms_opt(23, 59, 59))
+            .map(|t| t.and_utc())
     }
 }
 
@@ -138,14 +142,20 @@ async fn cities(client: &Client) -> anyhow::Result<Vec<(String, f64, f64)>> {
             &[],
         )
         .await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
 }
 
 /// `count` queries: keyword, keyword + filters, filters only, geo, in turn.
 pub async fn query_set(client: &Client, count: usize, seed: u64) -> anyhow::Result<Vec<Query>> {
     let samples = samples(client).await?;
     let cities = cities(client).await?;
-    anyhow::ensure!(!samples.is_empty() && !cities.is_empty(), "the catalog is empty");
+    anyhow::ensure!(
+        !samples.is_empty() && !cities.is_empty(),
+        "the catalog is empty"
+    );
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut out = Vec::with_capacity(count);
     for i in 0..count {
@@ -184,7 +194,8 @@ pub async fn query_set(client: &Client, count: usize, seed: u64) -> anyhow::Resu
                 q.available = rng.random_bool(0.5);
             }
             2 => {
-                q.categories = vec![(*CATEGORIES.choose(&mut rng).unwrap_or(&"concert")).to_owned()];
+                q.categories =
+                    vec![(*CATEGORIES.choose(&mut rng).unwrap_or(&"concert")).to_owned()];
                 if rng.random_bool(0.7) {
                     q.cities = vec![s.city.clone()];
                 }
@@ -213,7 +224,11 @@ pub async fn query_set(client: &Client, count: usize, seed: u64) -> anyhow::Resu
 
 /// What shoppers type into the search box: the first 2 to 8 letters of
 /// performer names, titles, venues and cities.
-pub async fn suggest_prefixes(client: &Client, count: usize, seed: u64) -> anyhow::Result<Vec<String>> {
+pub async fn suggest_prefixes(
+    client: &Client,
+    count: usize,
+    seed: u64,
+) -> anyhow::Result<Vec<String>> {
     let samples = samples(client).await?;
     let cities = cities(client).await?;
     let venues: Vec<String> = client

@@ -214,7 +214,8 @@ async fn filters_match_sql(backend: Backend) {
         .with_ymd_and_hms(2027, 5, 31, 23, 59, 59)
         .single()
         .expect("date");
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut SearchQuery)>, String)> = vec![
+    type Case = (&'static str, Box<dyn FnOnce(&mut SearchQuery)>, String);
+    let cases: Vec<Case> = vec![
         (
             "city",
             Box::new(|q| q.cities = vec!["London".into()]),

@@ -29,7 +29,9 @@ async fn search_and_suggest_answer_over_http_with_cacheable_json() {
     let app = api_over(db, dir.path()).await;
 
     // The original API's parameter names work too.
-    let response = app.get("/v1/events/search?keyword=metallica&pageSize=5&city=London,Paris").await;
+    let response = app
+        .get("/v1/events/search?keyword=metallica&pageSize=5&city=London,Paris")
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.headers()["cache-control"],
@@ -43,8 +45,21 @@ async fn search_and_suggest_answer_over_http_with_cacheable_json() {
     assert!(!hits.is_empty() && hits.len() <= 5);
     for hit in hits {
         assert!(["London", "Paris"].contains(&hit["venue"]["city"].as_str().expect("city")));
-        assert!(hit["highlights"]["performers"][0].as_str().expect("hl").contains("<em>Metallica</em>"));
-        for field in ["event_id", "title", "starts_at", "min_price_cents", "currency", "available_tickets", "sold_out"] {
+        assert!(
+            hit["highlights"]["performers"][0]
+                .as_str()
+                .expect("hl")
+                .contains("<em>Metallica</em>")
+        );
+        for field in [
+            "event_id",
+            "title",
+            "starts_at",
+            "min_price_cents",
+            "currency",
+            "available_tickets",
+            "sold_out",
+        ] {
             assert!(!hit[field].is_null(), "{field}");
         }
     }
@@ -52,14 +67,26 @@ async fn search_and_suggest_answer_over_http_with_cacheable_json() {
         assert!(body["facets"][facet].is_array(), "{facet}");
     }
 
-    let body: Value = app.get("/v1/events/suggest?q=lond").await.json().await.expect("json");
+    let body: Value = app
+        .get("/v1/events/suggest?q=lond")
+        .await
+        .json()
+        .await
+        .expect("json");
     let suggestions = body["suggestions"].as_array().expect("suggestions");
     assert!(suggestions.len() <= 10);
     assert!(
-        suggestions.iter().any(|s| s["kind"] == "city" && s["text"] == "London" && s["country"] == "GB"),
+        suggestions
+            .iter()
+            .any(|s| s["kind"] == "city" && s["text"] == "London" && s["country"] == "GB"),
         "{suggestions:?}"
     );
-    let body: Value = app.get("/v1/events/suggest?q=metalica&limit=3").await.json().await.expect("json");
+    let body: Value = app
+        .get("/v1/events/suggest?q=metalica&limit=3")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert!(body["suggestions"].as_array().expect("array").len() <= 3);
     assert_eq!(body["suggestions"][0]["text"], "Metallica");
 }
@@ -71,7 +98,10 @@ async fn bad_parameters_are_problem_json_naming_the_parameter() {
         ("/v1/events/search?start=2027-02-01&end=2027-01-01", "end"),
         ("/v1/events/search?radius_km=10", "radius_km"),
         ("/v1/events/search?lat=51&lon=0&radius_km=-1", "radius_km"),
-        ("/v1/events/search?lat=51&lon=0&radius_km=100000", "radius_km"),
+        (
+            "/v1/events/search?lat=51&lon=0&radius_km=100000",
+            "radius_km",
+        ),
         ("/v1/events/search?size=101", "size"),
         ("/v1/events/search?pageSize=500", "size"),
         ("/v1/events/search?page=0", "page"),
@@ -95,7 +125,11 @@ async fn bad_parameters_are_problem_json_naming_the_parameter() {
     ] {
         let response = app.get(query).await;
         assert_eq!(response.status(), 400, "{query}");
-        assert_eq!(response.headers()["content-type"], "application/problem+json", "{query}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{query}"
+        );
         let body: Value = response.json().await.expect("json");
         assert_eq!(body["field"], field, "{query}: {body}");
         assert_eq!(body["status"], 400);
@@ -115,7 +149,10 @@ async fn without_an_index_search_is_503_and_the_service_stays_up_until_one_is_bu
 
     let response = app.get("/v1/events/search?q=adele").await;
     assert_eq!(response.status(), 503);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     assert_eq!(app.get("/v1/events/suggest?q=ad").await.status(), 503);
     assert_eq!(app.get("/healthz").await.status(), 200);
     assert_eq!(app.get("/readyz").await.status(), 200);
@@ -136,8 +173,14 @@ async fn without_an_index_search_is_503_and_the_service_stays_up_until_one_is_bu
     // answered from the old one's cache.
     let total = |body: Value| body["total"].as_u64().expect("total");
     let zanzibar = "/v1/events/search?q=zanzibar";
-    assert_eq!(total(app.get(zanzibar).await.json().await.expect("json")), 0);
-    assert_eq!(total(app.get(zanzibar).await.json().await.expect("json")), 0);
+    assert_eq!(
+        total(app.get(zanzibar).await.json().await.expect("json")),
+        0
+    );
+    assert_eq!(
+        total(app.get(zanzibar).await.json().await.expect("json")),
+        0
+    );
     sqlx::query("update events set title = 'Zanzibar Nights' where event_id = 1")
         .execute(&db2.pool)
         .await
@@ -145,7 +188,10 @@ async fn without_an_index_search_is_503_and_the_service_stays_up_until_one_is_bu
     rebuild_into(&db2, &root).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while total(app.get(zanzibar).await.json().await.expect("json")) != 1 {
-        assert!(Instant::now() < deadline, "the cached answer outlived the rebuild");
+        assert!(
+            Instant::now() < deadline,
+            "the cached answer outlived the rebuild"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -155,10 +201,15 @@ async fn documents_count_live_seats_and_general_admission_left() {
     let db = TestDb::migrated().await;
     let event = fixtures::on_sale_event(&db.pool, 3, 10, 50).await;
     let client = db.tokio_postgres().await;
-    let docs = catalog::documents_for(&client, &[event.event_id]).await.expect("docs");
+    let docs = catalog::documents_for(&client, &[event.event_id])
+        .await
+        .expect("docs");
     assert_eq!(docs.len(), 1);
     assert_eq!(docs[0].available_tickets, 30 + 50);
-    assert_eq!((docs[0].min_price_cents, docs[0].max_price_cents), (3000, 5000));
+    assert_eq!(
+        (docs[0].min_price_cents, docs[0].max_price_cents),
+        (3000, 5000)
+    );
 
     let user = fixtures::user(&db.pool, "user").await;
     let booking: uuid::Uuid = sqlx::query_scalar(
@@ -192,7 +243,9 @@ async fn documents_count_live_seats_and_general_admission_left() {
         .execute(&db.pool)
         .await
         .expect("ga");
-    let docs = catalog::documents_for(&client, &[event.event_id]).await.expect("docs");
+    let docs = catalog::documents_for(&client, &[event.event_id])
+        .await
+        .expect("docs");
     assert_eq!(docs[0].available_tickets, 25);
     assert!(!docs[0].sold_out);
 
@@ -201,5 +254,10 @@ async fn documents_count_live_seats_and_general_admission_left() {
         .execute(&db.pool)
         .await
         .expect("cancel");
-    assert!(catalog::documents_for(&client, &[event.event_id]).await.expect("docs").is_empty());
+    assert!(
+        catalog::documents_for(&client, &[event.event_id])
+            .await
+            .expect("docs")
+            .is_empty()
+    );
 }
