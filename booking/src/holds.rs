@@ -91,7 +91,10 @@ struct Inner {
     queues: Mutex<HashMap<i64, mpsc::Sender<HoldJob>>>,
     geometry: Mutex<HashMap<TierKey, (Instant, Arc<Geometry>)>>,
     /// Per (request, quantity): the chunk where that quantity last fitted.
-    cursors: Mutex<HashMap<(TierKey, i32), (Instant, usize)>>,
+    cursors: Mutex<HashMap<(TierKey, i32), Cursor>>,
+    /// Loads of seat geometry run one at a time, so concurrent first
+    /// batches of a new event share one load.
+    geometry_load: tokio::sync::Mutex<()>,
     /// Seats picked for best available by batches of this instance that
     /// have not finished, so overlapping batches do not all pick the same
     /// best seats and then lose the race for them.
@@ -138,9 +141,21 @@ struct GeoSeat {
 }
 
 const GEOMETRY_TTL: Duration = Duration::from_secs(60);
-/// Where free seats were last seen is only a hint; it is forgotten this
-/// often so released seats in better rows are found again.
+/// Where free seats were last seen is only a hint. This often, the chunks
+/// before it are checked again in the background, so seats released in
+/// better rows are found again without a batch paying for the rescan.
 const CURSOR_TTL: Duration = Duration::from_secs(2);
+
+/// A best-available scan hint.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    /// First chunk worth scanning; past the end means nothing fitted.
+    chunk: usize,
+    /// When the chunks before `chunk` were last known to have no room.
+    checked: Instant,
+    /// A background rescan of the earlier chunks is running.
+    rewinding: bool,
+}
 /// About this many seats are checked per query.
 const CHUNK_SEATS: usize = 1_000;
 
@@ -150,14 +165,19 @@ impl Inner {
         tx: &mut Transaction<'_, Postgres>,
         key: TierKey,
     ) -> Result<Arc<Geometry>, sqlx::Error> {
-        {
+        let cached = || {
             let cache = self.geometry.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((_, g)) = cache
+            cache
                 .get(&key)
                 .filter(|(at, _)| at.elapsed() < GEOMETRY_TTL)
-            {
-                return Ok(g.clone());
-            }
+                .map(|(_, g)| g.clone())
+        };
+        if let Some(g) = cached() {
+            return Ok(g);
+        }
+        let _loading = self.geometry_load.lock().await;
+        if let Some(g) = cached() {
+            return Ok(g);
         }
         let (event_id, ticket_type_id, section_id) = key;
         let seats: Vec<GeoSeat> = sqlx::query_as(
@@ -193,25 +213,76 @@ impl Inner {
         Ok(geometry)
     }
 
-    fn cursor(&self, key: (TierKey, i32)) -> usize {
-        let cursors = self.cursors.lock().unwrap_or_else(|p| p.into_inner());
-        cursors
-            .get(&key)
-            .filter(|(at, _)| at.elapsed() < CURSOR_TTL)
-            .map_or(0, |(_, chunk)| *chunk)
+    /// Where to start scanning. A hint older than [`CURSOR_TTL`] is still
+    /// used, and a background task checks the chunks before it again.
+    fn cursor(self: &Arc<Self>, key: (TierKey, i32), geometry: &Arc<Geometry>) -> usize {
+        let mut cursors = self.cursors.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(c) = cursors.get_mut(&key) else {
+            return 0;
+        };
+        let stale = c.checked.elapsed() >= CURSOR_TTL;
+        if stale && c.chunk >= geometry.chunks.len() {
+            // Nothing fitted anywhere last time: this batch has nothing
+            // better to do than look again from the start.
+            c.checked = Instant::now();
+            return 0;
+        }
+        if stale && !c.rewinding && c.chunk > 0 {
+            c.rewinding = true;
+            let (inner, geometry, upto) = (self.clone(), geometry.clone(), c.chunk);
+            tokio::spawn(async move { inner.rewind(key, geometry, upto).await });
+        }
+        c.chunk
     }
 
     fn remember_cursor(&self, key: (TierKey, i32), chunk: usize) {
         let mut cursors = self.cursors.lock().unwrap_or_else(|p| p.into_inner());
-        let fresh = cursors
-            .get(&key)
-            .is_some_and(|(at, _)| at.elapsed() < CURSOR_TTL);
-        let at = if fresh {
-            cursors.get(&key).map_or_else(Instant::now, |(at, _)| *at)
-        } else {
-            Instant::now()
-        };
-        cursors.insert(key, (at, chunk));
+        cursors
+            .entry(key)
+            .and_modify(|c| c.chunk = chunk)
+            .or_insert(Cursor {
+                chunk,
+                checked: Instant::now(),
+                rewinding: false,
+            });
+    }
+
+    /// Checks chunks `0..upto` for room again (seats released since the
+    /// cursor moved past them) and moves the cursor back to the first chunk
+    /// with room. Read-only and outside any batch.
+    async fn rewind(&self, key: (TierKey, i32), geometry: Arc<Geometry>, upto: usize) {
+        let ((event_id, _, _), quantity) = key;
+        let mut found = None;
+        for (n, range) in geometry.chunks.iter().enumerate().take(upto) {
+            let ids: Vec<i64> = geometry.seats[range.clone()]
+                .iter()
+                .map(|g| g.seat_id)
+                .collect();
+            let Ok(free) = free_seats(&self.pool, event_id, &ids).await else {
+                break;
+            };
+            let chunk: Vec<TierSeat> = geometry.seats[range.clone()]
+                .iter()
+                .map(|g| TierSeat {
+                    seat_id: g.seat_id,
+                    row_id: g.row_id,
+                    number: g.number,
+                    free: free.contains(&g.seat_id),
+                })
+                .collect();
+            if best_adjacent(&chunk, quantity, |_| true).is_some() {
+                found = Some(n);
+                break;
+            }
+        }
+        let mut cursors = self.cursors.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cursors.get_mut(&key) {
+            if let Some(n) = found {
+                c.chunk = c.chunk.min(n);
+            }
+            c.checked = Instant::now();
+            c.rewinding = false;
+        }
     }
 }
 
@@ -226,6 +297,7 @@ impl HoldEngine {
                 queues: Mutex::new(HashMap::new()),
                 geometry: Mutex::new(HashMap::new()),
                 cursors: Mutex::new(HashMap::new()),
+                geometry_load: tokio::sync::Mutex::new(()),
                 in_flight: Mutex::new(HashSet::new()),
             }),
         }
@@ -548,7 +620,7 @@ struct Claim {
 }
 
 async fn run_batch(
-    inner: &Inner,
+    inner: &Arc<Inner>,
     event_id: i64,
     jobs: &[HoldJob],
 ) -> Result<(Vec<Outcome>, Changes), sqlx::Error> {
@@ -756,10 +828,10 @@ async fn run_batch(
         // smallest quantity asked for last fitted (earlier rows had no run
         // that long), wrapping round so nothing is missed.
         let smallest = pending.iter().map(|(_, q)| *q).min().unwrap_or(1);
-        let hint = inner.cursor((key, smallest));
+        let hint = inner.cursor((key, smallest), &geometry);
         // A full scan that found no room for this quantity is remembered
-        // (cursor past the end) until the hint expires, so a sold-out event
-        // answers 409 without scanning every chunk again.
+        // (cursor past the end), so a sold-out event answers 409 without
+        // scanning every chunk again until the hint is stale.
         let exhausted = hint >= geometry.chunks.len();
         let hint = if exhausted { 0 } else { hint };
         let order = geometry
@@ -777,17 +849,7 @@ async fn run_batch(
                 .iter()
                 .map(|g| g.seat_id)
                 .collect();
-            let free: HashSet<i64> = sqlx::query_scalar(
-                "select seat_id from event_seats
-                  where event_id = $1 and seat_id = any($2)
-                    and (status = 'available' or (status = 'held' and held_until < now()))",
-            )
-            .bind(event_id)
-            .bind(&ids)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect();
+            let free = free_seats(&mut *tx, event_id, &ids).await?;
             let chunk: Vec<TierSeat> = geometry.seats[range.clone()]
                 .iter()
                 .map(|g| TierSeat {
@@ -1260,6 +1322,24 @@ async fn lock_ga(
 /// then the row nearest the stage) that has a run of `quantity` free seats
 /// with consecutive numbers; within it, the run closest to the row's centre.
 /// `seats` come ordered by rank, position, section, row, number.
+/// Which of `ids` (one chunk of a seat map) are free.
+async fn free_seats<'c>(
+    db: impl sqlx::PgExecutor<'c>,
+    event_id: i64,
+    ids: &[i64],
+) -> Result<HashSet<i64>, sqlx::Error> {
+    let free: Vec<i64> = sqlx::query_scalar(
+        "select seat_id from event_seats
+          where event_id = $1 and seat_id = any($2)
+            and (status = 'available' or (status = 'held' and held_until < now()))",
+    )
+    .bind(event_id)
+    .bind(ids)
+    .fetch_all(db)
+    .await?;
+    Ok(free.into_iter().collect())
+}
+
 fn best_adjacent(
     seats: &[TierSeat],
     quantity: i32,

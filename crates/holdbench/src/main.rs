@@ -300,16 +300,17 @@ async fn run(
                     .send()
                     .await;
                 let elapsed = t.elapsed();
+                let at = t.duration_since(started);
                 match response.map(|r| r.status().as_u16()) {
                     Ok(201) => {
                         held += 1;
                         sold_out_streak = 0;
-                        latencies.push(elapsed);
+                        latencies.push((at, elapsed));
                     }
                     Ok(409) => {
                         conflicts += 1;
                         sold_out_streak += 1;
-                        latencies.push(elapsed);
+                        latencies.push((at, elapsed));
                     }
                     _ => errors += 1,
                 }
@@ -326,6 +327,20 @@ async fn run(
         latencies.extend(l);
     }
     let wall = started.elapsed().as_secs_f64();
+    // Where the tail comes from: p99 of each second of the run.
+    let mut by_second: std::collections::BTreeMap<u64, Vec<Duration>> = Default::default();
+    for (at, l) in &latencies {
+        by_second.entry(at.as_secs()).or_default().push(*l);
+    }
+    let timeline: Vec<String> = by_second
+        .into_iter()
+        .map(|(sec, mut ls)| {
+            ls.sort_unstable();
+            let p99 = ls[((ls.len() as f64 * 0.99) as usize).min(ls.len() - 1)];
+            format!("{sec}s:{}@{:.0}", ls.len(), p99.as_secs_f64() * 1000.0)
+        })
+        .collect();
+    let mut latencies: Vec<Duration> = latencies.into_iter().map(|(_, l)| l).collect();
     latencies.sort_unstable();
     let pct = |p: f64| {
         latencies
@@ -354,6 +369,9 @@ async fn run(
         pct(0.99),
         held * 2
     );
+    if std::env::var_os("HOLDBENCH_TIMELINE").is_some() {
+        println!("timeline (second:requests@p99_ms) {}", timeline.join(" "));
+    }
     if oversold != 0 || u64::try_from(held_seats).ok() != Some(held * 2) {
         bail!("oversell check failed");
     }

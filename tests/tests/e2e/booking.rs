@@ -594,6 +594,63 @@ async fn best_available_picks_adjacent_seats_in_the_best_row_that_fits_and_fails
 }
 
 #[tokio::test]
+async fn best_available_finds_seats_released_in_better_rows_again() {
+    // 60 rows of 20: two scan chunks (rows 1-50, rows 51-60).
+    let s = setup(60, 20, 10, &[]).await;
+    let pool = &s.app.db.pool;
+    let buyer = fixtures::user(pool, "user").await;
+    let booking: Uuid = sqlx::query_scalar(
+        "insert into bookings (user_id, event_id, status, currency, expires_at)
+         values ($1, $2, 'confirmed', 'EUR', now()) returning booking_id",
+    )
+    .bind(buyer)
+    .bind(s.event.event_id)
+    .fetch_one(pool)
+    .await
+    .expect("booking");
+    let first_chunk: Vec<i64> = s.event.rows[..50].iter().flatten().copied().collect();
+    sqlx::query("update event_seats set status = 'sold', booking_id = $1 where event_id = $2 and seat_id = any($3)")
+        .bind(booking)
+        .bind(s.event.event_id)
+        .bind(&first_chunk)
+        .execute(pool)
+        .await
+        .expect("sell the first fifty rows");
+    let best = json!({"event_id": s.event.event_id, "best_available": {"ticket_type_id": s.event.seated_type_id, "quantity": 2}});
+    let row_of = |body: &Value| {
+        body["items"][0]["seat"]["row"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+
+    let (status, body) = hold(&s.app, &new_shopper(&s.app).await, best.clone()).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(row_of(&body), "R51");
+
+    // Row 1 comes free again (a refund, say).
+    sqlx::query("update event_seats set status = 'available', booking_id = null where event_id = $1 and seat_id = any($2)")
+        .bind(s.event.event_id)
+        .bind(&s.event.rows[0])
+        .execute(pool)
+        .await
+        .expect("release row 1");
+    // Once the scan hint is stale a background rescan finds row 1; holds
+    // meanwhile still succeed from the hint.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = hold(&s.app, &new_shopper(&s.app).await, best.clone()).await;
+        assert_eq!(status, 201, "{body}");
+        if row_of(&body) == "R1" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "row 1 was never offered again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
 async fn bad_input_gets_problem_json_naming_the_field() {
     let s = setup(1, 4, 10, &[]).await;
     let other = {
