@@ -254,22 +254,11 @@ impl Inner {
         let ((event_id, _, _), quantity) = key;
         let mut found = None;
         for (n, range) in geometry.chunks.iter().enumerate().take(upto) {
-            let ids: Vec<i64> = geometry.seats[range.clone()]
-                .iter()
-                .map(|g| g.seat_id)
-                .collect();
-            let Ok(free) = free_seats(&self.pool, event_id, &ids).await else {
+            let Ok(chunk) =
+                chunk_availability(&self.pool, event_id, &geometry.seats[range.clone()]).await
+            else {
                 break;
             };
-            let chunk: Vec<TierSeat> = geometry.seats[range.clone()]
-                .iter()
-                .map(|g| TierSeat {
-                    seat_id: g.seat_id,
-                    row_id: g.row_id,
-                    number: g.number,
-                    free: free.contains(&g.seat_id),
-                })
-                .collect();
             if best_adjacent(&chunk, quantity, |_| true).is_some() {
                 found = Some(n);
                 break;
@@ -845,20 +834,8 @@ async fn run_batch(
             if pending.is_empty() {
                 break;
             }
-            let ids: Vec<i64> = geometry.seats[range.clone()]
-                .iter()
-                .map(|g| g.seat_id)
-                .collect();
-            let free = free_seats(&mut *tx, event_id, &ids).await?;
-            let chunk: Vec<TierSeat> = geometry.seats[range.clone()]
-                .iter()
-                .map(|g| TierSeat {
-                    seat_id: g.seat_id,
-                    row_id: g.row_id,
-                    number: g.number,
-                    free: free.contains(&g.seat_id),
-                })
-                .collect();
+            let chunk =
+                chunk_availability(&mut *tx, event_id, &geometry.seats[range.clone()]).await?;
             let mut still = Vec::new();
             let mut set = inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());
             for (i, quantity) in pending {
@@ -1322,22 +1299,33 @@ async fn lock_ga(
 /// then the row nearest the stage) that has a run of `quantity` free seats
 /// with consecutive numbers; within it, the run closest to the row's centre.
 /// `seats` come ordered by rank, position, section, row, number.
-/// Which of `ids` (one chunk of a seat map) are free.
-async fn free_seats<'c>(
+/// The seats of one chunk of a seat map, each marked free or not.
+async fn chunk_availability<'c>(
     db: impl sqlx::PgExecutor<'c>,
     event_id: i64,
-    ids: &[i64],
-) -> Result<HashSet<i64>, sqlx::Error> {
-    let free: Vec<i64> = sqlx::query_scalar(
+    seats: &[GeoSeat],
+) -> Result<Vec<TierSeat>, sqlx::Error> {
+    let ids: Vec<i64> = seats.iter().map(|g| g.seat_id).collect();
+    let free: HashSet<i64> = sqlx::query_scalar::<_, i64>(
         "select seat_id from event_seats
           where event_id = $1 and seat_id = any($2)
             and (status = 'available' or (status = 'held' and held_until < now()))",
     )
     .bind(event_id)
-    .bind(ids)
+    .bind(&ids)
     .fetch_all(db)
-    .await?;
-    Ok(free.into_iter().collect())
+    .await?
+    .into_iter()
+    .collect();
+    Ok(seats
+        .iter()
+        .map(|g| TierSeat {
+            seat_id: g.seat_id,
+            row_id: g.row_id,
+            number: g.number,
+            free: free.contains(&g.seat_id),
+        })
+        .collect())
 }
 
 fn best_adjacent(
