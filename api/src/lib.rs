@@ -4,11 +4,15 @@
 //!   facets, sorting, geo and paging ([`search_params`] documents the
 //!   parameters).
 //! - `GET /v1/events/suggest`: typed autocomplete.
+//! - `GET /v1/events/{id}`, `/v1/venues/{id}`, `/v1/performers/{id}`: public
+//!   pages from a two-level cache ([`page_cache`]) with CDN headers.
 //!
 //! Search goes to the configured backend (embedded tantivy by default, or
 //! Elasticsearch); when it is down those routes answer 503 and nothing else
 //! is affected.
 
+pub mod catalog_routes;
+pub mod page_cache;
 pub mod search_params;
 pub mod search_routes;
 
@@ -34,6 +38,10 @@ pub struct Config {
     pub port: u16,
     /// `SEARCH_BACKEND` and its settings.
     pub search: SearchConfig,
+    /// `PAGE_CACHE_BYTES`: the in-process page cache's budget.
+    pub page_cache_bytes: u64,
+    /// `CACHE_NAMESPACE`: prefix of this deployment's Redis cache keys.
+    pub cache_namespace: String,
 }
 
 impl Config {
@@ -43,6 +51,8 @@ impl Config {
             common: CommonConfig::from_env(env)?,
             port: env.parse_or("API_PORT", DEFAULT_PORT)?,
             search: SearchConfig::from_env(env)?,
+            page_cache_bytes: env.parse_or("PAGE_CACHE_BYTES", page_cache::DEFAULT_L1_BYTES)?,
+            cache_namespace: env.string_or("CACHE_NAMESPACE", "ticketing"),
         })
     }
 }
@@ -52,6 +62,7 @@ impl Config {
 pub struct AppState {
     pub ctx: ServiceContext,
     pub search: Arc<dyn SearchIndex>,
+    pub pages: page_cache::PageCache,
 }
 
 /// The service's own routes, without the standard health routes and
@@ -60,6 +71,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/events/search", get(search_routes::search))
         .route("/v1/events/suggest", get(search_routes::suggest))
+        .route("/v1/events/{id}", get(catalog_routes::event))
+        .route("/v1/venues/{id}", get(catalog_routes::venue))
+        .route("/v1/performers/{id}", get(catalog_routes::performer))
         .with_state(state)
 }
 
@@ -79,6 +93,11 @@ impl Application {
             .map_err(|e| StartupError::Other(e.to_string()))?;
         let probes = ctx.probes.clone();
         let state = AppState {
+            pages: page_cache::PageCache::new(
+                ctx.redis.clone(),
+                &config.cache_namespace,
+                config.page_cache_bytes,
+            ),
             ctx: ctx.clone(),
             search,
         };

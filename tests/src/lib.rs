@@ -198,8 +198,11 @@ impl Drop for TestApp {
 /// Environment for a spawned service: its database, the private Redis,
 /// port 0, the test secret; `extra` overrides or adds variables.
 pub fn service_env(db_url: &str, extra: &[(&str, &str)]) -> EnvSource {
+    let database = db_url.rsplit('/').next().unwrap_or("test").to_owned();
     let mut pairs: Vec<(String, String)> = vec![
         ("DATABASE_URL".into(), db_url.into()),
+        // Tests share one Redis: keep each database's cache keys apart.
+        ("CACHE_NAMESPACE".into(), database),
         ("REDIS_URL".into(), redis_url()),
         ("JWT_SECRET".into(), TEST_JWT_SECRET.into()),
         ("API_PORT".into(), "0".into()),

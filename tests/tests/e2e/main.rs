@@ -2,6 +2,7 @@
 
 mod booking;
 mod catalog;
+mod pages;
 mod processes;
 mod schema;
 mod search;

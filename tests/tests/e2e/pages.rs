@@ -1,0 +1,264 @@
+//! Public catalog pages: content, the two-level cache, HTTP caching for a
+//! CDN, single flight, and degradation when Redis or Postgres is down.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use e2e::{Service, TestApp, TestDb, search_catalog, spawn_app_with};
+use reqwest::header;
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+async fn catalog_api(extra: &[(&str, &str)]) -> TestApp {
+    let db = TestDb::migrated().await;
+    search_catalog::load(&db.pool).await;
+    spawn_app_with(Service::Api, db, extra).await
+}
+
+fn header_of(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn an_event_page_has_its_venue_performers_and_tiers_and_cdn_headers() {
+    let app = catalog_api(&[]).await;
+    let first = app.get("/v1/events/2").await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(header_of(&first, "x-cache"), "database");
+    let cache_control = header_of(&first, "cache-control");
+    for part in [
+        "public",
+        "max-age=",
+        "s-maxage=",
+        "stale-while-revalidate=",
+        "stale-if-error=",
+    ] {
+        assert!(cache_control.contains(part), "{cache_control}");
+    }
+    let etag = header_of(&first, "etag");
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"'),
+        "a strong ETag: {etag}"
+    );
+    let surrogate = header_of(&first, "surrogate-key");
+    let tags = header_of(&first, "cache-tag");
+    let body: Value = first.json().await.expect("json");
+    let venue = body["venue"]["venue_id"].as_i64().expect("venue");
+    let performer = body["performers"][0]["performer_id"]
+        .as_i64()
+        .expect("performer");
+    for key in [
+        "event:2".to_owned(),
+        format!("venue:{venue}"),
+        format!("performer:{performer}"),
+    ] {
+        assert!(
+            surrogate.split(' ').any(|k| k == key),
+            "{surrogate} lacks {key}"
+        );
+        assert!(tags.split(',').any(|k| k == key), "{tags} lacks {key}");
+    }
+    assert_eq!(body["event_id"], 2);
+    assert!(
+        body["ticket_types"]
+            .as_array()
+            .expect("tiers")
+            .iter()
+            .all(|t| t["available"].is_number())
+    );
+    assert_eq!(body["availability"]["sold_out"], false);
+
+    // Served from memory next, and a matching If-None-Match is a bodiless 304.
+    let again = app.get("/v1/events/2").await;
+    assert_eq!(header_of(&again, "x-cache"), "memory");
+    let revalidated = app
+        .http
+        .get(format!("{}/v1/events/2", app.address))
+        .header(header::IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(revalidated.status(), 304);
+    assert_eq!(header_of(&revalidated, "etag"), etag);
+    assert!(revalidated.bytes().await.expect("body").is_empty());
+
+    // Sold out reads as sold out.
+    let sold_out: Value = app.get("/v1/events/11").await.json().await.expect("json");
+    assert_eq!(sold_out["availability"]["sold_out"], true);
+
+    for (path, field) in [
+        ("/v1/venues/1", "venue_id"),
+        ("/v1/performers/2", "performer_id"),
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(header_of(&r, "cache-control").contains("s-maxage="));
+        let body: Value = r.json().await.expect("json");
+        assert!(body[field].is_number(), "{path}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_ids_are_404_and_malformed_ids_400_as_problem_json() {
+    let app = catalog_api(&[]).await;
+    for (path, status) in [
+        ("/v1/events/999999", 404),
+        ("/v1/events/17", 404), // cancelled events stay public; drafts do not
+        ("/v1/venues/999", 404),
+        ("/v1/performers/999", 404),
+        ("/v1/events/abc", 400),
+        ("/v1/events/-3", 400),
+        ("/v1/venues/1.5", 400),
+    ] {
+        let r = app.get(path).await;
+        let expected = if path == "/v1/events/17" { 200 } else { status };
+        assert_eq!(r.status(), expected, "{path}");
+        if expected != 200 {
+            assert_eq!(
+                header_of(&r, "content-type"),
+                "application/problem+json",
+                "{path}"
+            );
+        }
+        if expected == 400 {
+            let body: Value = r.json().await.expect("json");
+            assert_eq!(body["field"], "id", "{path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_first_read_fills_redis_and_another_instance_reads_it_from_there() {
+    let app = catalog_api(&[]).await;
+    assert_eq!(
+        header_of(&app.get("/v1/events/3").await, "x-cache"),
+        "database"
+    );
+    let second = spawn_app_with(Service::Api, TestDb::attach(&app.db), &[]).await;
+    assert_eq!(
+        header_of(&second.get("/v1/events/3").await, "x-cache"),
+        "redis"
+    );
+    assert_eq!(
+        header_of(&second.get("/v1/events/3").await, "x-cache"),
+        "memory"
+    );
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_misses_cost_one_database_load() {
+    let app = Arc::new(catalog_api(&[]).await);
+    let mut tasks = Vec::new();
+    for _ in 0..1_000 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = app.get("/v1/events/4").await;
+            (r.status().as_u16(), header_of(&r, "x-cache"))
+        }));
+    }
+    let mut from_database = 0;
+    for t in tasks {
+        let (status, source) = t.await.expect("task");
+        assert_eq!(status, 200);
+        if source == "database" {
+            from_database += 1;
+        }
+    }
+    assert_eq!(
+        from_database, 1,
+        "one load for a thousand concurrent misses"
+    );
+}
+
+#[tokio::test]
+async fn with_redis_down_pages_come_from_memory_and_postgres() {
+    // Nothing listens on port 1.
+    let app = catalog_api(&[("REDIS_URL", "redis://127.0.0.1:1/")]).await;
+    let r = app.get("/v1/events/5").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header_of(&r, "x-cache"), "database");
+    assert_eq!(
+        header_of(&app.get("/v1/events/5").await, "x-cache"),
+        "memory"
+    );
+}
+
+/// A TCP proxy to Postgres that a test can cut, closing every connection.
+struct Cuttable {
+    address: String,
+    accept: JoinHandle<()>,
+    pipes: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Cuttable {
+    async fn to(upstream: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("addr").to_string();
+        let pipes: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let held = pipes.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                held.lock().await.push(tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                }));
+            }
+        });
+        Self {
+            address,
+            accept,
+            pipes,
+        }
+    }
+
+    async fn cut(&self) {
+        self.accept.abort();
+        for p in self.pipes.lock().await.drain(..) {
+            p.abort();
+        }
+    }
+}
+
+#[tokio::test]
+async fn with_postgres_down_cached_pages_are_served_stale_and_others_are_503() {
+    let db = TestDb::migrated().await;
+    search_catalog::load(&db.pool).await;
+    let url = reqwest::Url::parse(&db.url).expect("url");
+    let upstream = format!(
+        "{}:{}",
+        url.host_str().expect("host"),
+        url.port().unwrap_or(5432)
+    );
+    let proxy = Cuttable::to(upstream).await;
+    let proxied = db.url.replacen(
+        &format!(
+            "{}:{}",
+            url.host_str().expect("host"),
+            url.port().unwrap_or(5432)
+        ),
+        &proxy.address,
+        1,
+    );
+    let app = spawn_app_with(Service::Api, db, &[("DATABASE_URL", proxied.as_str())]).await;
+    assert_eq!(app.get("/v1/events/6").await.status(), 200);
+
+    proxy.cut().await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await; // the page is stale now
+    let stale = app.get("/v1/events/6").await;
+    assert_eq!(stale.status(), 200);
+    assert_eq!(header_of(&stale, "x-cache"), "stale");
+    let missing = app.get("/v1/events/7").await;
+    assert_eq!(missing.status(), 503);
+    assert_eq!(
+        header_of(&missing, "content-type"),
+        "application/problem+json"
+    );
+}
