@@ -12,6 +12,7 @@
 //! is affected.
 
 pub mod catalog_routes;
+pub mod invalidation;
 pub mod page_cache;
 pub mod search_params;
 pub mod search_routes;
@@ -92,12 +93,14 @@ impl Application {
             .open_reader()
             .map_err(|e| StartupError::Other(e.to_string()))?;
         let probes = ctx.probes.clone();
+        let pages = page_cache::PageCache::new(
+            ctx.redis.clone(),
+            &config.cache_namespace,
+            config.page_cache_bytes,
+        );
+        invalidation::spawn(ctx.redis.clone(), config.cache_namespace.clone(), pages.clone());
         let state = AppState {
-            pages: page_cache::PageCache::new(
-                ctx.redis.clone(),
-                &config.cache_namespace,
-                config.page_cache_bytes,
-            ),
+            pages,
             ctx: ctx.clone(),
             search,
         };

@@ -262,3 +262,44 @@ async fn with_postgres_down_cached_pages_are_served_stale_and_others_are_503() {
         "application/problem+json"
     );
 }
+
+#[tokio::test]
+async fn an_invalidation_message_evicts_the_page_on_every_instance() {
+    let one = catalog_api(&[]).await;
+    let two = spawn_app_with(Service::Api, TestDb::attach(&one.db), &[]).await;
+    for app in [&one, &two] {
+        assert_eq!(app.get("/v1/venues/2").await.status(), 200);
+        assert_eq!(header_of(&app.get("/v1/venues/2").await, "x-cache"), "memory");
+    }
+    sqlx::query("update venues set name = 'The O2' where venue_id = 2")
+        .execute(&one.db.pool)
+        .await
+        .expect("rename");
+
+    // What the indexer does once the change is durable: drop L2, publish.
+    let namespace = one.db.name.clone();
+    let client = redis::Client::open(e2e::redis_url()).expect("redis url");
+    let mut conn = client.get_multiplexed_async_connection().await.expect("redis");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    for app in [&one, &two] {
+        loop {
+            let _: () = redis::cmd("DEL")
+                .arg(api::page_cache::redis_key(&namespace, "venue:2"))
+                .query_async(&mut conn)
+                .await
+                .expect("del");
+            let _: i64 = redis::cmd("PUBLISH")
+                .arg(api::invalidation::channel(&namespace))
+                .arg(r#"{"keys": ["venue:2"]}"#)
+                .query_async(&mut conn)
+                .await
+                .expect("publish");
+            let body: Value = app.get("/v1/venues/2").await.json().await.expect("json");
+            if body["name"] == "The O2" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the page was never evicted");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
