@@ -205,6 +205,24 @@ async fn load_venue(pool: PgPool, id: i64) -> Result<Loaded, sqlx::Error> {
     Ok(row.map(|(json,)| (json.into_bytes(), vec![format!("venue:{id}")])))
 }
 
+/// `GET /v1/events/{id}/seats`: the seat map with live status, cached for
+/// about a second like the event page.
+pub async fn seats(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let id = parse_id(&raw)?;
+    let pool = state.ctx.pool.clone();
+    let lookup = state
+        .pages
+        .get(&format!("seats:{id}"), EVENT.fresh_for, || {
+            crate::seat_map::load(pool, id)
+        })
+        .await;
+    Ok(respond(lookup, &EVENT, "event", &headers))
+}
+
 /// `GET /v1/venues/{id}`.
 pub async fn venue(
     State(state): State<AppState>,

@@ -53,7 +53,11 @@ pub fn spawn(client: redis::Client, namespace: String, pages: PageCache) {
     });
 }
 
-async fn listen(client: &redis::Client, channel: &str, pages: &PageCache) -> redis::RedisResult<()> {
+async fn listen(
+    client: &redis::Client,
+    channel: &str,
+    pages: &PageCache,
+) -> redis::RedisResult<()> {
     let mut pubsub = client.get_async_pubsub().await?;
     pubsub.subscribe(channel).await?;
     tracing::info!(%channel, "listening for cache invalidations");

@@ -16,6 +16,7 @@ pub mod invalidation;
 pub mod page_cache;
 pub mod search_params;
 pub mod search_routes;
+pub mod seat_map;
 
 use std::sync::Arc;
 
@@ -73,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events/search", get(search_routes::search))
         .route("/v1/events/suggest", get(search_routes::suggest))
         .route("/v1/events/{id}", get(catalog_routes::event))
+        .route("/v1/events/{id}/seats", get(catalog_routes::seats))
         .route("/v1/venues/{id}", get(catalog_routes::venue))
         .route("/v1/performers/{id}", get(catalog_routes::performer))
         .with_state(state)
@@ -98,7 +100,11 @@ impl Application {
             &config.cache_namespace,
             config.page_cache_bytes,
         );
-        invalidation::spawn(ctx.redis.clone(), config.cache_namespace.clone(), pages.clone());
+        invalidation::spawn(
+            ctx.redis.clone(),
+            config.cache_namespace.clone(),
+            pages.clone(),
+        );
         let state = AppState {
             pages,
             ctx: ctx.clone(),

@@ -140,3 +140,17 @@ pub fn token(user_id: Uuid, role: auth::Role) -> String {
         .mint(user_id, role, Utc::now(), chrono::Duration::hours(1))
         .expect("mints")
 }
+
+/// A booking row (EUR, payment pending for 10 minutes) for tests that put
+/// seats in states directly.
+pub async fn pending_booking(pool: &PgPool, user_id: Uuid, event_id: i64) -> Uuid {
+    sqlx::query_scalar(
+        "insert into bookings (user_id, event_id, currency, expires_at)
+         values ($1, $2, 'EUR', now() + interval '10 minutes') returning booking_id",
+    )
+    .bind(user_id)
+    .bind(event_id)
+    .fetch_one(pool)
+    .await
+    .expect("booking")
+}

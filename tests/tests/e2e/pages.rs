@@ -269,7 +269,10 @@ async fn an_invalidation_message_evicts_the_page_on_every_instance() {
     let two = spawn_app_with(Service::Api, TestDb::attach(&one.db), &[]).await;
     for app in [&one, &two] {
         assert_eq!(app.get("/v1/venues/2").await.status(), 200);
-        assert_eq!(header_of(&app.get("/v1/venues/2").await, "x-cache"), "memory");
+        assert_eq!(
+            header_of(&app.get("/v1/venues/2").await, "x-cache"),
+            "memory"
+        );
     }
     sqlx::query("update venues set name = 'The O2' where venue_id = 2")
         .execute(&one.db.pool)
@@ -279,7 +282,10 @@ async fn an_invalidation_message_evicts_the_page_on_every_instance() {
     // What the indexer does once the change is durable: drop L2, publish.
     let namespace = one.db.name.clone();
     let client = redis::Client::open(e2e::redis_url()).expect("redis url");
-    let mut conn = client.get_multiplexed_async_connection().await.expect("redis");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     for app in [&one, &two] {
         loop {
@@ -298,8 +304,74 @@ async fn an_invalidation_message_evicts_the_page_on_every_instance() {
             if body["name"] == "The O2" {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "the page was never evicted");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the page was never evicted"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+#[tokio::test]
+async fn the_seat_map_is_compact_and_shows_live_status() {
+    let db = TestDb::migrated().await;
+    // 20 rows of 500: 10,000 seats.
+    let event = e2e::fixtures::on_sale_event(&db.pool, 20, 500, 10).await;
+    let user = e2e::fixtures::user(&db.pool, "user").await;
+    let booking = e2e::fixtures::pending_booking(&db.pool, user, event.event_id).await;
+    let row0 = &event.rows[0];
+    for (seats, sql) in [
+        (
+            &row0[0..2],
+            "update event_seats set status = 'sold', booking_id = $1 where seat_id = any($2)",
+        ),
+        (
+            &row0[2..3],
+            "update event_seats set status = 'held', booking_id = $1, held_until = now() + interval '5 minutes' where seat_id = any($2)",
+        ),
+        (
+            &row0[3..4],
+            "update event_seats set status = 'held', booking_id = $1, held_until = now() - interval '1 minute' where seat_id = any($2)",
+        ),
+    ] {
+        sqlx::query(sql)
+            .bind(booking)
+            .bind(seats)
+            .execute(&db.pool)
+            .await
+            .expect("seat state");
+    }
+    let app = spawn_app_with(Service::Api, db, &[]).await;
+    let r = app
+        .get(&format!("/v1/events/{}/seats", event.event_id))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(header_of(&r, "surrogate-key").contains(&format!("event:{}", event.event_id)));
+    let bytes = r.bytes().await.expect("body");
+    assert!(
+        bytes.len() < 10_000 * 2,
+        "{} bytes for 10,000 seats",
+        bytes.len()
+    );
+    let map: Value = serde_json::from_slice(&bytes).expect("json");
+    let rows = map["sections"][0]["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 20);
+    let first = &rows[0];
+    assert_eq!(first["label"], "R1");
+    assert_eq!(first["first_seat_id"], row0[0]);
+    assert_eq!(first["first_number"], 1);
+    assert_eq!(
+        (first["x0"].as_f64(), first["dx"].as_f64()),
+        (Some(10.0), Some(10.0))
+    );
+    let status = first["status"].as_str().expect("status");
+    assert_eq!(status.len(), 500);
+    assert_eq!(
+        &status[..5],
+        "sshaa",
+        "sold, sold, held, a lapsed hold, free"
+    );
+    assert_eq!(map["tiers"][0]["ticket_type_id"], event.seated_type_id);
+    assert_eq!(app.get("/v1/events/999999/seats").await.status(), 404);
 }

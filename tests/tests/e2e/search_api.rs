@@ -212,15 +212,7 @@ async fn documents_count_live_seats_and_general_admission_left() {
     );
 
     let user = fixtures::user(&db.pool, "user").await;
-    let booking: uuid::Uuid = sqlx::query_scalar(
-        "insert into bookings (user_id, event_id, currency, expires_at)
-         values ($1, $2, 'EUR', now() + interval '10 minutes') returning booking_id",
-    )
-    .bind(user)
-    .bind(event.event_id)
-    .fetch_one(&db.pool)
-    .await
-    .expect("booking");
+    let booking = fixtures::pending_booking(&db.pool, user, event.event_id).await;
     let seats = event.seat_ids();
     sqlx::query("update event_seats set status = 'sold', booking_id = $1 where seat_id = any($2)")
         .bind(booking)
