@@ -10,7 +10,8 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use problem::Problem;
@@ -29,6 +30,11 @@ struct Freshness {
 const EVENT: Freshness = Freshness {
     fresh_for: Duration::from_secs(1),
     cache_control: "public, max-age=1, s-maxage=1, stale-while-revalidate=30, stale-if-error=600",
+};
+/// Lists of events: a few seconds.
+const LIST: Freshness = Freshness {
+    fresh_for: Duration::from_secs(5),
+    cache_control: "public, max-age=5, s-maxage=5, stale-while-revalidate=30, stale-if-error=600",
 };
 /// Venues and performers change rarely.
 const STATIC: Freshness = Freshness {
@@ -203,6 +209,24 @@ async fn load_venue(pool: PgPool, id: i64) -> Result<Loaded, sqlx::Error> {
     .fetch_optional(&pool)
     .await?;
     Ok(row.map(|(json,)| (json.into_bytes(), vec![format!("venue:{id}")])))
+}
+
+/// `GET /v1/events?sort=popular|upcoming&limit=&after=`.
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let Query(params) = query
+        .map_err(|e| Problem::invalid_field("query", format!("malformed query string: {e}")))?;
+    let q = crate::event_list::parse(&params)?;
+    let pool = state.ctx.pool.clone();
+    let key = q.key();
+    let lookup = state
+        .pages
+        .get(&key, LIST.fresh_for, || crate::event_list::load(pool, q))
+        .await;
+    Ok(respond(lookup, &LIST, "list", &headers))
 }
 
 /// `GET /v1/events/{id}/seats`: the seat map with live status, cached for

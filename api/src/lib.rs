@@ -12,6 +12,7 @@
 //! is affected.
 
 pub mod catalog_routes;
+pub mod event_list;
 pub mod invalidation;
 pub mod page_cache;
 pub mod search_params;
@@ -73,6 +74,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/events/search", get(search_routes::search))
         .route("/v1/events/suggest", get(search_routes::suggest))
+        .route("/v1/events", get(catalog_routes::list))
         .route("/v1/events/{id}", get(catalog_routes::event))
         .route("/v1/events/{id}/seats", get(catalog_routes::seats))
         .route("/v1/venues/{id}", get(catalog_routes::venue))

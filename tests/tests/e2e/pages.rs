@@ -375,3 +375,51 @@ async fn the_seat_map_is_compact_and_shows_live_status() {
     assert_eq!(map["tiers"][0]["ticket_type_id"], event.seated_type_id);
     assert_eq!(app.get("/v1/events/999999/seats").await.status(), 404);
 }
+
+#[tokio::test]
+async fn the_event_lists_page_by_keyset_through_every_scheduled_event() {
+    let app = catalog_api(&[]).await;
+    for (sort, order, limit) in [
+        ("popular", "popularity desc, event_id desc", 50),
+        ("upcoming", "starts_at, event_id", 60),
+    ] {
+        let expected: Vec<i64> = sqlx::query_scalar(&format!(
+            "select event_id from events where status = 'scheduled' and ({sort:?} = 'popular' or starts_at > now()) order by {order}"
+        ).replace('"', "'"))
+        .fetch_all(&app.db.pool)
+        .await
+        .expect("expected order");
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let path = match &after {
+                Some(a) => format!("/v1/events?sort={sort}&limit={limit}&after={a}"),
+                None => format!("/v1/events?sort={sort}&limit={limit}"),
+            };
+            let r = app.get(&path).await;
+            assert_eq!(r.status(), 200, "{path}");
+            let body: Value = r.json().await.expect("json");
+            seen.extend(
+                body["events"]
+                    .as_array()
+                    .expect("events")
+                    .iter()
+                    .map(|e| e["event_id"].as_i64().expect("id")),
+            );
+            match body["next_after"].as_str() {
+                Some(a) => after = Some(a.to_owned()),
+                None => break,
+            }
+            assert!(seen.len() <= expected.len(), "{sort}: paging does not end");
+        }
+        assert_eq!(seen, expected, "{sort}");
+    }
+    for bad in [
+        "/v1/events?after=nonsense",
+        "/v1/events?limit=1000",
+        "/v1/events?sort=random",
+    ] {
+        let r = app.get(bad).await;
+        assert_eq!(r.status(), 400, "{bad}");
+    }
+}

@@ -1,0 +1,252 @@
+//! `GET /v1/events`: popular or upcoming scheduled events, with keyset
+//! pagination (an opaque `after` cursor; no page ever scans the ones before
+//! it).
+#![allow(
+    clippy::result_large_err,
+    reason = "a Problem is built at most once per request, on the way out"
+)]
+
+use chrono::{DateTime, Utc};
+use problem::Problem;
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::page_cache::Loaded;
+
+/// Largest page.
+pub const MAX_LIMIT: i64 = 100;
+
+/// Which list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Most popular first.
+    Popular,
+    /// Soonest first (from now on).
+    Upcoming,
+}
+
+/// A validated list request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    pub order: Order,
+    pub limit: i64,
+    /// The last row of the previous page.
+    pub after: Option<After>,
+}
+
+/// Where the previous page ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum After {
+    Popularity(f64, i64),
+    Start(DateTime<Utc>, i64),
+}
+
+impl ListQuery {
+    /// The cache key.
+    pub fn key(&self) -> String {
+        let order = match self.order {
+            Order::Popular => "popular",
+            Order::Upcoming => "upcoming",
+        };
+        match &self.after {
+            Some(a) => format!("list:{order}:{}:{}", self.limit, encode_cursor(a)),
+            None => format!("list:{order}:{}", self.limit),
+        }
+    }
+}
+
+fn encode_cursor(after: &After) -> String {
+    hex::encode(match after {
+        After::Popularity(p, id) => format!("p|{p}|{id}"),
+        After::Start(t, id) => format!("t|{}|{id}", t.to_rfc3339()),
+    })
+}
+
+fn decode_cursor(raw: &str) -> Option<After> {
+    let text = String::from_utf8(hex::decode(raw).ok()?).ok()?;
+    let mut parts = text.splitn(3, '|');
+    let (kind, key, id) = (parts.next()?, parts.next()?, parts.next()?.parse().ok()?);
+    match kind {
+        "p" => Some(After::Popularity(
+            key.parse().ok().filter(|k: &f64| k.is_finite())?,
+            id,
+        )),
+        "t" => Some(After::Start(
+            DateTime::parse_from_rfc3339(key).ok()?.with_timezone(&Utc),
+            id,
+        )),
+        _ => None,
+    }
+}
+
+/// Parses `sort`, `limit` and `after`.
+pub fn parse(params: &[(String, String)]) -> Result<ListQuery, Problem> {
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let order = match get("sort") {
+        None | Some("popular") => Order::Popular,
+        Some("upcoming") => Order::Upcoming,
+        Some(other) => {
+            return Err(Problem::invalid_field(
+                "sort",
+                format!("{other:?} is not popular or upcoming"),
+            ));
+        }
+    };
+    let limit = match get("limit") {
+        None => 20,
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=MAX_LIMIT).contains(l))
+            .ok_or_else(|| {
+                Problem::invalid_field("limit", format!("must be between 1 and {MAX_LIMIT}"))
+            })?,
+    };
+    let after = match get("after") {
+        None => None,
+        Some(v) => {
+            let bad = || {
+                Problem::invalid_field("after", "not a cursor from a previous page's next_after")
+            };
+            let a = decode_cursor(v).ok_or_else(bad)?;
+            let fits = matches!(
+                (&a, order),
+                (After::Popularity(..), Order::Popular) | (After::Start(..), Order::Upcoming)
+            );
+            if !fits {
+                return Err(bad());
+            }
+            Some(a)
+        }
+    };
+    Ok(ListQuery {
+        order,
+        limit,
+        after,
+    })
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct Row {
+    event_id: i64,
+    title: String,
+    category: String,
+    starts_at: DateTime<Utc>,
+    popularity: f64,
+    venue_id: i64,
+    venue: String,
+    city: String,
+}
+
+/// One page of the list.
+pub async fn load(pool: PgPool, q: ListQuery) -> Result<Loaded, sqlx::Error> {
+    let select = "select e.event_id, e.title, e.category, e.starts_at, e.popularity,
+                         v.venue_id, v.name as venue, v.city
+                    from events e join venues v using (venue_id)
+                   where e.status = 'scheduled'";
+    // Popular: (popularity, event_id) descending, so one row comparison
+    // starts the scan of `events_popular_keyset_idx` right after the cursor.
+    let rows: Vec<Row> = match (q.order, &q.after) {
+        (Order::Popular, None) => {
+            sqlx::query_as(&format!(
+                "{select} order by e.popularity desc, e.event_id desc limit $1"
+            ))
+            .bind(q.limit)
+            .fetch_all(&pool)
+            .await?
+        }
+        (Order::Popular, Some(After::Popularity(p, id))) => {
+            sqlx::query_as(&format!(
+                "{select} and (e.popularity, e.event_id) < ($2, $3)
+                 order by e.popularity desc, e.event_id desc limit $1"
+            ))
+            .bind(q.limit)
+            .bind(p)
+            .bind(id)
+            .fetch_all(&pool)
+            .await?
+        }
+        (Order::Upcoming, None) => {
+            sqlx::query_as(&format!(
+                "{select} and e.starts_at > now() order by e.starts_at, e.event_id limit $1"
+            ))
+            .bind(q.limit)
+            .fetch_all(&pool)
+            .await?
+        }
+        (Order::Upcoming, Some(After::Start(t, id))) => {
+            sqlx::query_as(&format!(
+                "{select} and e.starts_at > now()
+                   and (e.starts_at, e.event_id) > ($2, $3)
+                 order by e.starts_at, e.event_id limit $1"
+            ))
+            .bind(q.limit)
+            .bind(t)
+            .bind(id)
+            .fetch_all(&pool)
+            .await?
+        }
+        // `parse` only pairs a cursor with its own order.
+        _ => Vec::new(),
+    };
+    let next_after = if rows.len() as i64 == q.limit {
+        rows.last().map(|r| {
+            encode_cursor(&match q.order {
+                Order::Popular => After::Popularity(r.popularity, r.event_id),
+                Order::Upcoming => After::Start(r.starts_at, r.event_id),
+            })
+        })
+    } else {
+        None
+    };
+    let events: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "event_id": r.event_id, "title": r.title, "category": r.category,
+                "starts_at": r.starts_at, "popularity": r.popularity,
+                "venue": {"venue_id": r.venue_id, "name": r.venue, "city": r.city},
+            })
+        })
+        .collect();
+    let body = json!({ "events": events, "next_after": next_after });
+    let bytes = serde_json::to_vec(&body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    Ok(Some((bytes, vec!["events".to_owned()])))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
+    }
+
+    #[test]
+    fn cursors_round_trip_and_bad_ones_name_the_field() {
+        let c = encode_cursor(&After::Popularity(12.5, 7));
+        assert_eq!(decode_cursor(&c), Some(After::Popularity(12.5, 7)));
+        let t = DateTime::parse_from_rfc3339("2027-01-02T19:30:00.123456Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        assert_eq!(
+            decode_cursor(&encode_cursor(&After::Start(t, 3))),
+            Some(After::Start(t, 3))
+        );
+        let upcoming_cursor_for_popular = [("after", c.as_str()), ("sort", "upcoming")];
+        assert!(parse(&p(&upcoming_cursor_for_popular)).is_err());
+        let field = |q: &[(&str, &str)]| parse(&p(q)).err().and_then(|e| e.field);
+        assert_eq!(field(&[("after", "zz")]).as_deref(), Some("after"));
+        assert_eq!(field(&[("limit", "0")]).as_deref(), Some("limit"));
+        assert_eq!(field(&[("limit", "101")]).as_deref(), Some("limit"));
+        assert_eq!(field(&[("sort", "random")]).as_deref(), Some("sort"));
+    }
+}
