@@ -7,6 +7,11 @@
 //! (the indexer, once a change is durable in the index) deletes the L2
 //! copies first, so every instance that evicts reloads the new version.
 //! Every `api` instance subscribes, so one message reaches them all.
+//!
+//! With `CDN_PURGE_URL` set, the surrogate keys of each message are also
+//! POSTed there as `{"surrogate_keys": [...]}` for a real CDN to purge, once
+//! per message however many instances receive it (the first to claim it in
+//! Redis sends it).
 
 use std::time::Duration;
 
@@ -40,12 +45,64 @@ pub fn keys_of(payload: &str) -> Option<Vec<String>> {
     )
 }
 
+/// Where purges go, if anywhere.
+#[derive(Debug, Clone)]
+pub struct Purger {
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Purger {
+    pub fn new(url: String) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap_or_default();
+        Self { url, http }
+    }
+
+    /// Sends `keys` unless another instance already claimed `payload`.
+    async fn purge(&self, client: &redis::Client, namespace: &str, payload: &str, keys: &[String]) {
+        use sha2::{Digest, Sha256};
+        let claim = format!(
+            "{namespace}:purged:{}",
+            hex::encode(&Sha256::digest(payload.as_bytes())[..16])
+        );
+        let claimed: redis::RedisResult<Option<String>> = async {
+            let mut conn = client.get_multiplexed_async_connection().await?;
+            redis::cmd("SET")
+                .arg(&claim)
+                .arg(1)
+                .arg("NX")
+                .arg("EX")
+                .arg(10)
+                .query_async(&mut conn)
+                .await
+        }
+        .await;
+        // Without Redis there is no way to agree: purge anyway (idempotent).
+        if matches!(claimed, Ok(None)) {
+            return;
+        }
+        let sent = self
+            .http
+            .post(&self.url)
+            .json(&serde_json::json!({ "surrogate_keys": keys }))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status);
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, url = %self.url, "CDN purge failed");
+        }
+    }
+}
+
 /// Subscribes until the process ends, reconnecting after failures.
-pub fn spawn(client: redis::Client, namespace: String, pages: PageCache) {
+pub fn spawn(client: redis::Client, namespace: String, pages: PageCache, purger: Option<Purger>) {
     tokio::spawn(async move {
         let channel = channel(&namespace);
         loop {
-            if let Err(e) = listen(&client, &channel, &pages).await {
+            if let Err(e) = listen(&client, &namespace, &channel, &pages, purger.as_ref()).await {
                 tracing::warn!(error = %e, %channel, "cache invalidation subscription lost; retrying");
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -55,8 +112,10 @@ pub fn spawn(client: redis::Client, namespace: String, pages: PageCache) {
 
 async fn listen(
     client: &redis::Client,
+    namespace: &str,
     channel: &str,
     pages: &PageCache,
+    purger: Option<&Purger>,
 ) -> redis::RedisResult<()> {
     let mut pubsub = client.get_async_pubsub().await?;
     pubsub.subscribe(channel).await?;
@@ -71,7 +130,12 @@ async fn listen(
             }
         };
         match keys_of(&payload) {
-            Some(keys) if !keys.is_empty() => pages.evict(&keys),
+            Some(keys) if !keys.is_empty() => {
+                pages.evict(&keys);
+                if let Some(purger) = purger {
+                    purger.purge(client, namespace, &payload, &keys).await;
+                }
+            }
             Some(_) => {}
             None => tracing::warn!(%payload, "ignoring a malformed invalidation message"),
         }

@@ -26,6 +26,7 @@ use axum::routing::get;
 use search::SearchIndex;
 use search::config::SearchConfig;
 use service_kit::config::{CommonConfig, ConfigError, EnvSource};
+
 use service_kit::context::{ServiceContext, StartupError};
 use service_kit::server::HttpServer;
 
@@ -45,6 +46,8 @@ pub struct Config {
     pub page_cache_bytes: u64,
     /// `CACHE_NAMESPACE`: prefix of this deployment's Redis cache keys.
     pub cache_namespace: String,
+    /// `CDN_PURGE_URL`: where to POST surrogate keys to purge, if anywhere.
+    pub cdn_purge_url: Option<String>,
 }
 
 impl Config {
@@ -56,6 +59,15 @@ impl Config {
             search: SearchConfig::from_env(env)?,
             page_cache_bytes: env.parse_or("PAGE_CACHE_BYTES", page_cache::DEFAULT_L1_BYTES)?,
             cache_namespace: env.string_or("CACHE_NAMESPACE", "ticketing"),
+            cdn_purge_url: match env.get("CDN_PURGE_URL") {
+                Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                    return Err(ConfigError {
+                        var: "CDN_PURGE_URL",
+                        reason: format!("{url:?} is not an http(s) URL"),
+                    });
+                }
+                url => url,
+            },
         })
     }
 }
@@ -74,12 +86,43 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/events/search", get(search_routes::search))
         .route("/v1/events/suggest", get(search_routes::suggest))
+        .route("/openapi.json", get(openapi))
         .route("/v1/events", get(catalog_routes::list))
         .route("/v1/events/{id}", get(catalog_routes::event))
         .route("/v1/events/{id}/seats", get(catalog_routes::seats))
         .route("/v1/venues/{id}", get(catalog_routes::venue))
         .route("/v1/performers/{id}", get(catalog_routes::performer))
         .with_state(state)
+}
+
+/// The API description, `docs/openapi.yaml`, as JSON.
+pub fn openapi_json() -> Result<&'static [u8], &'static str> {
+    static DOC: std::sync::LazyLock<Result<Vec<u8>, String>> = std::sync::LazyLock::new(|| {
+        let yaml = include_str!("../../docs/openapi.yaml");
+        let value: serde_json::Value =
+            serde_norway::from_str(yaml).map_err(|e| format!("docs/openapi.yaml: {e}"))?;
+        serde_json::to_vec(&value).map_err(|e| e.to_string())
+    });
+    DOC.as_deref().map_err(String::as_str)
+}
+
+async fn openapi() -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    match openapi_json() {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CACHE_CONTROL, "public, max-age=300"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = e, "the embedded API description does not parse");
+            problem::Problem::internal().into_response()
+        }
+    }
 }
 
 /// A built service, bound to its port and ready to run.
@@ -106,6 +149,7 @@ impl Application {
             ctx.redis.clone(),
             config.cache_namespace.clone(),
             pages.clone(),
+            config.cdn_purge_url.clone().map(invalidation::Purger::new),
         );
         let state = AppState {
             pages,
@@ -134,5 +178,29 @@ impl Application {
         signal: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         self.server.run_until(signal).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_api_description_parses_and_documents_every_route() {
+        let doc: serde_json::Value =
+            serde_json::from_slice(super::openapi_json().expect("parses")).expect("json");
+        for path in [
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/openapi.json",
+            "/v1/events",
+            "/v1/events/{id}",
+            "/v1/events/{id}/seats",
+            "/v1/events/search",
+            "/v1/events/suggest",
+            "/v1/venues/{id}",
+            "/v1/performers/{id}",
+        ] {
+            assert!(doc["paths"][path].is_object(), "{path} is not documented");
+        }
     }
 }

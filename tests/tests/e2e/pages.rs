@@ -17,6 +17,14 @@ async fn catalog_api(extra: &[(&str, &str)]) -> TestApp {
     spawn_app_with(Service::Api, db, extra).await
 }
 
+async fn redis_connection() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(e2e::redis_url())
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis")
+}
+
 fn header_of(r: &reqwest::Response, name: &str) -> String {
     r.headers()
         .get(name)
@@ -281,11 +289,7 @@ async fn an_invalidation_message_evicts_the_page_on_every_instance() {
 
     // What the indexer does once the change is durable: drop L2, publish.
     let namespace = one.db.name.clone();
-    let client = redis::Client::open(e2e::redis_url()).expect("redis url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
+    let mut conn = redis_connection().await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     for app in [&one, &two] {
         loop {
@@ -422,4 +426,58 @@ async fn the_event_lists_page_by_keyset_through_every_scheduled_event() {
         let r = app.get(bad).await;
         assert_eq!(r.status(), 400, "{bad}");
     }
+}
+
+#[tokio::test]
+async fn the_api_describes_itself_at_openapi_json() {
+    let app = spawn_app_with(Service::Api, TestDb::migrated().await, &[]).await;
+    let r = app.get("/openapi.json").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header_of(&r, "content-type"), "application/json");
+    let doc: Value = r.json().await.expect("json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/v1/events/{id}"]["get"].is_object());
+}
+
+#[tokio::test]
+async fn invalidations_reach_the_cdn_purge_webhook_once_for_all_instances() {
+    // A stand-in for a CDN's purge API (a third party we cannot run here).
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let sink = received.clone();
+    let cdn = axum::Router::new().route(
+        "/purge",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().await.push(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let purge_url = format!("http://{}/purge", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, cdn).await });
+
+    let extra = [("CDN_PURGE_URL", purge_url.as_str())];
+    let one = catalog_api(&extra).await;
+    let _two = spawn_app_with(Service::Api, TestDb::attach(&one.db), &extra).await;
+    let mut conn = redis_connection().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while received.lock().await.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no purge arrived");
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg(api::invalidation::channel(&one.db.name))
+            .arg(r#"{"events": [9], "keys": ["venue:4"]}"#)
+            .query_async(&mut conn)
+            .await
+            .expect("publish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let purges = received.lock().await.clone();
+    assert_eq!(purges.len(), 1, "one purge for both instances: {purges:?}");
+    assert_eq!(
+        purges[0]["surrogate_keys"],
+        serde_json::json!(["event:9", "venue:4"])
+    );
 }
