@@ -4,7 +4,9 @@
 //! - Entries are the serialized response bytes with their strong ETag and
 //!   surrogate keys; L1 is bounded by bytes.
 //! - A miss is loaded once per key per instance: requests for the same key
-//!   wait on one load (a per-key async lock) and then find it in L1.
+//!   wait on one load (a per-key async lock) and then find it in L1. When
+//!   the entry is only stale, the other requests get the stale copy at once
+//!   while one request reloads it.
 //! - An entry is fresh for its own lifetime (about a second for pages with
 //!   availability, longer for static details). A stale entry stays in L1 for
 //!   an hour: if Postgres cannot be reached it is served instead of an error.
@@ -24,7 +26,7 @@ const KEEP_STALE: Duration = Duration::from_secs(3_600);
 /// Redis gets this long per call before the page is loaded without it.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(100);
 /// Default L1 budget.
-pub const DEFAULT_L1_BYTES: u64 = 256 << 20;
+pub const DEFAULT_L1_BYTES: u64 = 64 << 20;
 
 /// One cached response.
 #[derive(Debug)]
@@ -209,7 +211,14 @@ impl PageCache {
         let lock = self
             .loading
             .get_with(key.to_owned(), || Arc::new(Mutex::new(())));
-        let _one_at_a_time = lock.lock().await;
+        // A stale copy is answered while another request reloads it; with
+        // no copy at all, requests wait for the one load.
+        let stale = self.l1.get(key).await;
+        let _one_at_a_time = match (&stale, lock.try_lock()) {
+            (_, Ok(guard)) => guard,
+            (Some(page), Err(_)) => return Lookup::Found(page.clone(), Source::Memory),
+            (None, Err(_)) => lock.lock().await,
+        };
         let cached = self.l1.get(key).await;
         if let Some(page) = &cached
             && page.is_fresh()
