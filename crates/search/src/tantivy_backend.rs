@@ -233,6 +233,9 @@ struct Inner {
     writable: bool,
     current: RwLock<Option<Arc<Generation>>>,
     writer: Mutex<Option<WriterState>>,
+    /// A generation that could not be opened: not retried (or logged) again
+    /// until `current` points elsewhere.
+    unusable: Mutex<Option<String>>,
 }
 
 /// The embedded tantivy backend.
@@ -261,6 +264,14 @@ fn read_current(root: &Path) -> Option<String> {
 
 fn open_generation(root: &Path, name: &str, writable: bool) -> Result<Generation, SearchError> {
     let index = Index::open_in_dir(root.join(name)).map_err(err)?;
+    if index.schema() != schema().0 {
+        // Built by another version of this code: unusable, not an error to
+        // retry. A rebuild replaces it (`search-rebuild --if-missing` too).
+        return Err(SearchError::Unavailable(format!(
+            "the search index {} was built with another schema; run `ticketctl search-rebuild`",
+            root.join(name).display()
+        )));
+    }
     register_tokenizers(&index);
     let policy = if writable {
         ReloadPolicy::Manual
@@ -379,6 +390,7 @@ impl TantivyIndex {
             writable,
             current: RwLock::new(None),
             writer: Mutex::new(None),
+            unusable: Mutex::new(None),
         });
         let this = TantivyIndex { inner };
         if let Err(e) = this.follow() {
@@ -482,7 +494,18 @@ impl Inner {
         if same {
             return Ok(());
         }
-        let generation = Arc::new(open_generation(&self.root, &name, self.writable)?);
+        let mut unusable = self.unusable.lock().map_err(err)?;
+        if unusable.as_deref() == Some(name.as_str()) {
+            return Ok(());
+        }
+        let generation = match open_generation(&self.root, &name, self.writable) {
+            Ok(g) => Arc::new(g),
+            Err(e) => {
+                *unusable = Some(name);
+                return Err(e);
+            }
+        };
+        drop(unusable);
         if self.writable {
             let mut w = self.writer.lock().map_err(err)?;
             let writer = generation.index.writer(WRITER_HEAP).map_err(err)?;
