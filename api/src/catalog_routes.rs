@@ -97,12 +97,14 @@ fn respond(lookup: Lookup, freshness: &Freshness, what: &str, headers: &HeaderMa
     (StatusCode::OK, out_headers, page.body.clone()).into_response()
 }
 
-/// One page: parse the id, then the cache (loading with `load` on a miss).
+/// One page: parse the id, then the cache under `<kind>:<id>` (loading with
+/// `load` on a miss); a missing one is "no such `what`".
 async fn serve<F, Fut>(
     state: AppState,
     raw: &str,
     headers: &HeaderMap,
     kind: &str,
+    what: &str,
     freshness: &Freshness,
     load: F,
 ) -> Result<Response, Problem>
@@ -118,7 +120,7 @@ where
             load(pool, id)
         })
         .await;
-    Ok(respond(lookup, freshness, kind, headers))
+    Ok(respond(lookup, freshness, what, headers))
 }
 
 async fn load_event(pool: PgPool, id: i64) -> Result<Loaded, sqlx::Error> {
@@ -188,7 +190,7 @@ pub async fn event(
     Path(raw): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    serve(state, &raw, &headers, "event", &EVENT, load_event).await
+    serve(state, &raw, &headers, "event", "event", &EVENT, load_event).await
 }
 
 async fn load_venue(pool: PgPool, id: i64) -> Result<Loaded, sqlx::Error> {
@@ -236,15 +238,16 @@ pub async fn seats(
     Path(raw): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let id = parse_id(&raw)?;
-    let pool = state.ctx.pool.clone();
-    let lookup = state
-        .pages
-        .get(&format!("seats:{id}"), EVENT.fresh_for, || {
-            crate::seat_map::load(pool, id)
-        })
-        .await;
-    Ok(respond(lookup, &EVENT, "event", &headers))
+    serve(
+        state,
+        &raw,
+        &headers,
+        "seats",
+        "event",
+        &EVENT,
+        crate::seat_map::load,
+    )
+    .await
 }
 
 /// `GET /v1/venues/{id}`.
@@ -253,7 +256,7 @@ pub async fn venue(
     Path(raw): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    serve(state, &raw, &headers, "venue", &STATIC, load_venue).await
+    serve(state, &raw, &headers, "venue", "venue", &STATIC, load_venue).await
 }
 
 async fn load_performer(pool: PgPool, id: i64) -> Result<Loaded, sqlx::Error> {
@@ -286,5 +289,14 @@ pub async fn performer(
     Path(raw): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    serve(state, &raw, &headers, "performer", &STATIC, load_performer).await
+    serve(
+        state,
+        &raw,
+        &headers,
+        "performer",
+        "performer",
+        &STATIC,
+        load_performer,
+    )
+    .await
 }

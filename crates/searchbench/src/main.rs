@@ -34,6 +34,23 @@ struct Cli {
     command: Command,
 }
 
+/// How hard and with which queries.
+#[derive(Debug, clap::Args)]
+struct Load {
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 15)]
+    seconds: u64,
+    /// Queries in the set.
+    #[arg(long, default_value_t = 400)]
+    count: usize,
+    /// The set's seed.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Print the query set as URL query strings.
@@ -51,27 +68,15 @@ enum Command {
         api_url: String,
         #[arg(long, env = "DATABASE_URL")]
         database_url: String,
-        #[arg(long, default_value_t = 16)]
-        clients: usize,
-        #[arg(long, default_value_t = 15)]
-        seconds: u64,
-        #[arg(long, default_value_t = 400)]
-        count: usize,
-        #[arg(long, default_value_t = 7)]
-        seed: u64,
+        #[command(flatten)]
+        load: Load,
     },
     /// Replay the set as Postgres full-text search.
     Postgres {
         #[arg(long, env = "DATABASE_URL")]
         database_url: String,
-        #[arg(long, default_value_t = 16)]
-        clients: usize,
-        #[arg(long, default_value_t = 15)]
-        seconds: u64,
-        #[arg(long, default_value_t = 400)]
-        count: usize,
-        #[arg(long, default_value_t = 7)]
-        seed: u64,
+        #[command(flatten)]
+        load: Load,
         /// Rebuild the reference table even if it exists.
         #[arg(long)]
         rebuild_reference: bool,
@@ -184,10 +189,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Http {
             api_url,
             database_url,
-            clients,
-            seconds,
-            count,
-            seed,
+            load:
+                Load {
+                    clients,
+                    seconds,
+                    count,
+                    seed,
+                },
         } => {
             let client = connect(&database_url).await?;
             let set = Arc::new(queries::query_set(&client, count, seed).await?);
@@ -232,10 +240,13 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Postgres {
             database_url,
-            clients,
-            seconds,
-            count,
-            seed,
+            load:
+                Load {
+                    clients,
+                    seconds,
+                    count,
+                    seed,
+                },
             rebuild_reference,
         } => {
             let client = connect(&database_url).await?;
