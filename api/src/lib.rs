@@ -11,18 +11,23 @@
 //! Elasticsearch); when it is down those routes answer 503 and nothing else
 //! is affected.
 
+pub mod admin_input;
+pub mod admin_routes;
 pub mod catalog_routes;
 pub mod event_list;
 pub mod invalidation;
 pub mod page_cache;
+pub mod sale_opener;
 pub mod search_params;
 pub mod search_routes;
 pub mod seat_map;
 
 use std::sync::Arc;
 
+use auth::JwtKeys;
 use axum::Router;
-use axum::routing::get;
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::routing::{get, post, put};
 use search::SearchIndex;
 use search::config::SearchConfig;
 use service_kit::config::{CommonConfig, ConfigError, EnvSource};
@@ -80,18 +85,48 @@ pub struct AppState {
     pub pages: page_cache::PageCache,
 }
 
+impl FromRef<AppState> for Arc<JwtKeys> {
+    fn from_ref(state: &AppState) -> Self {
+        state.ctx.jwt.clone()
+    }
+}
+
 /// The service's own routes, without the standard health routes and
 /// middleware.
 pub fn router(state: AppState) -> Router {
+    use admin_routes as admin;
+    let venues = Router::new()
+        .route("/v1/venues", post(admin::create_venue))
+        .route(
+            "/v1/venues/{id}",
+            get(catalog_routes::venue).patch(admin::update_venue),
+        )
+        .route("/v1/venues/{id}/seat-map", put(admin::replace_seat_map))
+        .layer(DefaultBodyLimit::max(admin::SEAT_MAP_BODY_LIMIT));
     Router::new()
         .route("/v1/events/search", get(search_routes::search))
         .route("/v1/events/suggest", get(search_routes::suggest))
         .route("/openapi.json", get(openapi))
-        .route("/v1/events", get(catalog_routes::list))
-        .route("/v1/events/{id}", get(catalog_routes::event))
+        .route(
+            "/v1/events",
+            get(catalog_routes::list).post(admin::create_event),
+        )
+        .route(
+            "/v1/events/{id}",
+            get(catalog_routes::event).patch(admin::update_event),
+        )
         .route("/v1/events/{id}/seats", get(catalog_routes::seats))
-        .route("/v1/venues/{id}", get(catalog_routes::venue))
-        .route("/v1/performers/{id}", get(catalog_routes::performer))
+        .route("/v1/events/{id}/cancel", post(admin::cancel_event))
+        .route(
+            "/v1/events/{id}/ticket-types",
+            post(admin::create_ticket_type),
+        )
+        .route("/v1/performers", post(admin::create_performer))
+        .route(
+            "/v1/performers/{id}",
+            get(catalog_routes::performer).patch(admin::update_performer),
+        )
+        .merge(venues)
         .with_state(state)
 }
 
@@ -151,6 +186,7 @@ impl Application {
             pages.clone(),
             config.cdn_purge_url.clone().map(invalidation::Purger::new),
         );
+        sale_opener::spawn(ctx.pool.clone());
         let state = AppState {
             pages,
             ctx: ctx.clone(),
@@ -187,20 +223,32 @@ mod tests {
     fn the_api_description_parses_and_documents_every_route() {
         let doc: serde_json::Value =
             serde_json::from_slice(super::openapi_json().expect("parses")).expect("json");
-        for path in [
-            "/healthz",
-            "/readyz",
-            "/metrics",
-            "/openapi.json",
-            "/v1/events",
-            "/v1/events/{id}",
-            "/v1/events/{id}/seats",
-            "/v1/events/search",
-            "/v1/events/suggest",
-            "/v1/venues/{id}",
-            "/v1/performers/{id}",
+        for (path, method) in [
+            ("/healthz", "get"),
+            ("/readyz", "get"),
+            ("/metrics", "get"),
+            ("/openapi.json", "get"),
+            ("/v1/events", "get"),
+            ("/v1/events", "post"),
+            ("/v1/events/{id}", "get"),
+            ("/v1/events/{id}", "patch"),
+            ("/v1/events/{id}/seats", "get"),
+            ("/v1/events/{id}/cancel", "post"),
+            ("/v1/events/{id}/ticket-types", "post"),
+            ("/v1/events/search", "get"),
+            ("/v1/events/suggest", "get"),
+            ("/v1/venues", "post"),
+            ("/v1/venues/{id}", "get"),
+            ("/v1/venues/{id}", "patch"),
+            ("/v1/venues/{id}/seat-map", "put"),
+            ("/v1/performers", "post"),
+            ("/v1/performers/{id}", "get"),
+            ("/v1/performers/{id}", "patch"),
         ] {
-            assert!(doc["paths"][path].is_object(), "{path} is not documented");
+            assert!(
+                doc["paths"][path][method].is_object(),
+                "{method} {path} is not documented"
+            );
         }
     }
 }

@@ -4,6 +4,10 @@
 //! shape everywhere: `type`, `title`, `status`, `detail`, plus a stable
 //! snake_case `code` and, for input errors, the offending `field`.
 
+mod json_body;
+
+pub use json_body::ApiJson;
+
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
