@@ -11,6 +11,7 @@
 //! harness creates databases through it) and `TEST_REDIS_URL`. `scripts/test`
 //! starts the private instances and sets both.
 
+pub mod cdc;
 pub mod fixtures;
 pub mod search_catalog;
 
@@ -140,6 +141,37 @@ impl Drop for TestDb {
             if let Ok(runtime) = runtime {
                 runtime.block_on(async move {
                     if let Ok(mut conn) = PgConnection::connect(&server_url()).await {
+                        // A logical slot pins its database: end whoever
+                        // streams from it, drop it, then the database.
+                        for _ in 0..50 {
+                            drop(
+                                sqlx::query(
+                                    "select pg_terminate_backend(active_pid) from pg_replication_slots
+                                      where database = $1 and active_pid is not null",
+                                )
+                                .bind(&name)
+                                .execute(&mut conn)
+                                .await,
+                            );
+                            let dropped = sqlx::query(
+                                "select pg_drop_replication_slot(slot_name) from pg_replication_slots
+                                  where database = $1 and not active",
+                            )
+                            .bind(&name)
+                            .execute(&mut conn)
+                            .await;
+                            let left: i64 = sqlx::query_scalar(
+                                "select count(*) from pg_replication_slots where database = $1",
+                            )
+                            .bind(&name)
+                            .fetch_one(&mut conn)
+                            .await
+                            .unwrap_or(0);
+                            if dropped.is_ok() && left == 0 {
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
                         drop(
                             sqlx::query(&format!("drop database if exists {name} with (force)"))
                                 .execute(&mut conn)
@@ -202,7 +234,9 @@ pub fn service_env(db_url: &str, extra: &[(&str, &str)]) -> EnvSource {
     let mut pairs: Vec<(String, String)> = vec![
         ("DATABASE_URL".into(), db_url.into()),
         // Tests share one Redis: keep each database's cache keys apart.
-        ("CACHE_NAMESPACE".into(), database),
+        ("CACHE_NAMESPACE".into(), database.clone()),
+        // Replication slots are per cluster: one per test database.
+        ("INDEXER_SLOT".into(), database),
         ("REDIS_URL".into(), redis_url()),
         ("JWT_SECRET".into(), TEST_JWT_SECRET.into()),
         ("API_PORT".into(), "0".into()),

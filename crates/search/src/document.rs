@@ -42,6 +42,17 @@ pub struct EventDoc {
 }
 
 impl EventDoc {
+    /// A stable hash of every field, description included: equal
+    /// documents hash equal in every process of one build.
+    pub fn content_hash(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        serde_json::to_string(self)
+            .unwrap_or_default()
+            .hash(&mut hasher);
+        hasher.finish()
+    }
+
     /// `yyyymm` of the start, in UTC: the month facet's key.
     pub fn month_key(&self) -> u32 {
         month_key(self.starts_at)

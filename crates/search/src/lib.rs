@@ -73,11 +73,28 @@ pub trait SearchIndex: Send + Sync + std::fmt::Debug {
     /// Makes every applied operation durable and visible to searches.
     async fn commit(&self) -> Result<(), SearchError>;
 
+    /// [`commit`](Self::commit), recording `checkpoint` (an opaque string:
+    /// the change feed's position) with the commit. For tantivy the two are
+    /// one atomic commit; Elasticsearch records it after the writes are
+    /// durable, so it never claims more than is stored.
+    async fn commit_checkpoint(&self, checkpoint: &str) -> Result<(), SearchError>;
+
+    /// The checkpoint recorded by the live index's last commit, if any. A
+    /// rebuilt index starts with the checkpoint its rebuild recorded.
+    async fn checkpoint(&self) -> Result<Option<String>, SearchError>;
+
     /// Runs a query: hits, total, facets.
     async fn search(&self, query: &SearchQuery) -> Result<SearchResults, SearchError>;
 
     /// At most `limit` typed suggestions for what a user has typed so far.
     async fn suggest(&self, prefix: &str, limit: usize) -> Result<Vec<Suggestion>, SearchError>;
+
+    /// Picks up an index a rebuild just published (tantivy switches its
+    /// writer to the new generation; Elasticsearch needs nothing, the alias
+    /// already moved).
+    async fn reopen(&self) -> Result<(), SearchError> {
+        Ok(())
+    }
 
     /// `Ok` when the backend can answer searches.
     async fn health(&self) -> Result<(), SearchError>;

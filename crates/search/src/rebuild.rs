@@ -58,15 +58,47 @@ const BULK_DOCS: usize = 2_000;
 
 /// Rebuilds the index at `target` from the database `client` is connected to.
 pub async fn rebuild(client: &mut Client, target: &Target) -> Result<Report, RebuildError> {
+    rebuild_with(client, target, None, None).await
+}
+
+/// An exported snapshot to read, and the WAL position it stands for.
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot<'a> {
+    /// The name `CREATE_REPLICATION_SLOT ... EXPORT_SNAPSHOT` returned.
+    pub name: &'a str,
+    /// The slot's consistent point: every transaction that commits after it
+    /// is outside the snapshot and streamed by the slot.
+    pub consistent_point: u64,
+}
+
+/// [`rebuild`], reading `snapshot` if given (documents carry its consistent
+/// point as their version) and recording `checkpoint` in the new index.
+pub async fn rebuild_with(
+    client: &mut Client,
+    target: &Target,
+    snapshot: Option<Snapshot<'_>>,
+    checkpoint: Option<&str>,
+) -> Result<Report, RebuildError> {
     let started = Instant::now();
-    let version = catalog::current_lsn(client).await?;
+    let version = match snapshot {
+        Some(s) => s.consistent_point,
+        None => catalog::current_lsn(client).await?,
+    };
     let tx = client
         .build_transaction()
         .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()
         .await?;
-    let outcome = fill(&tx, target, version).await;
+    if let Some(s) = snapshot {
+        // Must be the transaction's first statement.
+        tx.batch_execute(&format!(
+            "set transaction snapshot '{}'",
+            s.name.replace('\'', "")
+        ))
+        .await?;
+    }
+    let outcome = fill(&tx, target, version, checkpoint).await;
     tx.commit().await?;
     let (documents, published) = outcome?;
     Ok(Report {
@@ -81,6 +113,7 @@ async fn fill(
     tx: &tokio_postgres::Transaction<'_>,
     target: &Target,
     version: u64,
+    checkpoint: Option<&str>,
 ) -> Result<(u64, String), RebuildError> {
     let docs = catalog::all_documents(tx).await?;
     futures_util::pin_mut!(docs);
@@ -88,8 +121,14 @@ async fn fill(
         Target::Tantivy(root) => {
             let (tx_docs, rx_docs) = std::sync::mpsc::sync_channel(4_096);
             let root = root.clone();
+            let checkpoint = checkpoint.map(str::to_owned);
             let writer = tokio::task::spawn_blocking(move || {
-                TantivyIndex::rebuild_from(&root, rx_docs.into_iter(), version)
+                TantivyIndex::rebuild_from(
+                    &root,
+                    rx_docs.into_iter(),
+                    version,
+                    checkpoint.as_deref(),
+                )
             });
             let mut failed = None;
             while let Some(doc) = docs.next().await {
@@ -135,7 +174,10 @@ async fn fill(
             }
             es.apply_to(&index, &batch).await?;
             count += batch.len() as u64;
-            es.refresh(&index).await?;
+            match checkpoint {
+                Some(checkpoint) => es.record_checkpoint(&index, checkpoint).await?,
+                None => es.refresh(&index).await?,
+            }
             es.swap_alias(&index).await?;
             (count, index)
         }

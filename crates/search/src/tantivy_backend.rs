@@ -85,6 +85,9 @@ struct Fields {
     boost: Field,
     lat: Field,
     lon: Field,
+    /// [`EventDoc::content_hash`] of the whole document (the description
+    /// is not stored, so this is how an export proves it is the same).
+    content_hash: Field,
     source: Field,
 }
 
@@ -121,6 +124,7 @@ fn schema() -> (Schema, Fields) {
         boost: b.add_f64_field("boost", FAST),
         lat: b.add_f64_field("lat", FAST),
         lon: b.add_f64_field("lon", FAST),
+        content_hash: b.add_u64_field("content_hash", FAST),
         source: b.add_text_field("source", STORED),
     };
     (b.build(), fields)
@@ -166,6 +170,7 @@ impl Fields {
         d.add_f64(self.boost, (2.0 + doc.popularity.max(0.0)).log10());
         d.add_f64(self.lat, doc.lat);
         d.add_f64(self.lon, doc.lon);
+        d.add_u64(self.content_hash, doc.content_hash());
         // Hits never show the description; leave it out of the stored copy.
         let stored = EventDoc {
             description: String::new(),
@@ -443,6 +448,7 @@ impl TantivyIndex {
         root: &Path,
         docs: impl Iterator<Item = EventDoc>,
         version: u64,
+        checkpoint: Option<&str>,
     ) -> Result<RebuiltGeneration, SearchError> {
         let (name, index) = create_generation(root)?;
         let (_, fields) = schema();
@@ -457,7 +463,11 @@ impl TantivyIndex {
                 .map_err(err)?;
             count += 1;
         }
-        writer.commit().map_err(err)?;
+        let mut commit = writer.prepare_commit().map_err(err)?;
+        if let Some(checkpoint) = checkpoint {
+            commit.set_payload(checkpoint);
+        }
+        commit.commit().map_err(err)?;
         writer.wait_merging_threads().map_err(err)?;
         let previous = read_current(root);
         publish(root, &name)?;
@@ -470,6 +480,45 @@ impl TantivyIndex {
             generation: name,
             documents: count,
         })
+    }
+}
+
+/// One live document as the index holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportedDoc {
+    /// The stored copy (without the description, which is not stored).
+    pub doc: EventDoc,
+    pub version: u64,
+    /// [`EventDoc::content_hash`] of the document as written.
+    pub content_hash: u64,
+}
+
+impl TantivyIndex {
+    /// Every live (non-deleted) document of the current generation, by
+    /// event id: for checking the index against Postgres.
+    pub fn export(&self) -> Result<Vec<ExportedDoc>, SearchError> {
+        let (_, searcher) = self.searcher()?;
+        let fields = self.inner.fields;
+        let mut out = Vec::new();
+        for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+            let ff = segment.fast_fields();
+            let tombstone = ff.u64("tombstone").map_err(err)?;
+            let version = ff.u64("version").map_err(err)?;
+            let hash = ff.u64("content_hash").map_err(err)?;
+            for doc_id in segment.doc_ids_alive() {
+                if tombstone.first(doc_id) == Some(1) {
+                    continue;
+                }
+                let addr = DocAddress::new(u32::try_from(ord).map_err(err)?, doc_id);
+                out.push(ExportedDoc {
+                    doc: load_source(&searcher, &fields, addr)?,
+                    version: version.first(doc_id).unwrap_or(0),
+                    content_hash: hash.first(doc_id).unwrap_or(0),
+                });
+            }
+        }
+        out.sort_by_key(|d| d.doc.event_id);
+        Ok(out)
     }
 }
 
@@ -596,7 +645,19 @@ impl TantivyIndex {
         Ok(report)
     }
 
-    fn commit_blocking(&self) -> Result<(), SearchError> {
+    /// Opens the generation `current` points at now, if it changed (a
+    /// writer that just published a rebuild calls this instead of waiting
+    /// for the follow thread).
+    pub fn follow_now(&self) -> Result<(), SearchError> {
+        self.follow()
+    }
+
+    fn checkpoint_blocking(&self) -> Result<Option<String>, SearchError> {
+        let (generation, _) = self.searcher()?;
+        Ok(generation.index.load_metas().map_err(err)?.payload)
+    }
+
+    fn commit_blocking(&self, checkpoint: Option<&str>) -> Result<(), SearchError> {
         if !self.inner.writable {
             return Err(SearchError::Backend(
                 "this index was opened read-only".into(),
@@ -607,7 +668,11 @@ impl TantivyIndex {
         let Some(state) = guard.as_mut() else {
             return Err(SearchError::Unavailable("no index writer".into()));
         };
-        state.writer.commit().map_err(err)?;
+        let mut commit = state.writer.prepare_commit().map_err(err)?;
+        if let Some(checkpoint) = checkpoint {
+            commit.set_payload(checkpoint);
+        }
+        commit.commit().map_err(err)?;
         generation.reader.reload().map_err(err)?;
         state.pending.clear();
         Ok(())
@@ -1489,7 +1554,23 @@ impl SearchIndex for TantivyIndex {
 
     async fn commit(&self) -> Result<(), SearchError> {
         let this = self.clone();
-        blocking(move || this.commit_blocking()).await
+        blocking(move || this.commit_blocking(None)).await
+    }
+
+    async fn commit_checkpoint(&self, checkpoint: &str) -> Result<(), SearchError> {
+        let this = self.clone();
+        let checkpoint = checkpoint.to_owned();
+        blocking(move || this.commit_blocking(Some(&checkpoint))).await
+    }
+
+    async fn checkpoint(&self) -> Result<Option<String>, SearchError> {
+        let this = self.clone();
+        blocking(move || this.checkpoint_blocking()).await
+    }
+
+    async fn reopen(&self) -> Result<(), SearchError> {
+        let this = self.clone();
+        blocking(move || this.follow_now()).await
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchResults, SearchError> {

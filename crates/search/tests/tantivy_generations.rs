@@ -22,7 +22,7 @@ async fn an_index_built_with_another_schema_is_unavailable_until_rebuilt() {
     );
 
     // A rebuild publishes a usable generation and the same reader follows it.
-    TantivyIndex::rebuild_from(root.path(), std::iter::empty(), 1).expect("rebuild");
+    TantivyIndex::rebuild_from(root.path(), std::iter::empty(), 1, None).expect("rebuild");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while reader.health().await.is_err() {
         assert!(

@@ -3,6 +3,7 @@
 mod admin;
 mod booking;
 mod catalog;
+mod indexer;
 mod pages;
 mod processes;
 mod schema;

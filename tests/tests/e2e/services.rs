@@ -10,14 +10,23 @@ async fn every_service_is_healthy_and_ready_with_its_dependencies_up() {
         let app = spawn_app(service).await;
 
         let health = app.get("/healthz").await;
-        let ready = app.get("/readyz").await;
-
         assert_eq!(health.status(), 200, "{service:?} /healthz");
+        // The indexer is ready once its slot exists and it streams (after
+        // the bootstrap); the others at once.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut ready = app.get("/readyz").await;
+        while ready.status() != 200 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            ready = app.get("/readyz").await;
+        }
         let status = ready.status();
         let body: serde_json::Value = ready.json().await.expect("json");
         assert_eq!(status, 200, "{service:?} /readyz: {body}");
         assert_eq!(body["checks"]["postgres"], "ok", "{service:?}: {body}");
         assert_eq!(body["checks"]["redis"], "ok", "{service:?}: {body}");
+        if service == Service::Indexer {
+            assert_eq!(body["checks"]["replication"], "ok", "{body}");
+        }
     }
 }
 

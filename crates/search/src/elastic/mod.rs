@@ -11,8 +11,8 @@ pub mod response;
 use async_trait::async_trait;
 use elasticsearch::http::transport::Transport;
 use elasticsearch::indices::{
-    IndicesCreateParts, IndicesDeleteParts, IndicesGetAliasParts, IndicesPutIndexTemplateParts,
-    IndicesRefreshParts,
+    IndicesCreateParts, IndicesDeleteParts, IndicesGetAliasParts, IndicesGetMappingParts,
+    IndicesPutIndexTemplateParts, IndicesPutMappingParts, IndicesRefreshParts,
 };
 use elasticsearch::{BulkParts, Elasticsearch, SearchParts};
 use serde_json::{Value, json};
@@ -179,6 +179,25 @@ impl ElasticIndex {
         json_body(response, "refresh").await.map(|_| ())
     }
 
+    /// Records `checkpoint` in the `_meta` of `index`'s mapping (the alias
+    /// resolves to its one physical index), after a refresh.
+    pub async fn record_checkpoint(
+        &self,
+        index: &str,
+        checkpoint: &str,
+    ) -> Result<(), SearchError> {
+        self.refresh(index).await?;
+        let response = self
+            .client
+            .indices()
+            .put_mapping(IndicesPutMappingParts::Index(&[index]))
+            .body(request::checkpoint_body(checkpoint))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        json_body(response, "put mapping").await.map(|_| ())
+    }
+
     /// Points the alias at `index` alone, atomically, and deletes the
     /// physical indices it pointed at before.
     pub async fn swap_alias(&self, index: &str) -> Result<(), SearchError> {
@@ -240,6 +259,23 @@ impl SearchIndex for ElasticIndex {
     async fn commit(&self) -> Result<(), SearchError> {
         let alias = self.alias.clone();
         self.refresh(&alias).await
+    }
+
+    async fn commit_checkpoint(&self, checkpoint: &str) -> Result<(), SearchError> {
+        let alias = self.alias.clone();
+        self.record_checkpoint(&alias, checkpoint).await
+    }
+
+    async fn checkpoint(&self) -> Result<Option<String>, SearchError> {
+        let response = self
+            .client
+            .indices()
+            .get_mapping(IndicesGetMappingParts::Index(&[&self.alias]))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let body = json_body(response, "get mapping").await?;
+        Ok(response::checkpoint(&body))
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchResults, SearchError> {

@@ -339,3 +339,8 @@ pub fn suggest_body(typed: &str) -> Value {
         }},
     })
 }
+
+/// The `_mapping` body recording the change feed's checkpoint in `_meta`.
+pub fn checkpoint_body(checkpoint: &str) -> Value {
+    json!({ "_meta": { "indexer_checkpoint": checkpoint } })
+}

@@ -245,3 +245,12 @@ pub fn bulk_report(body: &Value) -> Result<ApplyReport, SearchError> {
     }
     Ok(report)
 }
+
+/// The checkpoint in a `GET <alias>/_mapping` answer: the answer is keyed by
+/// the physical index the alias points at.
+pub fn checkpoint(body: &Value) -> Option<String> {
+    body.as_object()?
+        .values()
+        .find_map(|index| index["mappings"]["_meta"]["indexer_checkpoint"].as_str())
+        .map(str::to_owned)
+}
