@@ -10,9 +10,12 @@ use service_kit::metrics::Metrics;
 pub struct IndexerMetrics {
     /// WAL bytes between the server's position and the durable checkpoint.
     pub lag_bytes: Gauge,
-    /// Seconds from a transaction's commit to its effects being durable and
-    /// searchable in the index.
+    /// Seconds from a change's commit to its document being durable and
+    /// searchable in the index (one observation per changed document per
+    /// transaction; fan-out roots once per transaction).
     pub commit_to_searchable: Histogram,
+    /// Seconds one flush takes: fan-out, render, write, commit.
+    pub flush_seconds: Histogram,
     pub batches: Counter,
     /// Documents written (upserts and deletes, stale ones included).
     pub documents: Counter,
@@ -36,6 +39,7 @@ impl IndexerMetrics {
         let this = Self {
             lag_bytes: Gauge::default(),
             commit_to_searchable: Histogram::new(LATENCY_BUCKETS),
+            flush_seconds: Histogram::new(LATENCY_BUCKETS),
             batches: Counter::default(),
             documents: Counter::default(),
             errors: Counter::default(),
@@ -52,6 +56,11 @@ impl IndexerMetrics {
             "commit_to_searchable_seconds",
             "Seconds from a transaction's commit to its effects being searchable",
             this.commit_to_searchable.clone(),
+        );
+        metrics.register(
+            "flush_seconds",
+            "Seconds a flush takes (fan-out, render, write, commit)",
+            this.flush_seconds.clone(),
         );
         metrics.register("batches", "Index batches committed", this.batches.clone());
         metrics.register("documents", "Documents written", this.documents.clone());

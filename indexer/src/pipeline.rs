@@ -22,7 +22,7 @@
 //! (the slot), so any failure is handled the same way: drop the
 //! connections, wait, and start again from the stored checkpoint.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -165,6 +165,9 @@ async fn connect(settings: &Settings) -> Result<tokio_postgres::Client, Pipeline
             tracing::debug!(error = %e, "indexer catalog connection closed");
         }
     });
+    // Rendering a batch is a few milliseconds of index scans; JIT would
+    // spend tens of milliseconds compiling it (its cost estimate is high).
+    client.batch_execute("set jit = off").await?;
     Ok(client)
 }
 
@@ -205,7 +208,6 @@ async fn run_once(
         batch: Batch::default(),
         deferred: HashMap::new(),
         last_indexed: HashMap::new(),
-        commits: VecDeque::new(),
         idle_at: None,
         last_idle_commit: Instant::now(),
     };
@@ -343,7 +345,7 @@ async fn read_loop(
 }
 
 /// Changes waiting for a flush, per event.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Pending {
     /// The newest commit that touched the event.
     version: u64,
@@ -352,16 +354,25 @@ struct Pending {
     /// The end LSN of the transaction before the first one that touched
     /// it: the checkpoint may not pass this while the event is held back.
     safe: u64,
+    /// Commit times of the changes waiting, for the latency histogram.
+    committed: Vec<DateTime<Utc>>,
 }
 
 impl Pending {
-    fn merge(self, other: Pending) -> Pending {
-        Pending {
-            version: self.version.max(other.version),
-            catalog: self.catalog || other.catalog,
-            safe: self.safe.min(other.safe),
-        }
+    fn merge(mut self, other: Pending) -> Pending {
+        self.version = self.version.max(other.version);
+        self.catalog |= other.catalog;
+        self.safe = self.safe.min(other.safe);
+        self.committed.extend(other.committed);
+        self
     }
+}
+
+fn merge_into(map: &mut HashMap<i64, Pending>, id: i64, pending: Pending) {
+    match map.remove(&id) {
+        Some(held) => map.insert(id, held.merge(pending)),
+        None => map.insert(id, pending),
+    };
 }
 
 #[derive(Debug, Default)]
@@ -369,6 +380,9 @@ struct Batch {
     events: HashMap<i64, Pending>,
     venues: HashMap<i64, u64>,
     performers: HashMap<i64, u64>,
+    /// Commit times of transactions measured when the batch lands (fan-out
+    /// roots, and transactions that touched no document).
+    committed: Vec<DateTime<Utc>>,
     /// The newest commit in the batch.
     end: u64,
     truncated: bool,
@@ -394,9 +408,6 @@ struct Applier<'a> {
     batch: Batch,
     deferred: HashMap<i64, Pending>,
     last_indexed: HashMap<i64, Instant>,
-    /// Commits not yet durable: (end LSN, commit time), for the latency
-    /// histogram.
-    commits: VecDeque<(u64, DateTime<Utc>)>,
     idle_at: Option<u64>,
     last_idle_commit: Instant,
 }
@@ -495,13 +506,13 @@ impl Applier<'_> {
                     version: end_lsn,
                     catalog,
                     safe,
+                    committed: vec![commit_time],
                 };
-                batch
-                    .events
-                    .entry(*id)
-                    .and_modify(|p| *p = p.merge(pending))
-                    .or_insert(pending);
+                merge_into(&mut batch.events, *id, pending);
             }
+        }
+        if touched.events.is_empty() && touched.inventory.is_empty() {
+            batch.committed.push(commit_time);
         }
         for id in &touched.venues {
             batch.venues.insert(*id, end_lsn);
@@ -512,7 +523,6 @@ impl Applier<'_> {
         batch.truncated |= touched.truncated;
         batch.end = batch.end.max(end_lsn);
         batch.started.get_or_insert_with(Instant::now);
-        self.commits.push_back((end_lsn, commit_time));
         self.last_end = end_lsn;
     }
 
@@ -565,19 +575,11 @@ impl Applier<'_> {
         self.durable = lsn;
         self.shared.durable.fetch_max(lsn, Ordering::Relaxed);
         self.metrics.lag_bytes.set(self.shared.lag_bytes() as i64);
-        let now = Utc::now();
-        while let Some((end, committed)) = self.commits.front().copied() {
-            if end > lsn {
-                break;
-            }
-            self.commits.pop_front();
-            let seconds = (now - committed).num_microseconds().unwrap_or(0) as f64 / 1e6;
-            self.metrics.commit_to_searchable.observe(seconds.max(0.0));
-        }
         Ok(())
     }
 
     async fn flush(&mut self, now: Instant) -> Result<(), PipelineError> {
+        let started = Instant::now();
         let batch = std::mem::take(&mut self.batch);
         let mut render: HashMap<i64, Pending> = HashMap::new();
         // Fan-out: every event at a changed venue or with a changed performer.
@@ -622,10 +624,7 @@ impl Applier<'_> {
             if !pending.catalog && recent && !render.contains_key(&id) {
                 self.deferred.insert(id, pending);
             } else {
-                render
-                    .entry(id)
-                    .and_modify(|p| *p = p.merge(pending))
-                    .or_insert(pending);
+                merge_into(&mut render, id, pending);
             }
         }
         let due: Vec<i64> = self
@@ -636,10 +635,7 @@ impl Applier<'_> {
             .collect();
         for id in due {
             if let Some(p) = self.deferred.remove(&id) {
-                render
-                    .entry(id)
-                    .and_modify(|q| *q = q.merge(p))
-                    .or_insert(p);
+                merge_into(&mut render, id, p);
             }
         }
 
@@ -673,6 +669,19 @@ impl Applier<'_> {
             .min()
             .unwrap_or(self.last_end);
         self.commit_checkpoint(checkpoint).await?;
+        // Searchable now: every change rendered in this batch.
+        let searchable = Utc::now();
+        for committed in render
+            .values()
+            .flat_map(|p| &p.committed)
+            .chain(&batch.committed)
+        {
+            let seconds = (searchable - *committed).num_microseconds().unwrap_or(0) as f64 / 1e6;
+            self.metrics.commit_to_searchable.observe(seconds.max(0.0));
+        }
+        self.metrics
+            .flush_seconds
+            .observe(started.elapsed().as_secs_f64());
         let indexed_at = Instant::now();
         for id in &ids {
             self.last_indexed.insert(*id, indexed_at);
@@ -740,7 +749,6 @@ impl Applier<'_> {
         self.deferred.clear();
         self.durable = self.durable.max(end);
         self.shared.durable.fetch_max(end, Ordering::Relaxed);
-        self.commits.retain(|(lsn, _)| *lsn > end);
         Ok(())
     }
 }
@@ -750,11 +758,9 @@ fn add(render: &mut HashMap<i64, Pending>, id: i64, version: u64) {
         version,
         catalog: true,
         safe: 0,
+        committed: Vec::new(),
     };
-    render
-        .entry(id)
-        .and_modify(|p| *p = p.merge(pending))
-        .or_insert(pending);
+    merge_into(render, id, pending);
 }
 
 /// Retries `op` while the engine is unavailable: 100 ms, doubling, up to
@@ -796,17 +802,21 @@ mod tests {
 
     #[test]
     fn merging_keeps_the_newest_version_and_the_oldest_safe_point() {
+        let t = Utc::now();
         let a = Pending {
             version: 10,
             catalog: false,
             safe: 5,
+            committed: vec![t],
         };
         let b = Pending {
             version: 20,
             catalog: true,
             safe: 15,
+            committed: vec![t],
         };
         let m = a.merge(b);
         assert_eq!((m.version, m.catalog, m.safe), (20, true, 5));
+        assert_eq!(m.committed.len(), 2);
     }
 }

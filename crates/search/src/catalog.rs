@@ -47,25 +47,31 @@ ga as (
     where g.event_id in (select event_id from ev)
     group by g.event_id
 ),
+-- Per event (an index scan each, whatever the planner guesses about ev):
+-- seats materialized, and those left (a lapsed hold counts as free).
 live as (
-    select s.event_id,
-           count(*) filter (where s.status = 'available'
-                               or (s.status = 'held' and s.held_until <= now())) as left_
-    from event_seats s
-    where s.event_id in (select event_id from ev)
-    group by s.event_id
+    select ev.event_id, l.total, l.left_
+    from ev cross join lateral (
+        select count(*) as total,
+               count(*) filter (where s.status = 'available'
+                                   or (s.status = 'held' and s.held_until <= now())) as left_
+        from event_seats s
+        where s.event_id = ev.event_id
+    ) l
 ),
-section_seats as (
-    select r.section_id, count(*) as n
-    from seats st join venue_rows r using (row_id)
-    group by r.section_id
+-- Seated tiers of events whose inventory is not materialized yet: every
+-- seat of their sections is left. (Counted only for those events.)
+unopened_sections as (
+    select tts.event_id, tts.section_id
+    from ticket_type_sections tts
+    where tts.event_id in (select event_id from ev)
+      and not exists (select 1 from event_seats es where es.event_id = tts.event_id)
 ),
 unopened as (
-    select tts.event_id, sum(ss.n)::bigint as left_
-    from ticket_type_sections tts
-    join section_seats ss using (section_id)
-    where tts.event_id in (select event_id from ev)
-    group by tts.event_id
+    select us.event_id, sum(vs.seat_count)::bigint as left_
+    from unopened_sections us
+    join venue_sections vs using (section_id)
+    group by us.event_id
 )
 select ev.event_id, ev.title, ev.description, ev.category, ev.genre,
        coalesce(perf.ids, '{{}}') as performer_ids,
@@ -74,7 +80,9 @@ select ev.event_id, ev.title, ev.description, ev.category, ev.genre,
        ev.starts_at, ev.popularity,
        coalesce(tiers.min_p, 0) as min_p, coalesce(tiers.max_p, 0) as max_p,
        coalesce(tiers.currency, 'USD') as currency,
-       (coalesce(ga.left_, 0) + coalesce(live.left_, unopened.left_, 0))::bigint as available
+       (coalesce(ga.left_, 0)
+        + case when live.total > 0 then live.left_ else coalesce(unopened.left_, 0) end)::bigint
+           as available
 from ev
 join venues v using (venue_id)
 left join perf using (event_id)

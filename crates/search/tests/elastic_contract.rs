@@ -305,3 +305,23 @@ fn a_response_without_hits_is_an_error_not_a_panic() {
     assert!(response::suggest_candidates(&serde_json::json!({})).is_err());
     assert!(response::bulk_report(&serde_json::json!({ "took": 1 })).is_err());
 }
+
+#[test]
+fn the_checkpoint_is_recorded_in_the_mapping_meta() {
+    golden_json(
+        "put_mapping_checkpoint.json",
+        &request::checkpoint_body(r#"{"slot":"ticketing_indexer","lsn":23803720}"#),
+    );
+}
+
+#[test]
+fn a_get_mapping_response_yields_the_checkpoint_of_the_aliased_index() {
+    // GET <alias>/_mapping answers with the physical index as the key.
+    let body = fixture("get_mapping_response.json");
+    assert_eq!(
+        response::checkpoint(&body).as_deref(),
+        Some(r#"{"slot":"ticketing_indexer","lsn":23803720}"#)
+    );
+    let fresh = serde_json::json!({"events-v1-events-1": {"mappings": {"dynamic": "strict"}}});
+    assert_eq!(response::checkpoint(&fresh), None, "a new index has none");
+}
