@@ -123,7 +123,7 @@ where
     Ok(respond(lookup, freshness, what, headers))
 }
 
-async fn load_event(pool: PgPool, id: i64) -> Result<Loaded, sqlx::Error> {
+pub(crate) async fn load_event(pool: PgPool, id: i64) -> Result<Loaded, sqlx::Error> {
     let row: Option<(String, Vec<String>)> = sqlx::query_as(EVENT_SQL)
         .bind(id)
         .fetch_optional(&pool)

@@ -21,6 +21,7 @@ pub mod sale_opener;
 pub mod search_params;
 pub mod search_routes;
 pub mod seat_map;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -83,6 +84,8 @@ pub struct AppState {
     pub ctx: ServiceContext,
     pub search: Arc<dyn SearchIndex>,
     pub pages: page_cache::PageCache,
+    /// `APP_ENV=production`: the demo sign-in is off.
+    pub production: bool,
 }
 
 impl FromRef<AppState> for Arc<JwtKeys> {
@@ -126,6 +129,15 @@ pub fn router(state: AppState) -> Router {
             "/v1/performers/{id}",
             get(catalog_routes::performer).patch(admin::update_performer),
         )
+        .route("/v1/demo/login", post(web::demo_login))
+        .route("/", get(web::home))
+        .route("/search", get(web::search))
+        .route("/events/{id}", get(web::event))
+        .route("/checkout/{id}", get(web::checkout))
+        .route("/confirmation/{id}", get(web::confirmation))
+        .route("/me/tickets", get(web::my_tickets))
+        .route("/login", get(web::login))
+        .route("/static/{name}", get(web::asset))
         .merge(venues)
         .with_state(state)
 }
@@ -191,6 +203,7 @@ impl Application {
             pages,
             ctx: ctx.clone(),
             search,
+            production: config.common.app_env == service_kit::config::AppEnv::Production,
         };
         let server = ctx
             .bind(router(state), probes, config.common.bind_host, config.port)
@@ -244,6 +257,7 @@ mod tests {
             ("/v1/performers", "post"),
             ("/v1/performers/{id}", "get"),
             ("/v1/performers/{id}", "patch"),
+            ("/v1/demo/login", "post"),
         ] {
             assert!(
                 doc["paths"][path][method].is_object(),

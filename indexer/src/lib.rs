@@ -84,7 +84,7 @@ impl Config {
             slot,
             publication: env.string_or("INDEXER_PUBLICATION", "ticketing_catalog"),
             flush_interval: Duration::from_millis(env.parse_or("INDEXER_FLUSH_MS", 100u64)?),
-            coalesce: Duration::from_millis(env.parse_or("INDEXER_COALESCE_MS", 750u64)?),
+            coalesce: Duration::from_millis(env.parse_or("INDEXER_COALESCE_MS", 600u64)?),
             idle_checkpoint: Duration::from_millis(
                 env.parse_or("INDEXER_IDLE_CHECKPOINT_MS", 5000u64)?,
             ),

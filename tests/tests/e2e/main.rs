@@ -10,3 +10,4 @@ mod schema;
 mod search;
 mod search_api;
 mod services;
+mod web;

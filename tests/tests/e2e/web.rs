@@ -1,0 +1,146 @@
+//! The public HTML pages (server side): content, cache headers, no user
+//! data, and the demo sign-in. The browser flow is in tests/browser.
+
+use e2e::{Service, TestApp, TestDb, fixtures, search_catalog, spawn_app_with};
+
+async fn site(extra: &[(&str, &str)]) -> TestApp {
+    let db = TestDb::migrated().await;
+    search_catalog::load(&db.pool).await;
+    spawn_app_with(Service::Api, db, extra).await
+}
+
+fn header(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn pages_render_with_cdn_headers_and_no_user_data() {
+    let app = site(&[]).await;
+    let home = app.get("/").await;
+    assert_eq!(home.status(), 200);
+    assert!(header(&home, "content-type").starts_with("text/html"));
+    assert!(header(&home, "cache-control").contains("public"));
+    let html = home.text().await.expect("html");
+    assert!(
+        html.contains("id=\"popular\"") && html.contains("class=\"event-link\""),
+        "{html}"
+    );
+
+    let user = fixtures::user(&app.db.pool, "user").await;
+    let token = fixtures::token(user, auth::Role::User);
+    let event = app
+        .http
+        .get(format!("{}/events/2", app.address))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("event page");
+    assert_eq!(event.status(), 200);
+    let cache_control = header(&event, "cache-control");
+    for part in [
+        "public",
+        "s-maxage=",
+        "stale-while-revalidate=",
+        "stale-if-error=",
+    ] {
+        assert!(cache_control.contains(part), "{cache_control}");
+    }
+    assert!(header(&event, "etag").starts_with('"'));
+    assert!(header(&event, "surrogate-key").contains("event:2"));
+    let html = event.text().await.expect("html");
+    assert!(html.contains("id=\"seat-map\"") && html.contains("id=\"event-title\""));
+    assert!(
+        !html.contains(&token) && !html.contains(&user.to_string()),
+        "no user data in cacheable HTML"
+    );
+
+    for path in [
+        "/me/tickets",
+        "/login",
+        "/checkout/00000000-0000-0000-0000-000000000000",
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(header(&r, "cache-control").contains("public"), "{path}");
+    }
+    assert_eq!(app.get("/events/999999").await.status(), 404);
+    assert_eq!(app.get("/events/abc").await.status(), 400);
+    assert_eq!(app.get("/checkout/not-a-booking").await.status(), 400);
+    let script = app.get("/static/app.js").await;
+    assert_eq!(script.status(), 200);
+    assert!(header(&script, "content-type").starts_with("text/javascript"));
+}
+
+#[tokio::test]
+async fn the_demo_sign_in_mints_a_token_only_in_development() {
+    let app = site(&[]).await;
+    sqlx::query(
+        "insert into users (email, display_name) values ('user01@demo.ticketing.test', 'Demo')",
+    )
+    .execute(&app.db.pool)
+    .await
+    .expect("demo user");
+    let login = |email: &str| {
+        app.http
+            .post(format!("{}/v1/demo/login", app.address))
+            .json(&serde_json::json!({ "email": email }))
+            .send()
+    };
+    let ok = login("user01@demo.ticketing.test").await.expect("login");
+    assert_eq!(ok.status(), 200);
+    assert_eq!(header(&ok, "cache-control"), "no-store");
+    let body: serde_json::Value = ok.json().await.expect("json");
+    let token = body["token"].as_str().expect("token");
+    let keys = auth::JwtKeys::new(&e2e::test_secret());
+    assert_eq!(keys.verify(token).expect("verifies").role, auth::Role::User);
+    let refused = login("someone@example.com").await.expect("login");
+    assert_eq!(refused.status(), 400);
+    let body: serde_json::Value = refused.json().await.expect("json");
+    assert_eq!(body["field"], "email");
+
+    let production = site(&[("APP_ENV", "production")]).await;
+    let response = production
+        .http
+        .post(format!("{}/v1/demo/login", production.address))
+        .json(&serde_json::json!({ "email": "user01@demo.ticketing.test" }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(response.status(), 404);
+}
+
+#[tokio::test]
+async fn the_search_page_keeps_the_query_in_links_and_shows_facets() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = TestDb::migrated().await;
+    search_catalog::load(&db.pool).await;
+    let mut client = db.tokio_postgres().await;
+    search::rebuild::rebuild(
+        &mut client,
+        &search::rebuild::Target::Tantivy(dir.path().to_owned()),
+    )
+    .await
+    .expect("index");
+    let dir_s = dir.path().to_string_lossy().into_owned();
+    let app = spawn_app_with(Service::Api, db, &[("SEARCH_INDEX_DIR", &dir_s)]).await;
+    let page = app.get("/search?q=metallica&category=concert").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("id=\"results\""), "{html}");
+    assert!(
+        html.contains("class=\"result\""),
+        "metallica concerts are found"
+    );
+    assert!(html.contains("data-facet=\"category\""));
+    assert!(
+        html.contains("aria-pressed=\"true\""),
+        "the selected category is marked"
+    );
+    assert!(html.contains("q=metallica"), "facet links keep the query");
+    let bad = app.get("/search?sort=sideways").await;
+    assert_eq!(bad.status(), 400);
+}
