@@ -1,0 +1,172 @@
+// Shared helpers: the catalog as the JSON API shows it through the edge, the
+// compact seat map format, and the demo sign-in.
+import { APIRequestContext, Page, TestInfo, expect } from '@playwright/test';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export const EDGE_URL = process.env.EDGE_URL ?? 'http://127.0.0.1:8000';
+export const ARTIFACTS = path.resolve(__dirname, '..', 'artifacts');
+
+export const demoUser = (n: number) => `user${String(n).padStart(2, '0')}@demo.ticketing.test`;
+
+export async function getJson<T = any>(request: APIRequestContext, url: string): Promise<T> {
+  const response = await request.get(url, { headers: { Accept: 'application/json' } });
+  expect(response.status(), `GET ${url}`).toBe(200);
+  return (await response.json()) as T;
+}
+
+// --- the seat map (api/src/seat_map.rs) -------------------------------------
+
+export type SeatState = { status: string; tier: number | null; section: string; row: string };
+
+/**
+ * Seat id -> status ('a' available, 'h' held, 's' sold, '-' not for sale)
+ * from `GET /v1/events/{id}/seats`: per row, ids are `first_seat_id` + i when
+ * consecutive, else `seat_ids`; `status` has one letter per seat in the same
+ * order.
+ */
+export function decodeSeatMap(map: any): Map<number, SeatState> {
+  const seats = new Map<number, SeatState>();
+  for (const section of map.sections ?? []) {
+    for (const row of section.rows ?? []) {
+      const status: string = row.status;
+      for (let i = 0; i < status.length; i++) {
+        const id: number = row.seat_ids ? row.seat_ids[i] : row.first_seat_id + i;
+        seats.set(id, { status: status[i], tier: section.ticket_type_id ?? null, section: section.name, row: row.label });
+      }
+    }
+  }
+  return seats;
+}
+
+export async function seatStatuses(request: APIRequestContext, eventId: number): Promise<Map<number, SeatState>> {
+  return decodeSeatMap(await getJson(request, `/v1/events/${eventId}/seats`));
+}
+
+// --- finding a suitable event -----------------------------------------------
+
+export type BookableEvent = {
+  id: number;
+  title: string;
+  event: any;
+  availableSeats: number[];
+};
+
+function onSale(event: any, now = Date.now()): boolean {
+  if (event.status !== 'scheduled') return false;
+  const starts = event.sale_starts_at ? Date.parse(event.sale_starts_at) : -Infinity;
+  const ends = event.sale_ends_at ? Date.parse(event.sale_ends_at) : Infinity;
+  return starts <= now && now < ends;
+}
+
+/**
+ * A popular event on sale whose seat map has at least `minSeats` available
+ * seats (the demo catalog materializes seats for the most popular on-sale
+ * events). With `searchable`, also one that a search for its title lists on
+ * the first page, and `skip` leaves out events other tests use.
+ */
+export async function findBookableEvent(
+  request: APIRequestContext,
+  opts: { minSeats: number; searchable?: boolean; skip?: number[] },
+): Promise<BookableEvent> {
+  const list = await getJson(request, '/v1/events?sort=popular&limit=60');
+  const tried: string[] = [];
+  for (const summary of list.events) {
+    const id: number = summary.event_id;
+    if (opts.skip?.includes(id)) continue;
+    const event = await getJson(request, `/v1/events/${id}`);
+    if (!onSale(event)) { tried.push(`${id}: not on sale`); continue; }
+    if (!event.ticket_types.some((t: any) => t.kind === 'seated' && t.available >= opts.minSeats)) {
+      tried.push(`${id}: no seated tier with ${opts.minSeats} available`);
+      continue;
+    }
+    const seats = await seatStatuses(request, id);
+    const availableSeats = [...seats].filter(([, s]) => s.status === 'a' && s.tier !== null).map(([seat]) => seat);
+    if (availableSeats.length < opts.minSeats) { tried.push(`${id}: ${availableSeats.length} seats available`); continue; }
+    if (opts.searchable) {
+      const found = await getJson(request, `/v1/events/search?q=${encodeURIComponent(event.title)}`);
+      if (!found.hits.some((h: any) => h.event_id === id)) { tried.push(`${id}: not on page 1 of its title's search`); continue; }
+    }
+    return { id, title: event.title, event, availableSeats };
+  }
+  throw new Error(`no popular on-sale event with ${opts.minSeats} available seats; tried:\n${tried.join('\n')}`);
+}
+
+// --- the browser ----------------------------------------------------------
+
+/** Demo sign-in through /login; returns the bearer token the page keeps. */
+export async function signIn(page: Page, email: string, next = '/'): Promise<string> {
+  await page.goto(`/login?next=${encodeURIComponent(next)}`);
+  const button = page.locator(`#demo-users button.demo-user[data-email="${email}"]`);
+  await expect(button).toBeVisible();
+  await button.click();
+  await page.waitForURL((url) => url.pathname + url.search === next);
+  const stored = await page.evaluate(() => ({
+    token: localStorage.getItem('ticketing.token'),
+    email: localStorage.getItem('ticketing.email'),
+  }));
+  expect(stored.token, 'token in localStorage after sign-in').toBeTruthy();
+  expect(stored.email).toBe(email);
+  await expect(page.locator('#signin')).toContainText(email);
+  return stored.token!;
+}
+
+/** On /me/tickets: the number of tickets, once the script has filled the list. */
+export async function ticketCount(page: Page): Promise<number> {
+  await expect(page).toHaveURL(/\/me\/tickets$/);
+  await expect(page.locator('#tickets li.ticket, #no-tickets').first()).toBeVisible();
+  return page.locator('#tickets li.ticket').count();
+}
+
+/**
+ * On an event page: waits for the drawn seat map and picks `n` available
+ * seats of one tier (as the page shows them); returns their ids.
+ */
+export async function pickAvailableSeats(page: Page, n: number): Promise<string[]> {
+  const available = page.locator('#seat-map svg circle.seat[data-status="a"][data-tier]');
+  await expect(available.first()).toBeVisible();
+  const seats = await available.evaluateAll((els) =>
+    els.map((e) => ({ id: e.getAttribute('data-seat-id')!, tier: e.getAttribute('data-tier') ?? '' })),
+  );
+  const byTier = new Map<string, string[]>();
+  for (const s of seats) byTier.set(s.tier, [...(byTier.get(s.tier) ?? []), s.id]);
+  const tier = [...byTier.values()].find((ids) => ids.length >= n);
+  expect(tier, `a tier with ${n} available seats on the map`).toBeTruthy();
+  return tier!.slice(0, n);
+}
+
+/** Clicks the seats (by id) and checks the page counts them as selected. */
+export async function selectSeats(page: Page, ids: string[]): Promise<void> {
+  for (const id of ids) {
+    const seat = page.locator(`#seat-map circle.seat[data-seat-id="${id}"]`);
+    await seat.click();
+    await expect(seat).toHaveAttribute('aria-checked', 'true');
+  }
+  await expect(page.locator('#selection')).toContainText(`${ids.length} seats selected`);
+}
+
+/** Holds the selected seats; returns the booking id from /checkout/ID. */
+export async function holdSelected(page: Page): Promise<string> {
+  const hold = page.locator('#hold-selected');
+  await expect(hold).toBeEnabled();
+  await hold.click();
+  await page.waitForURL(/\/checkout\/[^/?#]+$/);
+  const bookingId = new URL(page.url()).pathname.split('/').pop()!;
+  await expect(page.locator('#countdown')).toHaveText(/^\d+:\d\d$/);
+  return bookingId;
+}
+
+export async function pay(page: Page, card: string): Promise<void> {
+  await page.locator('#card-number').fill(card);
+  await page.locator('#pay').click();
+}
+
+/** Saves a screenshot under artifacts/, attaches it and says where it is. */
+export async function saveScreenshot(page: Page, testInfo: TestInfo, name: string): Promise<string> {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  await testInfo.attach(name, { path: file, contentType: 'image/png' });
+  console.log(`artifact: ${path.relative(process.cwd(), file)} (${fs.statSync(file).size} bytes)`);
+  return file;
+}
