@@ -38,7 +38,8 @@ fn route(table: &str) -> (Route, &'static str) {
         "events" => (Route::Event, "event_id"),
         "event_performers" | "ticket_types" | "ticket_type_sections" => (Route::Event, "event_id"),
         "event_seats" | "ga_inventory" => (Route::Inventory, "event_id"),
-        "venues" => (Route::Venue, "venue_id"),
+        // A section's seat count is part of unopened events' availability.
+        "venues" | "venue_sections" => (Route::Venue, "venue_id"),
         "performers" => (Route::Performer, "performer_id"),
         _ => (Route::Ignored, ""),
     }

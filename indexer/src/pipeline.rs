@@ -183,8 +183,10 @@ async fn run_once(
     let mut client = connect(settings).await?;
     let (feed, durable) =
         open_or_bootstrap(settings, pool, &mut client, index, target, metrics).await?;
-    shared.durable.fetch_max(durable, Ordering::Relaxed);
-    shared.server_end.fetch_max(durable, Ordering::Relaxed);
+    // A bootstrap onto a new slot may start behind an old slot's position:
+    // what is acknowledged is this slot's checkpoint, nothing more.
+    shared.durable.store(durable, Ordering::Relaxed);
+    shared.server_end.store(durable, Ordering::Relaxed);
     shared.streaming.store(true, Ordering::Relaxed);
     let (tx, rx) = mpsc::channel(4_096);
     let reader = tokio::spawn(read_loop(
@@ -230,6 +232,13 @@ async fn open_or_bootstrap(
     metrics: &IndexerMetrics,
 ) -> Result<(wal::PgFeed, u64), PipelineError> {
     let slot_name = &settings.slot.slot;
+    // Start from a clean writer on the live index: drops anything a failed
+    // run left uncommitted, and follows a rebuild published meanwhile
+    // (which has no checkpoint of ours, so it is bootstrapped again).
+    match index.reopen().await {
+        Ok(()) | Err(SearchError::Unavailable(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
     let checkpoint = match index.checkpoint().await {
         Ok(raw) => raw.as_deref().and_then(Checkpoint::decode),
         // No index at all yet: bootstrap builds one.
@@ -267,7 +276,7 @@ async fn open_or_bootstrap(
     let report = rebuild::rebuild_with(
         client,
         target,
-        Some(Snapshot {
+        Some(Snapshot::Exported {
             name: &created.snapshot,
             consistent_point: point,
         }),
@@ -327,8 +336,15 @@ async fn read_loop(
                 }
             };
             match &message {
-                WalMessage::Keepalive { wal_end } => {
+                WalMessage::Keepalive {
+                    wal_end,
+                    reply_requested,
+                } => {
                     shared.server_end.fetch_max(*wal_end, Ordering::Relaxed);
+                    if *reply_requested {
+                        let (received, durable) = positions();
+                        feed.report(received, durable).await?;
+                    }
                 }
                 WalMessage::Commit { end_lsn, .. } => {
                     shared.server_end.fetch_max(*end_lsn, Ordering::Relaxed);
@@ -387,10 +403,13 @@ struct Batch {
     end: u64,
     truncated: bool,
     started: Option<Instant>,
+    /// Transactions in the batch, to wait until they are visible.
+    xids: Vec<u32>,
 }
 
 struct OpenTxn {
     touched: Touched,
+    xid: u32,
 }
 
 struct Applier<'a> {
@@ -454,9 +473,10 @@ impl Applier<'_> {
 
     fn receive(&mut self, message: WalMessage) {
         match message {
-            WalMessage::Begin { .. } => {
+            WalMessage::Begin { xid, .. } => {
                 self.open = Some(OpenTxn {
                     touched: Touched::default(),
+                    xid,
                 });
                 self.idle_at = None;
             }
@@ -487,9 +507,10 @@ impl Applier<'_> {
                     // Already in the index (a replay after a restart).
                     return;
                 }
+                self.batch.xids.push(open.xid);
                 self.add_commit(open.touched, end_lsn, commit_time);
             }
-            WalMessage::Keepalive { wal_end } => {
+            WalMessage::Keepalive { wal_end, .. } => {
                 if self.open.is_none() {
                     self.idle_at = Some(wal_end);
                 }
@@ -578,9 +599,36 @@ impl Applier<'_> {
         Ok(())
     }
 
+    /// A commit reaches the WAL (and us) a moment before other sessions can
+    /// see it. Rendering before then would write the old content under the
+    /// new version, so wait until no transaction of the batch is still in
+    /// progress in a fresh snapshot.
+    async fn wait_visible(&self, xids: &[u32]) -> Result<(), PipelineError> {
+        if xids.is_empty() {
+            return Ok(());
+        }
+        let xids: Vec<i64> = xids.iter().map(|x| i64::from(*x)).collect();
+        loop {
+            let running: i64 = self
+                .client
+                .query_one(
+                    "select count(*) from pg_snapshot_xip(pg_current_snapshot()) x
+                      where (x::text::bigint & 4294967295) = any($1)",
+                    &[&xids],
+                )
+                .await?
+                .get(0);
+            if running == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     async fn flush(&mut self, now: Instant) -> Result<(), PipelineError> {
         let started = Instant::now();
         let batch = std::mem::take(&mut self.batch);
+        self.wait_visible(&batch.xids).await?;
         let mut render: HashMap<i64, Pending> = HashMap::new();
         // Fan-out: every event at a changed venue or with a changed performer.
         if !batch.venues.is_empty() {

@@ -56,8 +56,11 @@ pub struct RowChange {
 /// One message of the feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WalMessage {
-    /// A transaction begins.
-    Begin { commit_time: DateTime<Utc> },
+    /// A transaction begins; `xid` is its (32-bit) transaction id.
+    Begin {
+        commit_time: DateTime<Utc>,
+        xid: u32,
+    },
     /// A row changed.
     Change(RowChange),
     /// Tables were truncated.
@@ -68,8 +71,9 @@ pub enum WalMessage {
         commit_time: DateTime<Utc>,
     },
     /// The server's position, sent while nothing else is: between
-    /// transactions, everything up to here has been delivered.
-    Keepalive { wal_end: u64 },
+    /// transactions, everything up to here has been delivered. When
+    /// `reply_requested`, the caller sends a status report soon.
+    Keepalive { wal_end: u64, reply_requested: bool },
 }
 
 /// Errors of the feed.
@@ -284,8 +288,11 @@ impl PgFeed {
     fn decode(&mut self, payload: bytes::Bytes) -> Result<Option<WalMessage>, WalError> {
         let message = self.parser.parse_wal_message_bytes(payload)?.message;
         Ok(match message {
-            LogicalReplicationMessage::Begin { timestamp: t, .. } => Some(WalMessage::Begin {
+            LogicalReplicationMessage::Begin {
+                timestamp: t, xid, ..
+            } => Some(WalMessage::Begin {
                 commit_time: timestamp(t),
+                xid,
             }),
             LogicalReplicationMessage::Commit {
                 end_lsn,
@@ -351,13 +358,12 @@ impl ChangeFeed for PgFeed {
                     }
                 }
                 Some(b'k') => {
+                    // The reply (if asked for) is the caller's: a write here
+                    // could be torn if this future is dropped.
                     let keepalive = pg_walstream::parse_keepalive_message(&data)?;
-                    if keepalive.reply_requested {
-                        let (received, flushed) = (self.received, self.flushed);
-                        self.report(received, flushed).await?;
-                    }
                     return Ok(WalMessage::Keepalive {
                         wal_end: keepalive.wal_end,
+                        reply_requested: keepalive.reply_requested,
                     });
                 }
                 _ => {

@@ -89,9 +89,10 @@ pub trait SearchIndex: Send + Sync + std::fmt::Debug {
     /// At most `limit` typed suggestions for what a user has typed so far.
     async fn suggest(&self, prefix: &str, limit: usize) -> Result<Vec<Suggestion>, SearchError>;
 
-    /// Picks up an index a rebuild just published (tantivy switches its
-    /// writer to the new generation; Elasticsearch needs nothing, the alias
-    /// already moved).
+    /// Picks up an index a rebuild just published and drops uncommitted
+    /// writes (tantivy switches its writer to the new generation and rolls
+    /// back or recreates it; Elasticsearch needs nothing, the alias already
+    /// moved and every write is durable on its own).
     async fn reopen(&self) -> Result<(), SearchError> {
         Ok(())
     }

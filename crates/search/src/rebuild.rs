@@ -61,18 +61,23 @@ pub async fn rebuild(client: &mut Client, target: &Target) -> Result<Report, Reb
     rebuild_with(client, target, None, None).await
 }
 
-/// An exported snapshot to read, and the WAL position it stands for.
+/// Which snapshot a rebuild reads and the version its documents carry.
 #[derive(Debug, Clone, Copy)]
-pub struct Snapshot<'a> {
-    /// The name `CREATE_REPLICATION_SLOT ... EXPORT_SNAPSHOT` returned.
-    pub name: &'a str,
-    /// The slot's consistent point: every transaction that commits after it
-    /// is outside the snapshot and streamed by the slot.
-    pub consistent_point: u64,
+pub enum Snapshot<'a> {
+    /// A snapshot exported by `CREATE_REPLICATION_SLOT ... EXPORT_SNAPSHOT`;
+    /// documents carry the slot's consistent point: every transaction that
+    /// commits after it is outside the snapshot and streamed by the slot.
+    Exported {
+        name: &'a str,
+        consistent_point: u64,
+    },
+    /// A fresh snapshot; documents carry `version` (the change feed's
+    /// checkpoint, which everything streamed later is newer than).
+    Current { version: u64 },
 }
 
-/// [`rebuild`], reading `snapshot` if given (documents carry its consistent
-/// point as their version) and recording `checkpoint` in the new index.
+/// [`rebuild`], reading `snapshot` if given (and versioning documents as it
+/// says) and recording `checkpoint` in the new index.
 pub async fn rebuild_with(
     client: &mut Client,
     target: &Target,
@@ -81,7 +86,10 @@ pub async fn rebuild_with(
 ) -> Result<Report, RebuildError> {
     let started = Instant::now();
     let version = match snapshot {
-        Some(s) => s.consistent_point,
+        Some(Snapshot::Exported {
+            consistent_point, ..
+        }) => consistent_point,
+        Some(Snapshot::Current { version }) => version,
         None => catalog::current_lsn(client).await?,
     };
     let tx = client
@@ -90,11 +98,11 @@ pub async fn rebuild_with(
         .read_only(true)
         .start()
         .await?;
-    if let Some(s) = snapshot {
+    if let Some(Snapshot::Exported { name, .. }) = snapshot {
         // Must be the transaction's first statement.
         tx.batch_execute(&format!(
             "set transaction snapshot '{}'",
-            s.name.replace('\'', "")
+            name.replace('\'', "")
         ))
         .await?;
     }

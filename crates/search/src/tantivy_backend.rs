@@ -595,19 +595,17 @@ fn follow_loop(weak: Weak<Inner>) {
     loop {
         std::thread::sleep(FOLLOW_INTERVAL);
         let Some(inner) = weak.upgrade() else { return };
-        // A writer follows only when it holds no uncommitted work.
-        let idle = !inner.writable
-            || inner
-                .writer
-                .lock()
-                .map(|w| w.as_ref().is_none_or(|w| w.pending.is_empty()))
-                .unwrap_or(false);
-        if idle && let Err(e) = inner.follow() {
+        // Only readers follow on their own. A writer switches generations
+        // when its owner says so (`reopen`): its checkpoint belongs to the
+        // generation it wrote, and a commit into a generation someone else
+        // published would claim changes that generation never saw.
+        if inner.writable {
+            continue;
+        }
+        if let Err(e) = inner.follow() {
             tracing::warn!(error = %e, "could not open the new search index generation");
         }
-        if !inner.writable
-            && let Err(e) = inner.reload_if_committed()
-        {
+        if let Err(e) = inner.reload_if_committed() {
             tracing::warn!(error = %e, "could not reload the search index");
         }
     }
@@ -671,11 +669,37 @@ impl TantivyIndex {
         Ok(report)
     }
 
-    /// Opens the generation `current` points at now, if it changed (a
-    /// writer that just published a rebuild calls this instead of waiting
-    /// for the follow thread).
-    pub fn follow_now(&self) -> Result<(), SearchError> {
-        self.follow()
+    /// Opens the generation `current` points at, if it changed, and gives
+    /// a writer a clean state: uncommitted operations are rolled back (they
+    /// were never acknowledged) and the writer is recreated if it died.
+    pub fn reopen_blocking(&self) -> Result<(), SearchError> {
+        self.follow()?;
+        if !self.inner.writable {
+            return Ok(());
+        }
+        let Some(generation) = self.current() else {
+            return Ok(());
+        };
+        let mut guard = self.inner.writer.lock().map_err(err)?;
+        let healthy = match guard.as_mut() {
+            Some(state) if state.generation == generation.name => {
+                state.pending.clear();
+                state.writer.rollback().is_ok()
+            }
+            _ => false,
+        };
+        if !healthy {
+            // Release the old writer's lock before taking a new one.
+            *guard = None;
+            let writer = generation.index.writer(WRITER_HEAP).map_err(err)?;
+            *guard = Some(WriterState {
+                generation: generation.name.clone(),
+                writer,
+                pending: HashMap::new(),
+            });
+        }
+        generation.reader.reload().map_err(err)?;
+        Ok(())
     }
 
     fn checkpoint_blocking(&self) -> Result<Option<String>, SearchError> {
@@ -694,11 +718,27 @@ impl TantivyIndex {
         let Some(state) = guard.as_mut() else {
             return Err(SearchError::Unavailable("no index writer".into()));
         };
-        let mut commit = state.writer.prepare_commit().map_err(err)?;
-        if let Some(checkpoint) = checkpoint {
-            commit.set_payload(checkpoint);
+        if read_current(&self.inner.root).as_deref() != Some(state.generation.as_str()) {
+            // Someone published another generation (an offline rebuild):
+            // this writer's work is not in it. The owner must reopen.
+            return Err(SearchError::Backend(format!(
+                "the index generation {} was replaced while being written",
+                state.generation
+            )));
         }
-        commit.commit().map_err(err)?;
+        let committed = state.writer.prepare_commit().and_then(|mut commit| {
+            if let Some(checkpoint) = checkpoint {
+                commit.set_payload(checkpoint);
+            }
+            commit.commit()
+        });
+        if let Err(e) = committed {
+            // Whatever was pending is lost with the failed commit: forget
+            // the versions it claimed so a replay is not taken as stale.
+            state.pending.clear();
+            let _ = state.writer.rollback();
+            return Err(err(e));
+        }
         generation.reader.reload().map_err(err)?;
         state.pending.clear();
         Ok(())
@@ -1596,7 +1636,7 @@ impl SearchIndex for TantivyIndex {
 
     async fn reopen(&self) -> Result<(), SearchError> {
         let this = self.clone();
-        blocking(move || this.follow_now()).await
+        blocking(move || this.reopen_blocking()).await
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchResults, SearchError> {

@@ -429,3 +429,32 @@ async fn the_index_converges_after_repeated_sigkills() {
     last.kill().expect("stop");
     last.wait().expect("reaped");
 }
+
+#[tokio::test]
+async fn an_offline_rebuild_under_a_running_indexer_is_bootstrapped_over() {
+    let db = catalog_db().await;
+    let pool = db.pool.clone();
+    let dir = tempfile::tempdir().expect("dir");
+    let app = indexer(db, dir.path()).await;
+    assert_converges(&app.db, dir.path(), CONVERGE).await;
+    // `ticketctl search-rebuild` while the indexer streams: a generation
+    // without the indexer's checkpoint replaces the one it writes.
+    let mut client = app.db.tokio_postgres().await;
+    search::rebuild::rebuild(
+        &mut client,
+        &search::rebuild::Target::Tantivy(dir.path().to_owned()),
+    )
+    .await
+    .expect("rebuild");
+    sqlx::query("update events set title = 'After the rebuild' where event_id = 5")
+        .execute(&pool)
+        .await
+        .expect("update");
+    let path = dir.path().to_owned();
+    wait_for("the change after the rebuild", || {
+        doc(&path, 5).is_some_and(|d| d.title == "After the rebuild")
+    })
+    .await;
+    assert_converges(&app.db, dir.path(), CONVERGE).await;
+    assert_eq!(metric(&app, "indexer_bootstraps_total").await, 2.0);
+}

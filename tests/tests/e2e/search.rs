@@ -97,6 +97,8 @@ async fn catalog_index(backend: Backend) -> Option<(TestDb, Under)> {
     let report = rebuild::rebuild(&mut client, &under.target)
         .await
         .expect("rebuild");
+    // A writer switches to a published generation when told to.
+    under.index.reopen().await.expect("reopen");
     assert_eq!(report.documents, expected_documents(&db).await);
     wait_for_total(&*under.index, report.documents).await;
     Some((db, under))
@@ -531,6 +533,11 @@ async fn a_rebuild_swaps_in_a_new_index_that_readers_follow(backend: Backend) {
     rebuild::rebuild(&mut client, &under.target)
         .await
         .expect("rebuild");
+    // A read-only handle follows by itself; the writer when told to.
+    if let Target::Tantivy(dir) = &under.target {
+        wait_for_total(&TantivyIndex::open_reader(dir), before - 1).await;
+    }
+    under.index.reopen().await.expect("reopen");
     wait_for_total(&*under.index, before - 1).await;
     let r = run(&*under.index, |q| q.text = Some("zanzibar".into())).await;
     assert_eq!(ids(&r), [1]);
