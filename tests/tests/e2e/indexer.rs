@@ -458,3 +458,59 @@ async fn an_offline_rebuild_under_a_running_indexer_is_bootstrapped_over() {
     assert_converges(&app.db, dir.path(), CONVERGE).await;
     assert_eq!(metric(&app, "indexer_bootstraps_total").await, 2.0);
 }
+
+#[tokio::test]
+async fn an_admin_write_reaches_search_and_evicts_cached_pages_through_the_indexer() {
+    // api and indexer on one database, one index directory, one cache
+    // namespace: the admin write touches only Postgres.
+    let db = catalog_db().await;
+    let attached = TestDb::attach(&db);
+    let dir = tempfile::tempdir().expect("dir");
+    let indexer_app = indexer(db, dir.path()).await;
+    let dir_s = dir.path().to_string_lossy().into_owned();
+    let api = spawn_app_with(Service::Api, attached, &[("SEARCH_INDEX_DIR", &dir_s)]).await;
+    assert_converges(&indexer_app.db, dir.path(), CONVERGE).await;
+
+    // The venue page is cached for minutes; read it so both levels hold it.
+    let first: serde_json::Value = api.get("/v1/venues/3").await.json().await.expect("json");
+    assert_eq!(first["name"], "Accor Arena");
+    let again = api.get("/v1/venues/3").await;
+    assert_eq!(
+        again.headers().get("x-cache").and_then(|v| v.to_str().ok()),
+        Some("memory")
+    );
+
+    let admin = fixtures::user(&api.db.pool, "admin").await;
+    let token = fixtures::token(admin, auth::Role::Admin);
+    let renamed = api
+        .http
+        .patch(format!("{}/v1/venues/3", api.address))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "Bercy Arena"}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(renamed.status(), 200);
+
+    // Well before the page's five minutes are up, the indexer's invalidation
+    // has evicted it and search shows the new name.
+    let deadline = Instant::now() + CONVERGE;
+    loop {
+        let page: serde_json::Value = api.get("/v1/venues/3").await.json().await.expect("json");
+        let hits: serde_json::Value = api
+            .get("/v1/events/search?q=bercy")
+            .await
+            .json()
+            .await
+            .expect("json");
+        if page["name"] == "Bercy Arena" && hits["total"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rename never reached the cached page or search: {page} / {}",
+            hits["total"]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
