@@ -41,9 +41,8 @@ pub struct Page {
 
 impl Page {
     fn new(body: Vec<u8>, keys: Vec<String>, fresh_for: Duration) -> Self {
-        let digest = Sha256::digest(&body);
         Self {
-            etag: format!("\"{}\"", hex::encode(&digest[..16])),
+            etag: strong_etag(&body),
             body: body.into(),
             keys,
             fresh_until: Instant::now() + fresh_for,
@@ -53,6 +52,11 @@ impl Page {
     fn is_fresh(&self) -> bool {
         Instant::now() < self.fresh_until
     }
+}
+
+/// A strong ETag for a body: the first 128 bits of its SHA-256, quoted.
+pub fn strong_etag(body: &[u8]) -> String {
+    format!("\"{}\"", hex::encode(&Sha256::digest(body)[..16]))
 }
 
 /// Where an answer came from.

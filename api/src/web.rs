@@ -76,13 +76,7 @@ fn search_form(q: &str) -> Markup {
 
 fn page(markup: Markup, cache_control: &'static str, keys: &[String]) -> Response {
     let body = markup.into_string();
-    let etag = {
-        use sha2::{Digest, Sha256};
-        format!(
-            "\"{}\"",
-            hex::encode(&Sha256::digest(body.as_bytes())[..16])
-        )
-    };
+    let etag = crate::page_cache::strong_etag(body.as_bytes());
     let mut response = (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -134,33 +128,23 @@ fn text(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
 }
 
-async fn cached_json(
-    state: &AppState,
-    key: &str,
-    what: &str,
-) -> Result<(Value, Vec<String>), Response> {
+/// The event's JSON page (the same cache entry `GET /v1/events/{id}` uses)
+/// and its surrogate keys, or the error page to answer instead.
+async fn event_json(state: &AppState, id: i64) -> Result<(Value, Vec<String>), Response> {
     let pool = state.ctx.pool.clone();
-    let (kind, id) = key.split_once(':').unwrap_or((key, "0"));
-    let id: i64 = id.parse().unwrap_or(0);
-    let lookup = match kind {
-        "event" => {
-            state
-                .pages
-                .get(key, std::time::Duration::from_secs(1), || {
-                    crate::catalog_routes::load_event(pool, id)
-                })
-                .await
-        }
-        _ => Lookup::NotFound,
-    };
+    let lookup = state
+        .pages
+        .get(
+            &format!("event:{id}"),
+            std::time::Duration::from_secs(1),
+            || crate::catalog_routes::load_event(pool, id),
+        )
+        .await;
     match lookup {
         Lookup::Found(page, _) => serde_json::from_slice(&page.body)
             .map(|v| (v, page.keys.clone()))
             .map_err(|_| error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong")),
-        Lookup::NotFound => Err(error_page(
-            StatusCode::NOT_FOUND,
-            &format!("No such {what}"),
-        )),
+        Lookup::NotFound => Err(error_page(StatusCode::NOT_FOUND, "No such event")),
         Lookup::Unavailable(_) => Err(error_page(
             StatusCode::SERVICE_UNAVAILABLE,
             "The catalog is temporarily unavailable; try again shortly",
@@ -238,7 +222,12 @@ fn search_url(params: &[(String, String)], key: &str, value: &str, toggle: bool)
     if !(toggle && selected) {
         out.push((key.to_owned(), value.to_owned()));
     }
-    let query: Vec<String> = out
+    search_href(&out)
+}
+
+/// `/search?` with these parameters, encoded.
+fn search_href(params: &[(String, String)]) -> String {
+    let query: Vec<String> = params
         .iter()
         .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
         .collect();
@@ -357,11 +346,7 @@ pub async fn search(
                 .filter(|(_, v)| !v.is_empty())
                 .map(|(k, v)| ((*k).to_owned(), v.clone())),
         );
-        let query: Vec<String> = p
-            .iter()
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-            .collect();
-        format!("/search?{}", query.join("&"))
+        search_href(&p)
     };
     let prices: Vec<(String, String, u64)> = results
         .facets
@@ -455,7 +440,7 @@ pub async fn event(State(state): State<AppState>, Path(raw): Path<String>) -> Re
     let Some(id) = raw.parse::<i64>().ok().filter(|id| *id > 0) else {
         return error_page(StatusCode::BAD_REQUEST, "That is not an event address");
     };
-    let (e, keys) = match cached_json(&state, &format!("event:{id}"), "event").await {
+    let (e, keys) = match event_json(&state, id).await {
         Ok(found) => found,
         Err(response) => return response,
     };

@@ -310,6 +310,15 @@ pub async fn spawn_app_with(service: Service, db: TestDb, extra: &[(&str, &str)]
     }
 }
 
+/// A response header as a string (empty when absent).
+pub fn header_of(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// Path of a workspace binary built next to the test executable
 /// (`target/<profile>/<name>`). `scripts/test` builds them first.
 pub fn binary(name: &str) -> PathBuf {

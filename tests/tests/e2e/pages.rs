@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use e2e::{Service, TestApp, TestDb, search_catalog, spawn_app_with};
+use e2e::{Service, TestApp, TestDb, header_of, search_catalog, spawn_app_with};
 use reqwest::header;
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
@@ -23,14 +23,6 @@ async fn redis_connection() -> redis::aio::MultiplexedConnection {
         .get_multiplexed_async_connection()
         .await
         .expect("redis")
-}
-
-fn header_of(r: &reqwest::Response, name: &str) -> String {
-    r.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The public HTML pages (server side): content, cache headers, no user
 //! data, and the demo sign-in. The browser flow is in tests/browser.
 
-use e2e::{Service, TestApp, TestDb, fixtures, search_catalog, spawn_app_with};
+use e2e::{Service, TestApp, TestDb, fixtures, header_of, search_catalog, spawn_app_with};
 
 async fn site(extra: &[(&str, &str)]) -> TestApp {
     let db = TestDb::migrated().await;
@@ -9,21 +9,13 @@ async fn site(extra: &[(&str, &str)]) -> TestApp {
     spawn_app_with(Service::Api, db, extra).await
 }
 
-fn header(r: &reqwest::Response, name: &str) -> String {
-    r.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
-
 #[tokio::test]
 async fn pages_render_with_cdn_headers_and_no_user_data() {
     let app = site(&[]).await;
     let home = app.get("/").await;
     assert_eq!(home.status(), 200);
-    assert!(header(&home, "content-type").starts_with("text/html"));
-    assert!(header(&home, "cache-control").contains("public"));
+    assert!(header_of(&home, "content-type").starts_with("text/html"));
+    assert!(header_of(&home, "cache-control").contains("public"));
     let html = home.text().await.expect("html");
     assert!(
         html.contains("id=\"popular\"") && html.contains("class=\"event-link\""),
@@ -40,7 +32,7 @@ async fn pages_render_with_cdn_headers_and_no_user_data() {
         .await
         .expect("event page");
     assert_eq!(event.status(), 200);
-    let cache_control = header(&event, "cache-control");
+    let cache_control = header_of(&event, "cache-control");
     for part in [
         "public",
         "s-maxage=",
@@ -49,8 +41,8 @@ async fn pages_render_with_cdn_headers_and_no_user_data() {
     ] {
         assert!(cache_control.contains(part), "{cache_control}");
     }
-    assert!(header(&event, "etag").starts_with('"'));
-    assert!(header(&event, "surrogate-key").contains("event:2"));
+    assert!(header_of(&event, "etag").starts_with('"'));
+    assert!(header_of(&event, "surrogate-key").contains("event:2"));
     let html = event.text().await.expect("html");
     assert!(html.contains("id=\"seat-map\"") && html.contains("id=\"event-title\""));
     assert!(
@@ -65,14 +57,14 @@ async fn pages_render_with_cdn_headers_and_no_user_data() {
     ] {
         let r = app.get(path).await;
         assert_eq!(r.status(), 200, "{path}");
-        assert!(header(&r, "cache-control").contains("public"), "{path}");
+        assert!(header_of(&r, "cache-control").contains("public"), "{path}");
     }
     assert_eq!(app.get("/events/999999").await.status(), 404);
     assert_eq!(app.get("/events/abc").await.status(), 400);
     assert_eq!(app.get("/checkout/not-a-booking").await.status(), 400);
     let script = app.get("/static/app.js").await;
     assert_eq!(script.status(), 200);
-    assert!(header(&script, "content-type").starts_with("text/javascript"));
+    assert!(header_of(&script, "content-type").starts_with("text/javascript"));
 }
 
 #[tokio::test]
@@ -92,7 +84,7 @@ async fn the_demo_sign_in_mints_a_token_only_in_development() {
     };
     let ok = login("user01@demo.ticketing.test").await.expect("login");
     assert_eq!(ok.status(), 200);
-    assert_eq!(header(&ok, "cache-control"), "no-store");
+    assert_eq!(header_of(&ok, "cache-control"), "no-store");
     let body: serde_json::Value = ok.json().await.expect("json");
     let token = body["token"].as_str().expect("token");
     let keys = auth::JwtKeys::new(&e2e::test_secret());
