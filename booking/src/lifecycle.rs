@@ -34,7 +34,8 @@ pub async fn write_outbox(
          select 'booking', b.booking_id::text, $2,
                 jsonb_build_object('booking_id', b.booking_id, 'event_id', b.event_id, 'user_id', b.user_id,
                                    'status', b.status, 'total_cents', b.total_cents, 'currency', b.currency)
-           from bookings b where b.booking_id = any($1)",
+           from (select distinct unnest($1::uuid[]) as id) q
+           cross join lateral (select * from bookings b where b.booking_id = q.id offset 0) b",
     )
     .bind(bookings)
     .bind(event_type)

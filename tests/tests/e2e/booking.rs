@@ -593,9 +593,99 @@ async fn best_available_picks_adjacent_seats_in_the_best_row_that_fits_and_fails
     assert_eq!(problem["code"], "seats_unavailable");
 }
 
+/// Adds a section of `rows` rows of `per_row` seats to the event's venue,
+/// priced by the event's seated tier and on sale; row labels are
+/// `{prefix}1`, `{prefix}2`, ...
+async fn add_section(s: &Setup, name: &str, rank: i32, prefix: &str, rows: i32, per_row: i32) {
+    let pool = &s.app.db.pool;
+    let section_id: i64 = sqlx::query_scalar(
+        "insert into venue_sections (venue_id, name, rank)
+         select venue_id, $2, $3 from events where event_id = $1 returning section_id",
+    )
+    .bind(s.event.event_id)
+    .bind(name)
+    .bind(rank)
+    .fetch_one(pool)
+    .await
+    .expect("section");
+    sqlx::query(
+        "with r as (
+             insert into venue_rows (section_id, label, position)
+             select $1, $2 || p, p - 1 from generate_series(1, $3) p returning row_id, position)
+         insert into seats (row_id, number, x, y)
+         select row_id, n, n * 10, position * 10 from r, generate_series(1, $4) n",
+    )
+    .bind(section_id)
+    .bind(prefix)
+    .bind(rows)
+    .bind(per_row)
+    .execute(pool)
+    .await
+    .expect("rows and seats");
+    sqlx::query("insert into ticket_type_sections (ticket_type_id, event_id, section_id) values ($1, $2, $3)")
+        .bind(s.event.seated_type_id)
+        .bind(s.event.event_id)
+        .bind(section_id)
+        .execute(pool)
+        .await
+        .expect("tier section");
+    sqlx::query(
+        "insert into event_seats (event_id, seat_id, ticket_type_id)
+         select $1, s.seat_id, $2 from seats s join venue_rows r using (row_id) where r.section_id = $3",
+    )
+    .bind(s.event.event_id)
+    .bind(s.event.seated_type_id)
+    .bind(section_id)
+    .execute(pool)
+    .await
+    .expect("inventory");
+}
+
+#[tokio::test]
+async fn best_available_ranks_by_section_rank_then_row_position_across_sections() {
+    // Stalls (rank 0, from the fixture) and Circle (rank 0) have two rows of
+    // 4; Gallery (rank 1) one. The front rows of both rank-0 sections come
+    // before either's second row; Gallery comes last. Seat ids of one scan
+    // chunk are therefore not consecutive.
+    let s = setup(2, 4, 10, &[]).await;
+    add_section(&s, "Circle", 0, "C", 2, 4).await;
+    add_section(&s, "Gallery", 1, "G", 1, 4).await;
+    let best = json!({"event_id": s.event.event_id, "best_available": {"ticket_type_id": s.event.seated_type_id, "quantity": 4, "adjacent": true}});
+
+    let mut picked = Vec::new();
+    for _ in 0..5 {
+        let (status, body) = hold(&s.app, &new_shopper(&s.app).await, best.clone()).await;
+        assert_eq!(status, 201, "{body}");
+        let rows: HashSet<(String, String)> = body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|i| {
+                let seat = &i["seat"];
+                (seat["section"].to_string(), seat["row"].to_string())
+            })
+            .collect();
+        assert_eq!(rows.len(), 1, "four seats in one row: {body}");
+        picked.extend(rows);
+    }
+    let (sold_out, problem) = hold(&s.app, &new_shopper(&s.app).await, best).await;
+
+    let expected = [
+        ("Stalls", "R1"),
+        ("Circle", "C1"),
+        ("Stalls", "R2"),
+        ("Circle", "C2"),
+        ("Gallery", "G1"),
+    ]
+    .map(|(section, row)| (format!("{section:?}"), format!("{row:?}")));
+    assert_eq!(picked, expected.to_vec());
+    assert_eq!(sold_out, 409, "{problem}");
+    assert_eq!(problem["code"], "seats_unavailable");
+}
+
 #[tokio::test]
 async fn best_available_finds_seats_released_in_better_rows_again() {
-    // 60 rows of 20: two scan chunks (rows 1-50, rows 51-60).
+    // 60 rows of 20: scan chunks of 13 rows; the first fifty rows are sold.
     let s = setup(60, 20, 10, &[]).await;
     let pool = &s.app.db.pool;
     let buyer = fixtures::user(pool, "user").await;
