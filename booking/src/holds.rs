@@ -143,6 +143,21 @@ struct GeoSeat {
     number: i32,
 }
 
+impl Geometry {
+    /// The seats of the chunks in `window`, and the position of the first.
+    fn window(&self, window: &std::ops::Range<usize>) -> (usize, &[GeoSeat]) {
+        let from = self.chunks[window.start].start;
+        let to = self.chunks[window.end - 1].end;
+        (from, &self.seats[from..to])
+    }
+
+    /// The chunk of `seat_id`, one of `seats` (a window starting at `from`).
+    fn chunk_of(&self, seats: &[TierSeat], from: usize, seat_id: i64) -> usize {
+        let at = from + seats.iter().position(|t| t.seat_id == seat_id).unwrap_or(0);
+        self.chunks.partition_point(|r| r.end <= at)
+    }
+}
+
 const GEOMETRY_TTL: Duration = Duration::from_secs(60);
 /// Where free seats were last seen is only a hint. This often, the chunks
 /// before it are checked again in the background, so seats released in
@@ -273,14 +288,16 @@ impl Inner {
     async fn rewind(&self, key: (TierKey, i32), geometry: Arc<Geometry>, upto: usize) {
         let ((event_id, _, _), quantity) = key;
         let mut found = None;
-        for (n, range) in geometry.chunks.iter().enumerate().take(upto) {
-            let seats = &geometry.seats[range.clone()];
-            let Ok(free) = free_seats(&self.pool, event_id, Some(seats)).await else {
+        let mut everything = None;
+        for (n, window) in scan_windows(0, upto).into_iter().enumerate() {
+            let (from, seats) = geometry.window(&window);
+            let Ok(chunk) =
+                window_availability(&self.pool, event_id, n, seats, &mut everything).await
+            else {
                 break;
             };
-            let chunk = mark_free(seats, &free);
-            if best_adjacent(&chunk, quantity, |_| true).is_some() {
-                found = Some(n);
+            if let Some(pick) = best_adjacent(&chunk, quantity, |_| true) {
+                found = Some(geometry.chunk_of(&chunk, from, pick[0]));
                 break;
             }
         }
@@ -890,20 +907,8 @@ async fn run_batch(
             if pending.is_empty() {
                 break;
             }
-            let from = geometry.chunks[window.start].start;
-            let to = geometry.chunks[window.end - 1].end;
-            let slice = &geometry.seats[from..to];
-            let narrow;
-            let free = if n < NARROW_WINDOWS {
-                narrow = free_seats(&mut *tx, event_id, Some(slice)).await?;
-                &narrow
-            } else {
-                if everything.is_none() {
-                    everything = Some(free_seats(&mut *tx, event_id, None).await?);
-                }
-                everything.get_or_insert_default()
-            };
-            let chunk = mark_free(slice, free);
+            let (from, seats) = geometry.window(&window);
+            let chunk = window_availability(&mut *tx, event_id, n, seats, &mut everything).await?;
             let mut still = Vec::new();
             let mut set = inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());
             for (i, quantity) in pending {
@@ -913,9 +918,7 @@ async fn run_batch(
                 match best_adjacent(&chunk, quantity, usable) {
                     Some(choice) => {
                         if quantity == smallest && first_fit.is_none() {
-                            let at = chunk.iter().position(|t| t.seat_id == choice[0]);
-                            let seat = from + at.unwrap_or(0);
-                            first_fit = Some(geometry.chunks.partition_point(|r| r.end <= seat));
+                            first_fit = Some(geometry.chunk_of(&chunk, from, choice[0]));
                         }
                         for seat in &choice {
                             set.insert((event_id, *seat));
@@ -1444,6 +1447,28 @@ async fn free_seats<'c>(
     .await?
     .into_iter()
     .collect())
+}
+
+/// The seats of the `n`th window of a scan, each marked free or not: read
+/// seat range by seat range for the narrow windows, from one read of every
+/// free seat of the event (kept in `everything`) past them.
+async fn window_availability<'c>(
+    db: impl sqlx::PgExecutor<'c>,
+    event_id: i64,
+    n: usize,
+    seats: &[GeoSeat],
+    everything: &mut Option<HashSet<i64>>,
+) -> Result<Vec<TierSeat>, sqlx::Error> {
+    if n < NARROW_WINDOWS {
+        return Ok(mark_free(
+            seats,
+            &free_seats(db, event_id, Some(seats)).await?,
+        ));
+    }
+    if everything.is_none() {
+        *everything = Some(free_seats(db, event_id, None).await?);
+    }
+    Ok(mark_free(seats, everything.get_or_insert_default()))
 }
 
 /// `seats` (one stretch of the ranking order), each marked free or not.
