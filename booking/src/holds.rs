@@ -177,9 +177,8 @@ struct Cursor {
 /// Best-available scans read availability in chunks of whole rows of about
 /// this many seats.
 const CHUNK_SEATS: usize = 250;
-/// Scan windows of 1, 2 and 4 chunks are read seat range by seat range;
-/// past those, the scan reads every free seat of the event at once.
-const NARROW_WINDOWS: usize = 3;
+/// Scan windows of up to this many chunks are read seat range by seat
+/// range; wider ones from one read of every free seat of the event.
 const WIDEST_WINDOW: usize = 4;
 
 impl Inner {
@@ -289,10 +288,11 @@ impl Inner {
         let ((event_id, _, _), quantity) = key;
         let mut found = None;
         let mut everything = None;
-        for (n, window) in scan_windows(0, upto).into_iter().enumerate() {
+        for window in scan_windows(0, upto) {
             let (from, seats) = geometry.window(&window);
             let Ok(chunk) =
-                window_availability(&self.pool, event_id, n, seats, &mut everything).await
+                window_availability(&self.pool, event_id, window.len(), seats, &mut everything)
+                    .await
             else {
                 break;
             };
@@ -425,11 +425,13 @@ async fn worker(
                 }
                 let engine = engine.clone();
                 let own = own.clone();
-                let done = done.clone();
+                let slot = Slot {
+                    permit: Some(permit),
+                    done: done.clone(),
+                };
                 tokio::spawn(async move {
                     let retry = serve_batch(&engine, event_id, jobs).await;
-                    drop(permit);
-                    done.notify_waiters();
+                    drop(slot);
                     for job in retry {
                         if let Err(mpsc::error::SendError(job)) = own.send(job).await {
                             drop(job.reply.send(Err(BookingError::Unavailable(
@@ -468,6 +470,20 @@ async fn worker(
                 return;
             }
         }
+    }
+}
+
+/// A batch's slot: released, and a batch waiting to grow woken, when the
+/// batch ends, whether it returns or panics.
+struct Slot {
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    done: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        self.done.notify_waiters();
     }
 }
 
@@ -903,12 +919,14 @@ async fn run_batch(
         };
         let mut first_fit = None;
         let mut everything: Option<HashSet<i64>> = None;
-        for (n, window) in windows.into_iter().enumerate() {
+        for window in windows {
             if pending.is_empty() {
                 break;
             }
             let (from, seats) = geometry.window(&window);
-            let chunk = window_availability(&mut *tx, event_id, n, seats, &mut everything).await?;
+            let chunk =
+                window_availability(&mut *tx, event_id, window.len(), seats, &mut everything)
+                    .await?;
             let mut still = Vec::new();
             let mut set = inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());
             for (i, quantity) in pending {
@@ -1449,17 +1467,17 @@ async fn free_seats<'c>(
     .collect())
 }
 
-/// The seats of the `n`th window of a scan, each marked free or not: read
-/// seat range by seat range for the narrow windows, from one read of every
-/// free seat of the event (kept in `everything`) past them.
+/// The seats of a window of `chunks` chunks, each marked free or not: read
+/// seat range by seat range for narrow windows, from one read of every free
+/// seat of the event (kept in `everything`) for wider ones.
 async fn window_availability<'c>(
     db: impl sqlx::PgExecutor<'c>,
     event_id: i64,
-    n: usize,
+    chunks: usize,
     seats: &[GeoSeat],
     everything: &mut Option<HashSet<i64>>,
 ) -> Result<Vec<TierSeat>, sqlx::Error> {
-    if n < NARROW_WINDOWS {
+    if chunks <= WIDEST_WINDOW {
         return Ok(mark_free(
             seats,
             &free_seats(db, event_id, Some(seats)).await?,
