@@ -9,6 +9,7 @@ pub mod feed;
 pub mod holds;
 pub mod lifecycle;
 pub mod model;
+pub mod outbox;
 pub mod payment;
 pub mod routes;
 
@@ -42,6 +43,9 @@ pub struct Config {
     pub limits: HoldLimits,
     /// `BOOKING_SWEEP_INTERVAL_MS` (default 5000; 0 turns the sweeper off).
     pub sweep_interval: Option<Duration>,
+    /// `BOOKING_OUTBOX_INTERVAL_MS` (default 200; 0 turns the outbox relay
+    /// off).
+    pub outbox_interval: Option<Duration>,
     /// `SANDBOX_SLOW_CARD_MS`: how long the sandbox's slow card takes (default 3000).
     pub sandbox_slow: Duration,
 }
@@ -57,6 +61,10 @@ impl Config {
                 max_per_user_per_event: positive(env, "BOOKING_MAX_TICKETS_PER_USER_EVENT", 10)?,
             },
             sweep_interval: match env.parse_or::<u64>("BOOKING_SWEEP_INTERVAL_MS", 5_000)? {
+                0 => None,
+                ms => Some(Duration::from_millis(ms)),
+            },
+            outbox_interval: match env.parse_or::<u64>("BOOKING_OUTBOX_INTERVAL_MS", 200)? {
                 0 => None,
                 ms => Some(Duration::from_millis(ms)),
             },
@@ -115,6 +123,7 @@ pub fn router(state: AppState) -> Router {
 pub struct Application {
     server: HttpServer,
     sweeper: Option<tokio::task::JoinHandle<()>>,
+    relay: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -138,7 +147,15 @@ impl Application {
         let sweeper = config
             .sweep_interval
             .map(|every| lifecycle::spawn_sweeper(ctx.pool.clone(), feed, provider, every));
-        Ok(Self { server, sweeper })
+        let relay_metrics = outbox::RelayMetrics::register(&ctx.metrics);
+        let relay = config.outbox_interval.map(|every| {
+            outbox::spawn_relay(ctx.pool.clone(), ctx.redis.clone(), relay_metrics, every)
+        });
+        Ok(Self {
+            server,
+            sweeper,
+            relay,
+        })
     }
 
     /// The bound port.
@@ -157,8 +174,8 @@ impl Application {
         signal: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let result = self.server.run_until(signal).await;
-        if let Some(sweeper) = self.sweeper {
-            sweeper.abort();
+        for task in [self.sweeper, self.relay].into_iter().flatten() {
+            task.abort();
         }
         result
     }

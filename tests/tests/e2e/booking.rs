@@ -979,3 +979,133 @@ async fn an_abandoned_charge_is_resolved_and_its_hold_then_expires() {
         ["available"]
     );
 }
+
+/// Entries of the `booking-events` stream for `bookings`, in stream order:
+/// (outbox id, type, booking id, payload).
+async fn stream_entries(bookings: &HashSet<String>) -> Vec<(i64, String, String, Value)> {
+    let client = redis::Client::open(e2e::redis_url()).expect("redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+        .arg(booking::outbox::STREAM)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .expect("xrange");
+    entries
+        .into_iter()
+        .filter_map(|(_, fields)| {
+            let field = |name: &str| {
+                fields
+                    .chunks(2)
+                    .find(|kv| kv[0] == name)
+                    .map(|kv| kv[1].clone())
+                    .unwrap_or_default()
+            };
+            let booking = field("booking_id");
+            bookings.contains(&booking).then(|| {
+                (
+                    field("outbox_id").parse().expect("outbox id"),
+                    field("type"),
+                    booking,
+                    serde_json::from_str(&field("payload")).expect("payload json"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Waits until every outbox row of the test database is published.
+async fn wait_published(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: i64 =
+            sqlx::query_scalar("select count(*) from outbox where published_at is null")
+                .fetch_one(&app.db.pool)
+                .await
+                .expect("count");
+        if left == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{left} outbox rows never published"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn booking_events_reach_the_redis_stream_in_order_once_each_from_two_relays() {
+    let relay = [("BOOKING_OUTBOX_INTERVAL_MS", "20")];
+    let s = setup(2, 10, 10, &relay).await;
+    let second = spawn_app_with(Service::Booking, reuse(&s.app.db), &relay).await;
+    let (_, paid) = hold_seats(&s, &s.token, [s.event.rows[0][0]]).await;
+    confirm(&s.app, &s.token, &id_of(&paid), SUCCESS_CARD).await;
+    let (_, dropped) = hold_seats(&s, &s.token, [s.event.rows[0][1]]).await;
+    post(
+        &second,
+        &format!("/v1/bookings/{}/cancel", id_of(&dropped)),
+        &s.token,
+        None,
+        &json!({}),
+    )
+    .await;
+    // More holds, on both instances, while both relays run.
+    let mut ids: HashSet<String> = [id_of(&paid), id_of(&dropped)].into();
+    for seat in &s.event.rows[1] {
+        let token = new_shopper(&s.app).await;
+        let app = if seat % 2 == 0 { &s.app } else { &second };
+        let (status, body) = hold(
+            app,
+            &token,
+            json!({"event_id": s.event.event_id, "seat_ids": [seat]}),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        ids.insert(id_of(&body));
+    }
+
+    wait_published(&s.app).await;
+    let entries = stream_entries(&ids).await;
+
+    let rows: Vec<i64> = sqlx::query_scalar("select outbox_id from outbox order by outbox_id")
+        .fetch_all(&s.app.db.pool)
+        .await
+        .expect("outbox");
+    let mut sent: Vec<i64> = entries.iter().map(|e| e.0).collect();
+    sent.sort_unstable();
+    assert_eq!(sent, rows, "every outbox row exactly once");
+    let of = |booking: &str| -> Vec<(String, Value)> {
+        entries
+            .iter()
+            .filter(|e| e.2 == booking)
+            .map(|e| (e.1.clone(), e.3["status"].clone()))
+            .collect()
+    };
+    assert_eq!(
+        of(&id_of(&paid)),
+        [
+            ("booking.created".to_owned(), json!("payment_pending")),
+            ("booking.confirmed".to_owned(), json!("confirmed")),
+        ]
+    );
+    assert_eq!(
+        of(&id_of(&dropped)),
+        [
+            ("booking.created".to_owned(), json!("payment_pending")),
+            ("booking.cancelled".to_owned(), json!("cancelled")),
+        ]
+    );
+    let created = entries
+        .iter()
+        .find(|e| e.2 == id_of(&paid))
+        .map(|e| e.3.clone())
+        .unwrap_or_default();
+    assert_eq!(created["booking_id"], paid["booking_id"]);
+    assert_eq!(created["event_id"], s.event.event_id);
+    assert_eq!(created["total_cents"], 5000);
+}
