@@ -46,6 +46,9 @@ pub struct Config {
     /// `BOOKING_OUTBOX_INTERVAL_MS` (default 200; 0 turns the outbox relay
     /// off).
     pub outbox_interval: Option<Duration>,
+    /// `CACHE_NAMESPACE` (default `ticketing`): this deployment's Redis
+    /// prefix; booking events go to `<namespace>:booking-events`.
+    pub namespace: String,
     /// `SANDBOX_SLOW_CARD_MS`: how long the sandbox's slow card takes (default 3000).
     pub sandbox_slow: Duration,
 }
@@ -68,6 +71,7 @@ impl Config {
                 0 => None,
                 ms => Some(Duration::from_millis(ms)),
             },
+            namespace: env.string_or("CACHE_NAMESPACE", "ticketing"),
             sandbox_slow: Duration::from_millis(env.parse_or("SANDBOX_SLOW_CARD_MS", 3_000)?),
         })
     }
@@ -149,7 +153,13 @@ impl Application {
             .map(|every| lifecycle::spawn_sweeper(ctx.pool.clone(), feed, provider, every));
         let relay_metrics = outbox::RelayMetrics::register(&ctx.metrics);
         let relay = config.outbox_interval.map(|every| {
-            outbox::spawn_relay(ctx.pool.clone(), ctx.redis.clone(), relay_metrics, every)
+            outbox::spawn_relay(
+                &ctx.pool,
+                ctx.redis.clone(),
+                outbox::stream(&config.namespace),
+                relay_metrics,
+                every,
+            )
         });
         Ok(Self {
             server,

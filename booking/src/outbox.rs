@@ -1,19 +1,24 @@
 //! The outbox relay: booking events, written to `outbox` in the same
 //! transaction as the state change they describe, are shipped to the Redis
-//! stream [`STREAM`] and marked published.
+//! stream `<CACHE_NAMESPACE>:booking-events` ([`stream`]) and marked
+//! published.
 //!
 //! - One relay works at a time across instances: each round takes a
 //!   transaction-level advisory lock, and an instance that cannot get it
-//!   skips the round.
+//!   skips the round. Server-side timeouts end a round whose connection
+//!   hangs, so a stuck relay cannot keep the lock.
 //! - Delivery is at least once. A relay that dies between `XADD` and its
 //!   commit leaves the rows unpublished and the next round sends them again,
 //!   so every entry carries its `outbox_id` for consumers to drop repeats.
-//! - Order: rows go out in id order. A booking's events are written by
-//!   successive transactions on its row, so they go out in order; events of
-//!   different bookings can be reordered only when a transaction commits
-//!   after one with a higher id was already sent.
+//! - Order: each round sends the unpublished rows in id order. A booking's
+//!   events are written by successive transactions on its row, so they go
+//!   out in order. Across bookings a row can arrive after rows with higher
+//!   ids (its transaction committed after they were sent), so consumers
+//!   dedupe by the ids they have seen, not by the highest one.
 //! - The stream is capped at about [`MAX_LEN`] entries; Postgres keeps every
 //!   row, with `published_at`.
+//! - The relay has its own single database connection, so it never takes
+//!   one from the hold path.
 
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -24,16 +29,20 @@ use redis::aio::MultiplexedConnection;
 use service_kit::metrics::Metrics;
 use sqlx::PgPool;
 
-/// The Redis stream booking events go to.
-pub const STREAM: &str = "booking-events";
+/// The Redis stream booking events go to, for a deployment's namespace.
+pub fn stream(namespace: &str) -> String {
+    format!("{namespace}:booking-events")
+}
 /// Rows sent per round.
 const ROUND: i64 = 500;
 /// Approximate cap on the stream's length (`XADD MAXLEN ~`).
 const MAX_LEN: u64 = 1_000_000;
 /// The advisory lock only one relay holds at a time.
-const RELAY_LOCK: i64 = 0x6f75_7462_6f78;
+pub const RELAY_LOCK: i64 = 0x6f75_7462_6f78;
 /// A Redis round trip longer than this fails the round.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
+/// A round longer than this is abandoned (and rolled back).
+const ROUND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a round failed; the rows stay unpublished.
 #[derive(Debug, thiserror::Error)]
@@ -44,8 +53,8 @@ pub enum RelayError {
     /// Redis.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
-    /// Redis did not answer in time.
-    #[error("redis did not answer within {REDIS_TIMEOUT:?}")]
+    /// The round took longer than [`ROUND_TIMEOUT`].
+    #[error("the round took longer than {ROUND_TIMEOUT:?}")]
     Timeout,
 }
 
@@ -86,18 +95,25 @@ impl RelayMetrics {
 
 type Row = (i64, String, String, String, String);
 
-/// One round: sends up to [`ROUND`] unpublished rows and marks them
-/// published. Returns how many were sent, or `None` if another relay holds
-/// the lock.
+/// One round: sends up to [`ROUND`] unpublished rows to `stream` and marks
+/// them published. Returns how many were sent, or `None` if another relay
+/// holds the lock.
 pub async fn relay_once(
     pool: &PgPool,
     redis: &mut MultiplexedConnection,
+    stream: &str,
 ) -> Result<Option<usize>, RelayError> {
     let mut tx = pool.begin().await?;
-    let mine: bool = sqlx::query_scalar("select pg_try_advisory_xact_lock($1)")
-        .bind(RELAY_LOCK)
-        .fetch_one(&mut *tx)
-        .await?;
+    // A statement, or the wait for Redis between two, that hangs ends the
+    // session on the server, which releases the lock.
+    let mine: bool = sqlx::query_scalar(
+        "select pg_try_advisory_xact_lock($1)
+           from (select set_config('statement_timeout', '10s', true),
+                        set_config('idle_in_transaction_session_timeout', '15s', true)) t",
+    )
+    .bind(RELAY_LOCK)
+    .fetch_one(&mut *tx)
+    .await?;
     if !mine {
         return Ok(None);
     }
@@ -116,7 +132,7 @@ pub async fn relay_once(
     let mut pipe = redis::pipe();
     for (id, event_type, aggregate_id, payload, at) in &rows {
         pipe.cmd("XADD")
-            .arg(STREAM)
+            .arg(stream)
             .arg("MAXLEN")
             .arg("~")
             .arg(MAX_LEN)
@@ -133,9 +149,7 @@ pub async fn relay_once(
             .arg(at)
             .ignore();
     }
-    tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(redis))
-        .await
-        .map_err(|_| RelayError::Timeout)??;
+    pipe.query_async::<()>(redis).await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
     sqlx::query("update outbox set published_at = now() where outbox_id = any($1)")
         .bind(&ids)
@@ -145,48 +159,52 @@ pub async fn relay_once(
     Ok(Some(rows.len()))
 }
 
-/// Runs the relay every `interval`, draining the backlog each time.
+/// Runs the relay every `interval`, draining the backlog each time, on a
+/// connection of its own (options taken from `pool`).
 pub fn spawn_relay(
-    pool: PgPool,
+    pool: &PgPool,
     client: redis::Client,
+    stream: String,
     metrics: RelayMetrics,
     interval: Duration,
 ) -> tokio::task::JoinHandle<()> {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy_with((*pool.connect_options()).clone());
+    let redis_config =
+        redis::AsyncConnectionConfig::new().set_response_timeout(Some(REDIS_TIMEOUT));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut conn: Option<MultiplexedConnection> = None;
+        // Failures are logged when they start, not every round.
+        let mut failing = false;
         loop {
             tick.tick().await;
-            if conn.is_none() {
-                match client.get_multiplexed_async_connection().await {
-                    Ok(c) => conn = Some(c),
-                    Err(e) => {
-                        metrics.failures.inc();
-                        tracing::warn!(error = %e, "outbox relay cannot reach redis");
-                        continue;
+            let result = match conn.as_mut() {
+                Some(redis) => drain(&pool, redis, &stream, &metrics).await,
+                None => match client
+                    .get_multiplexed_async_connection_with_config(&redis_config)
+                    .await
+                {
+                    Ok(mut c) => {
+                        let drained = drain(&pool, &mut c, &stream, &metrics).await;
+                        conn = Some(c);
+                        drained
                     }
-                }
-            }
-            let Some(redis) = conn.as_mut() else {
-                continue;
+                    Err(e) => Err(RelayError::Redis(e)),
+                },
             };
-            loop {
-                match relay_once(&pool, redis).await {
-                    Ok(Some(n)) => {
-                        metrics.published.inc_by(n as u64);
-                        if n < ROUND as usize {
-                            break;
-                        }
+            match result {
+                Ok(()) => failing = false,
+                Err(e) => {
+                    metrics.failures.inc();
+                    if !failing {
+                        tracing::warn!(error = %e, "outbox relay failing; rows stay unpublished until it recovers");
                     }
-                    Ok(None) => break,
-                    Err(e) => {
-                        metrics.failures.inc();
-                        tracing::warn!(error = %e, "outbox relay round failed");
-                        if !matches!(e, RelayError::Db(_)) {
-                            conn = None;
-                        }
-                        break;
+                    failing = true;
+                    if !matches!(e, RelayError::Db(_)) {
+                        conn = None;
                     }
                 }
             }
@@ -201,4 +219,27 @@ pub fn spawn_relay(
             }
         }
     })
+}
+
+/// Rounds until the backlog is sent or another relay holds the lock.
+async fn drain(
+    pool: &PgPool,
+    redis: &mut MultiplexedConnection,
+    stream: &str,
+    metrics: &RelayMetrics,
+) -> Result<(), RelayError> {
+    loop {
+        let round = tokio::time::timeout(ROUND_TIMEOUT, relay_once(pool, redis, stream))
+            .await
+            .map_err(|_| RelayError::Timeout)??;
+        match round {
+            Some(n) => {
+                metrics.published.inc_by(n as u64);
+                if n < ROUND as usize {
+                    return Ok(());
+                }
+            }
+            None => return Ok(()),
+        }
+    }
 }

@@ -980,16 +980,33 @@ async fn an_abandoned_charge_is_resolved_and_its_hold_then_expires() {
     );
 }
 
-/// Entries of the `booking-events` stream for `bookings`, in stream order:
-/// (outbox id, type, booking id, payload).
-async fn stream_entries(bookings: &HashSet<String>) -> Vec<(i64, String, String, Value)> {
-    let client = redis::Client::open(e2e::redis_url()).expect("redis url");
-    let mut conn = client
+async fn redis_conn() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(e2e::redis_url())
+        .expect("redis url")
         .get_multiplexed_async_connection()
         .await
-        .expect("redis");
+        .expect("redis")
+}
+
+/// The test's booking-events stream (the harness sets `CACHE_NAMESPACE` to
+/// the database's name).
+async fn stream_of(app: &TestApp) -> String {
+    let database: String = sqlx::query_scalar("select current_database()")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("database name");
+    booking::outbox::stream(&database)
+}
+
+/// Entries of `stream` for `bookings`, in stream order: (outbox id, type,
+/// booking id, payload).
+async fn stream_entries(
+    stream: &str,
+    bookings: &HashSet<String>,
+) -> Vec<(i64, String, String, Value)> {
+    let mut conn = redis_conn().await;
     let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
-        .arg(booking::outbox::STREAM)
+        .arg(stream)
         .arg("-")
         .arg("+")
         .query_async(&mut conn)
@@ -1042,7 +1059,12 @@ async fn wait_published(app: &TestApp) {
 async fn booking_events_reach_the_redis_stream_in_order_once_each_from_two_relays() {
     let relay = [("BOOKING_OUTBOX_INTERVAL_MS", "20")];
     let s = setup(2, 10, 10, &relay).await;
-    let second = spawn_app_with(Service::Booking, reuse(&s.app.db), &relay).await;
+    let second = spawn_app_with(
+        Service::Booking,
+        reuse(&s.app.db),
+        &[relay[0], ("BOOKING_SWEEP_INTERVAL_MS", "0")],
+    )
+    .await;
     let (_, paid) = hold_seats(&s, &s.token, [s.event.rows[0][0]]).await;
     confirm(&s.app, &s.token, &id_of(&paid), SUCCESS_CARD).await;
     let (_, dropped) = hold_seats(&s, &s.token, [s.event.rows[0][1]]).await;
@@ -1070,7 +1092,7 @@ async fn booking_events_reach_the_redis_stream_in_order_once_each_from_two_relay
     }
 
     wait_published(&s.app).await;
-    let entries = stream_entries(&ids).await;
+    let entries = stream_entries(&stream_of(&s.app).await, &ids).await;
 
     let rows: Vec<i64> = sqlx::query_scalar("select outbox_id from outbox order by outbox_id")
         .fetch_all(&s.app.db.pool)
@@ -1078,6 +1100,8 @@ async fn booking_events_reach_the_redis_stream_in_order_once_each_from_two_relay
         .expect("outbox");
     let mut sent: Vec<i64> = entries.iter().map(|e| e.0).collect();
     sent.sort_unstable();
+    // Delivery is at least once; with no failure in the run, each row is
+    // sent once although two relays race for it.
     assert_eq!(sent, rows, "every outbox row exactly once");
     let of = |booking: &str| -> Vec<(String, Value)> {
         entries
@@ -1108,4 +1132,38 @@ async fn booking_events_reach_the_redis_stream_in_order_once_each_from_two_relay
     assert_eq!(created["booking_id"], paid["booking_id"]);
     assert_eq!(created["event_id"], s.event.event_id);
     assert_eq!(created["total_cents"], 5000);
+}
+
+#[tokio::test]
+async fn an_outbox_relay_skips_its_round_while_another_holds_the_relay_lock() {
+    let s = setup(1, 4, 10, &[("BOOKING_OUTBOX_INTERVAL_MS", "0")]).await;
+    let (status, held) = hold_seats(&s, &s.token, [s.event.rows[0][0]]).await;
+    assert_eq!(status, 201, "{held}");
+    let pool = &s.app.db.pool;
+    let stream = stream_of(&s.app).await;
+    let mut redis = redis_conn().await;
+
+    let mut other = pool.begin().await.expect("begin");
+    sqlx::query("select pg_advisory_xact_lock($1)")
+        .bind(booking::outbox::RELAY_LOCK)
+        .execute(&mut *other)
+        .await
+        .expect("take the relay lock");
+    let while_held = booking::outbox::relay_once(pool, &mut redis, &stream)
+        .await
+        .expect("round");
+    other.rollback().await.expect("release");
+    let after = booking::outbox::relay_once(pool, &mut redis, &stream)
+        .await
+        .expect("round");
+    let again = booking::outbox::relay_once(pool, &mut redis, &stream)
+        .await
+        .expect("round");
+
+    assert_eq!(while_held, None, "another relay holds the lock");
+    assert_eq!(after, Some(1), "the booking.created row");
+    assert_eq!(again, Some(0), "nothing left");
+    let entries = stream_entries(&stream, &[id_of(&held)].into()).await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].1, "booking.created");
 }
