@@ -1254,15 +1254,17 @@ async fn run_batch(
     if !b_ids.is_empty() {
         // The bookings and their `booking.created` outbox rows in one
         // statement, the payload built from what is inserted.
-        sqlx::query(
+        sqlx::query(concat!(
             "with created as (
                  insert into bookings (booking_id, user_id, event_id, status, total_cents, currency, expires_at)
                  select b, u, $1, 'payment_pending', t, c, x
                    from unnest($2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::timestamptz[]) as q(b, u, t, c, x)
-                 returning booking_id, event_id, user_id, status, total_cents, currency)
+                 returning *)
              insert into outbox (aggregate_type, aggregate_id, event_type, payload)
-             select 'booking', booking_id::text, 'booking.created', to_jsonb(created) from created",
-        )
+             select 'booking', b.booking_id::text, 'booking.created', ",
+            lifecycle::outbox_payload!(),
+            " from created b",
+        ))
         .bind(event_id)
         .bind(&b_ids)
         .bind(&b_users)

@@ -20,6 +20,16 @@ const PAYMENT_GRACE: &str = "2 minutes";
 /// A charge still pending this long after it was recorded is abandoned.
 const ABANDONED_AFTER: &str = "5 minutes";
 
+/// The payload of a booking's outbox row, from the booking row `b`; one
+/// definition for every writer (a literal, so queries stay `&'static str`).
+macro_rules! outbox_payload {
+    () => {
+        "jsonb_build_object('booking_id', b.booking_id, 'event_id', b.event_id, 'user_id', b.user_id,
+                            'status', b.status, 'total_cents', b.total_cents, 'currency', b.currency)"
+    };
+}
+pub(crate) use outbox_payload;
+
 /// Writes one outbox row per booking, carrying its current state.
 pub async fn write_outbox(
     tx: &mut Transaction<'_, Postgres>,
@@ -29,14 +39,13 @@ pub async fn write_outbox(
     if bookings.is_empty() {
         return Ok(());
     }
-    sqlx::query(
+    sqlx::query(concat!(
         "insert into outbox (aggregate_type, aggregate_id, event_type, payload)
-         select 'booking', b.booking_id::text, $2,
-                jsonb_build_object('booking_id', b.booking_id, 'event_id', b.event_id, 'user_id', b.user_id,
-                                   'status', b.status, 'total_cents', b.total_cents, 'currency', b.currency)
-           from (select distinct unnest($1::uuid[]) as id) q
+         select 'booking', b.booking_id::text, $2, ",
+        outbox_payload!(),
+        " from (select distinct unnest($1::uuid[]) as id) q
            cross join lateral (select * from bookings b where b.booking_id = q.id offset 0) b",
-    )
+    ))
     .bind(bookings)
     .bind(event_type)
     .execute(&mut **tx)

@@ -181,20 +181,20 @@ pub fn spawn_relay(
         let mut failing = false;
         loop {
             tick.tick().await;
-            let result = match conn.as_mut() {
-                Some(redis) => drain(&pool, redis, &stream, &metrics).await,
-                None => match client
-                    .get_multiplexed_async_connection_with_config(&redis_config)
-                    .await
-                {
-                    Ok(mut c) => {
-                        let drained = drain(&pool, &mut c, &stream, &metrics).await;
-                        conn = Some(c);
-                        drained
-                    }
-                    Err(e) => Err(RelayError::Redis(e)),
-                },
-            };
+            let result = async {
+                if conn.is_none() {
+                    conn = Some(
+                        client
+                            .get_multiplexed_async_connection_with_config(&redis_config)
+                            .await?,
+                    );
+                }
+                match conn.as_mut() {
+                    Some(redis) => drain(&pool, redis, &stream, &metrics).await,
+                    None => Ok(()),
+                }
+            }
+            .await;
             match result {
                 Ok(()) => failing = false,
                 Err(e) => {

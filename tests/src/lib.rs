@@ -38,6 +38,15 @@ pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:56379/".to_owned())
 }
 
+/// A connection to the private Redis.
+pub async fn redis_connection() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis_url())
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis")
+}
+
 fn with_database(server_url: &str, name: &str) -> String {
     let (base, query) = server_url
         .split_once('?')

@@ -980,14 +980,6 @@ async fn an_abandoned_charge_is_resolved_and_its_hold_then_expires() {
     );
 }
 
-async fn redis_conn() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(e2e::redis_url())
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis")
-}
-
 /// The test's booking-events stream (the harness sets `CACHE_NAMESPACE` to
 /// the database's name).
 async fn stream_of(app: &TestApp) -> String {
@@ -1004,7 +996,7 @@ async fn stream_entries(
     stream: &str,
     bookings: &HashSet<String>,
 ) -> Vec<(i64, String, String, Value)> {
-    let mut conn = redis_conn().await;
+    let mut conn = e2e::redis_connection().await;
     let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
         .arg(stream)
         .arg("-")
@@ -1141,7 +1133,7 @@ async fn an_outbox_relay_skips_its_round_while_another_holds_the_relay_lock() {
     assert_eq!(status, 201, "{held}");
     let pool = &s.app.db.pool;
     let stream = stream_of(&s.app).await;
-    let mut redis = redis_conn().await;
+    let mut redis = e2e::redis_connection().await;
 
     let mut other = pool.begin().await.expect("begin");
     sqlx::query("select pg_advisory_xact_lock($1)")

@@ -17,14 +17,6 @@ async fn catalog_api(extra: &[(&str, &str)]) -> TestApp {
     spawn_app_with(Service::Api, db, extra).await
 }
 
-async fn redis_connection() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(e2e::redis_url())
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis")
-}
-
 #[tokio::test]
 async fn an_event_page_has_its_venue_performers_and_tiers_and_cdn_headers() {
     let app = catalog_api(&[]).await;
@@ -281,7 +273,7 @@ async fn an_invalidation_message_evicts_the_page_on_every_instance() {
 
     // What the indexer does once the change is durable: drop L2, publish.
     let namespace = one.db.name.clone();
-    let mut conn = redis_connection().await;
+    let mut conn = e2e::redis_connection().await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     for app in [&one, &two] {
         loop {
@@ -453,7 +445,7 @@ async fn invalidations_reach_the_cdn_purge_webhook_once_for_all_instances() {
     let extra = [("CDN_PURGE_URL", purge_url.as_str())];
     let one = catalog_api(&extra).await;
     let _two = spawn_app_with(Service::Api, TestDb::attach(&one.db), &extra).await;
-    let mut conn = redis_connection().await;
+    let mut conn = e2e::redis_connection().await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while received.lock().await.is_empty() {
         assert!(std::time::Instant::now() < deadline, "no purge arrived");
