@@ -8,7 +8,7 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::Mutex;
 
-use crate::holds::Changes;
+use crate::inventory::Changes;
 
 /// Publishes seat status changes.
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod feed;
 pub mod holds;
+pub mod inventory;
 pub mod lifecycle;
 pub mod model;
 pub mod outbox;

@@ -10,8 +10,9 @@ use uuid::Uuid;
 
 use crate::error::{BookingError, is_retryable};
 use crate::feed::SeatFeed;
-use crate::holds::Changes;
+use crate::inventory::{self, Changes};
 use crate::model::{self, BookingView};
+use crate::outbox::write_outbox;
 use crate::payment::{Card, ChargeOutcome, PaymentProvider};
 
 /// How long a confirm may keep seats past their hold while the provider
@@ -19,144 +20,6 @@ use crate::payment::{Card, ChargeOutcome, PaymentProvider};
 const PAYMENT_GRACE: &str = "2 minutes";
 /// A charge still pending this long after it was recorded is abandoned.
 const ABANDONED_AFTER: &str = "5 minutes";
-
-/// The payload of a booking's outbox row, from the booking row `b`; one
-/// definition for every writer (a literal, so queries stay `&'static str`).
-macro_rules! outbox_payload {
-    () => {
-        "jsonb_build_object('booking_id', b.booking_id, 'event_id', b.event_id, 'user_id', b.user_id,
-                            'status', b.status, 'total_cents', b.total_cents, 'currency', b.currency)"
-    };
-}
-pub(crate) use outbox_payload;
-
-/// Writes one outbox row per booking, carrying its current state.
-pub async fn write_outbox(
-    tx: &mut Transaction<'_, Postgres>,
-    bookings: &[Uuid],
-    event_type: &str,
-) -> Result<(), sqlx::Error> {
-    if bookings.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(concat!(
-        "insert into outbox (aggregate_type, aggregate_id, event_type, payload)
-         select 'booking', b.booking_id::text, $2, ",
-        outbox_payload!(),
-        " from (select distinct unnest($1::uuid[]) as id) q
-           cross join lateral (select * from bookings b where b.booking_id = q.id offset 0) b",
-    ))
-    .bind(bookings)
-    .bind(event_type)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Returns held or sold seats and general-admission quantities of
-/// `bookings` to the pool. Seats already taken over by another booking are
-/// left alone.
-async fn release(
-    tx: &mut Transaction<'_, Postgres>,
-    bookings: &[Uuid],
-    from: &str,
-) -> Result<Changes, sqlx::Error> {
-    let seats: Vec<i64> = sqlx::query_scalar(
-        "update event_seats es set status = 'available', booking_id = null, held_until = null
-           from booking_items i
-          where i.booking_id = any($1) and i.seat_id is not null
-            and es.event_id = i.event_id and es.seat_id = i.seat_id
-            and es.booking_id = i.booking_id and es.status = $2
-          returning es.seat_id",
-    )
-    .bind(bookings)
-    .bind(from)
-    .fetch_all(&mut **tx)
-    .await?;
-    let column = if from == "sold" { "sold" } else { "held" };
-    let ga: Vec<(i64, i32)> = sqlx::query_as(&format!(
-        "update ga_inventory g set {column} = g.{column} - q.n
-           from (select ticket_type_id, sum(quantity)::int as n from booking_items
-                  where booking_id = any($1) and seat_id is null group by ticket_type_id) q
-          where g.ticket_type_id = q.ticket_type_id
-          returning g.ticket_type_id, -q.n"
-    ))
-    .bind(bookings)
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(Changes {
-        seats: seats.into_iter().map(|s| (s, "available")).collect(),
-        general_admission: ga,
-    })
-}
-
-/// Marks lapsed holds `expired` and releases them, at most `limit`, for one
-/// event or all. Safe with several instances: rows another sweeper holds are
-/// skipped. Bookings with a charge in flight are left to their confirm.
-pub async fn expire_lapsed(
-    tx: &mut Transaction<'_, Postgres>,
-    event_id: Option<i64>,
-    limit: i64,
-) -> Result<(Vec<(i64, Changes)>, usize), sqlx::Error> {
-    let expired: Vec<(Uuid, i64)> = sqlx::query_as(
-        "with lapsed as (
-             select booking_id from bookings b
-              where status in ('in_process', 'payment_pending') and expires_at < now()
-                and ($1::bigint is null or event_id = $1)
-                and not exists (select 1 from payments p
-                                 where p.booking_id = b.booking_id and p.kind = 'charge' and p.status = 'pending')
-              order by expires_at
-              limit $2
-                for update skip locked
-         )
-         update bookings b set status = 'expired'
-           from lapsed where b.booking_id = lapsed.booking_id
-         returning b.booking_id, b.event_id",
-    )
-    .bind(event_id)
-    .bind(limit)
-    .fetch_all(&mut **tx)
-    .await?;
-    if expired.is_empty() {
-        return Ok((Vec::new(), 0));
-    }
-    let ids: Vec<Uuid> = expired.iter().map(|(b, _)| *b).collect();
-    let changes = release(tx, &ids, "held").await?;
-    write_outbox(tx, &ids, "booking.expired").await?;
-    // The feed is per event; a sweep spans events, so group the seat changes.
-    let mut events: Vec<i64> = expired.iter().map(|(_, e)| *e).collect();
-    events.sort_unstable();
-    events.dedup();
-    let per_event = if events.len() == 1 {
-        vec![(events[0], changes)]
-    } else {
-        let seat_events: Vec<(i64, i64)> = sqlx::query_as(
-            "select seat_id, event_id from event_seats where event_id = any($1) and seat_id = any($2)",
-        )
-        .bind(&events)
-        .bind(changes.seats.iter().map(|(s, _)| *s).collect::<Vec<_>>())
-        .fetch_all(&mut **tx)
-        .await?;
-        events
-            .iter()
-            .map(|e| {
-                let seats = seat_events
-                    .iter()
-                    .filter(|(_, ev)| ev == e)
-                    .map(|(s, _)| (*s, "available"))
-                    .collect();
-                (
-                    *e,
-                    Changes {
-                        seats,
-                        general_admission: Vec::new(),
-                    },
-                )
-            })
-            .collect()
-    };
-    Ok((per_event, ids.len()))
-}
 
 /// Background sweeper: expires lapsed holds every `interval`.
 pub fn spawn_sweeper(
@@ -239,7 +102,7 @@ pub async fn sweep_once(pool: &PgPool, feed: &SeatFeed) -> Result<usize, sqlx::E
     let mut total = 0;
     loop {
         let mut tx = pool.begin().await?;
-        let (per_event, n) = expire_lapsed(&mut tx, None, 500).await?;
+        let (per_event, n) = inventory::expire_lapsed(&mut tx, None, 500).await?;
         tx.commit().await?;
         for (event_id, changes) in &per_event {
             feed.publish(*event_id, changes).await;
@@ -502,7 +365,7 @@ async fn finish_charge(
                     .bind(booking_id)
                     .execute(&mut *tx)
                     .await?;
-                let changes = release(&mut tx, &[booking_id], "held").await?;
+                let changes = inventory::release(&mut tx, &[booking_id], "held").await?;
                 write_outbox(&mut tx, &[booking_id], "booking.rejected").await?;
                 changes
             } else {
@@ -514,7 +377,7 @@ async fn finish_charge(
                 .bind(booking_id)
                 .execute(&mut *tx)
                 .await?;
-            let changes = release(&mut tx, &[booking_id], "held").await?;
+            let changes = inventory::release(&mut tx, &[booking_id], "held").await?;
             write_outbox(&mut tx, &[booking_id], "booking.rejected").await?;
             changes
         }
@@ -623,7 +486,7 @@ async fn refund_confirmed(
         None
     };
     let changes = if cancelled.is_some() {
-        let changes = release(&mut tx, &[booking_id], "sold").await?;
+        let changes = inventory::release(&mut tx, &[booking_id], "sold").await?;
         write_outbox(&mut tx, &[booking_id], "booking.cancelled").await?;
         changes
     } else {
@@ -642,7 +505,7 @@ async fn expire_one(
         .bind(booking_id)
         .execute(&mut **tx)
         .await?;
-    let changes = release(tx, &[booking_id], "held").await?;
+    let changes = inventory::release(tx, &[booking_id], "held").await?;
     write_outbox(tx, &[booking_id], "booking.expired").await?;
     Ok((changes, ()))
 }
@@ -678,7 +541,7 @@ pub async fn cancel(
                 .bind(booking_id)
                 .execute(&mut *tx)
                 .await?;
-            release(&mut tx, &[booking_id], "held").await?
+            inventory::release(&mut tx, &[booking_id], "held").await?
         }
         "confirmed" => {
             if booking.event_started {
