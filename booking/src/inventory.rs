@@ -11,12 +11,13 @@ use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::outbox::write_outbox;
+use crate::status::SeatStatus;
 
 /// Seat and counter changes a committed transaction made, for the live feed.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Changes {
     /// (seat id, new status).
-    pub seats: Vec<(i64, &'static str)>,
+    pub seats: Vec<(i64, SeatStatus)>,
     /// (ticket type id, change in held).
     pub general_admission: Vec<(i64, i32)>,
 }
@@ -27,7 +28,7 @@ pub struct Changes {
 pub(crate) async fn release(
     tx: &mut Transaction<'_, Postgres>,
     bookings: &[Uuid],
-    from: &str,
+    from: SeatStatus,
 ) -> Result<Changes, sqlx::Error> {
     let seats: Vec<i64> = sqlx::query_scalar(
         "update event_seats es set status = 'available', booking_id = null, held_until = null
@@ -41,7 +42,11 @@ pub(crate) async fn release(
     .bind(from)
     .fetch_all(&mut **tx)
     .await?;
-    let column = if from == "sold" { "sold" } else { "held" };
+    let column = if from == SeatStatus::Sold {
+        "sold"
+    } else {
+        "held"
+    };
     let ga: Vec<(i64, i32)> = sqlx::query_as(&format!(
         "update ga_inventory g set {column} = g.{column} - q.n
            from (select ticket_type_id, sum(quantity)::int as n from booking_items
@@ -53,7 +58,10 @@ pub(crate) async fn release(
     .fetch_all(&mut **tx)
     .await?;
     Ok(Changes {
-        seats: seats.into_iter().map(|s| (s, "available")).collect(),
+        seats: seats
+            .into_iter()
+            .map(|s| (s, SeatStatus::Available))
+            .collect(),
         general_admission: ga,
     })
 }
@@ -89,7 +97,7 @@ pub async fn expire_lapsed(
         return Ok((Vec::new(), 0));
     }
     let ids: Vec<Uuid> = expired.iter().map(|(b, _)| *b).collect();
-    let changes = release(tx, &ids, "held").await?;
+    let changes = release(tx, &ids, SeatStatus::Held).await?;
     write_outbox(tx, &ids, "booking.expired").await?;
     // The feed is per event; a sweep spans events, so group the seat changes.
     let mut events: Vec<i64> = expired.iter().map(|(_, e)| *e).collect();
@@ -111,7 +119,7 @@ pub async fn expire_lapsed(
                 let seats = seat_events
                     .iter()
                     .filter(|(_, ev)| ev == e)
-                    .map(|(s, _)| (*s, "available"))
+                    .map(|(s, _)| (*s, SeatStatus::Available))
                     .collect();
                 (
                     *e,

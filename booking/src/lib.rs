@@ -13,6 +13,7 @@ pub mod model;
 pub mod outbox;
 pub mod payment;
 pub mod routes;
+pub mod status;
 
 use std::sync::Arc;
 use std::time::Duration;

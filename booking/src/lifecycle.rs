@@ -14,6 +14,7 @@ use crate::inventory::{self, Changes};
 use crate::model::{self, BookingView};
 use crate::outbox::write_outbox;
 use crate::payment::{Card, ChargeOutcome, PaymentProvider};
+use crate::status::{BookingStatus, PaymentStatus, SeatStatus};
 
 /// How long a confirm may keep seats past their hold while the provider
 /// answers; the sweeper leaves bookings with a charge in flight alone.
@@ -118,7 +119,7 @@ pub async fn sweep_once(pool: &PgPool, feed: &SeatFeed) -> Result<usize, sqlx::E
 struct Locked {
     user_id: Uuid,
     event_id: i64,
-    status: String,
+    status: BookingStatus,
     lapsed: bool,
     total_cents: i64,
     currency: String,
@@ -168,10 +169,10 @@ pub async fn confirm(
     // 1. Check the hold and record the charge attempt.
     let mut tx = pool.begin().await?;
     let booking = lock_booking(&mut tx, booking_id, caller, false).await?;
-    match booking.status.as_str() {
-        "confirmed" => return view(pool, booking_id).await,
-        "payment_pending" | "in_process" => {}
-        other => {
+    match booking.status {
+        BookingStatus::Confirmed => return view(pool, booking_id).await,
+        BookingStatus::PaymentPending | BookingStatus::InProcess => {}
+        other @ (BookingStatus::Rejected | BookingStatus::Cancelled | BookingStatus::Expired) => {
             return Err(BookingError::conflict(
                 "booking_not_pending",
                 format!("booking is {other}"),
@@ -283,7 +284,7 @@ async fn finish_charge(
 ) -> Result<Finished, sqlx::Error> {
     let mut tx = pool.begin().await?;
     // The hold path's lock order: seats by id, before anything else.
-    let seat_rows: Vec<(i64, Option<Uuid>, String)> = sqlx::query_as(
+    let seat_rows: Vec<(i64, Option<Uuid>, SeatStatus)> = sqlx::query_as(
         "select es.seat_id, es.booking_id, es.status
            from event_seats es join booking_items i on es.event_id = i.event_id and es.seat_id = i.seat_id
           where i.booking_id = $1
@@ -294,10 +295,12 @@ async fn finish_charge(
     .fetch_all(&mut *tx)
     .await?;
     let (status, reference, failure) = match outcome {
-        ChargeOutcome::Succeeded { reference } => ("succeeded", Some(reference.as_str()), None),
-        ChargeOutcome::Declined { code } => ("declined", None, Some(code.as_str())),
+        ChargeOutcome::Succeeded { reference } => {
+            (PaymentStatus::Succeeded, Some(reference.as_str()), None)
+        }
+        ChargeOutcome::Declined { code } => (PaymentStatus::Declined, None, Some(code.as_str())),
     };
-    let moved: Option<String> = sqlx::query_scalar(
+    let moved: Option<PaymentStatus> = sqlx::query_scalar(
         "update payments set status = $2, provider_ref = $3, failure_code = $4
           where idempotency_key = $1 and status = 'pending' returning status",
     )
@@ -315,15 +318,15 @@ async fn finish_charge(
             refund: false,
         });
     }
-    let booking_status: String =
+    let booking_status: BookingStatus =
         sqlx::query_scalar("select status from bookings where booking_id = $1 for update")
             .bind(booking_id)
             .fetch_one(&mut *tx)
             .await?;
-    let pending = booking_status == "payment_pending" || booking_status == "in_process";
+    let pending = booking_status.is_pending();
     let seats_intact = seat_rows
         .iter()
-        .all(|(_, holder, st)| *holder == Some(booking_id) && st == "held");
+        .all(|(_, holder, st)| *holder == Some(booking_id) && *st == SeatStatus::Held);
     let mut refund = false;
     let changes = match outcome {
         ChargeOutcome::Succeeded { .. } if pending && seats_intact => {
@@ -352,7 +355,7 @@ async fn finish_charge(
             .await?;
             write_outbox(&mut tx, &[booking_id], "booking.confirmed").await?;
             Changes {
-                seats: seats.into_iter().map(|s| (s, "sold")).collect(),
+                seats: seats.into_iter().map(|s| (s, SeatStatus::Sold)).collect(),
                 general_admission: Vec::new(),
             }
         }
@@ -365,7 +368,7 @@ async fn finish_charge(
                     .bind(booking_id)
                     .execute(&mut *tx)
                     .await?;
-                let changes = inventory::release(&mut tx, &[booking_id], "held").await?;
+                let changes = inventory::release(&mut tx, &[booking_id], SeatStatus::Held).await?;
                 write_outbox(&mut tx, &[booking_id], "booking.rejected").await?;
                 changes
             } else {
@@ -377,7 +380,7 @@ async fn finish_charge(
                 .bind(booking_id)
                 .execute(&mut *tx)
                 .await?;
-            let changes = inventory::release(&mut tx, &[booking_id], "held").await?;
+            let changes = inventory::release(&mut tx, &[booking_id], SeatStatus::Held).await?;
             write_outbox(&mut tx, &[booking_id], "booking.rejected").await?;
             changes
         }
@@ -486,7 +489,7 @@ async fn refund_confirmed(
         None
     };
     let changes = if cancelled.is_some() {
-        let changes = inventory::release(&mut tx, &[booking_id], "sold").await?;
+        let changes = inventory::release(&mut tx, &[booking_id], SeatStatus::Sold).await?;
         write_outbox(&mut tx, &[booking_id], "booking.cancelled").await?;
         changes
     } else {
@@ -505,7 +508,7 @@ async fn expire_one(
         .bind(booking_id)
         .execute(&mut **tx)
         .await?;
-    let changes = inventory::release(tx, &[booking_id], "held").await?;
+    let changes = inventory::release(tx, &[booking_id], SeatStatus::Held).await?;
     write_outbox(tx, &[booking_id], "booking.expired").await?;
     Ok((changes, ()))
 }
@@ -522,9 +525,9 @@ pub async fn cancel(
 ) -> Result<BookingView, BookingError> {
     let mut tx = pool.begin().await?;
     let booking = lock_booking(&mut tx, booking_id, caller, admin).await?;
-    let changes = match booking.status.as_str() {
-        "cancelled" => return view(pool, booking_id).await,
-        "payment_pending" | "in_process" => {
+    let changes = match booking.status {
+        BookingStatus::Cancelled => return view(pool, booking_id).await,
+        BookingStatus::PaymentPending | BookingStatus::InProcess => {
             let in_flight: bool = sqlx::query_scalar(
                 "select exists (select 1 from payments where booking_id = $1 and kind = 'charge' and status = 'pending')",
             )
@@ -541,9 +544,9 @@ pub async fn cancel(
                 .bind(booking_id)
                 .execute(&mut *tx)
                 .await?;
-            inventory::release(&mut tx, &[booking_id], "held").await?
+            inventory::release(&mut tx, &[booking_id], SeatStatus::Held).await?
         }
-        "confirmed" => {
+        BookingStatus::Confirmed => {
             if booking.event_started {
                 return Err(BookingError::conflict(
                     "event_started",
@@ -584,7 +587,7 @@ pub async fn cancel(
             )
             .await;
         }
-        other => {
+        other @ (BookingStatus::Rejected | BookingStatus::Expired) => {
             return Err(BookingError::conflict(
                 "booking_not_cancellable",
                 format!("booking is {other}"),

@@ -6,6 +6,7 @@ use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use crate::error::BookingError;
+use crate::status::BookingStatus;
 
 /// `POST /v1/bookings`. Exactly one of `seat_ids`, `quantity` (with
 /// `ticket_type_id`) or `best_available` is given.
@@ -218,7 +219,7 @@ pub struct BookingView {
     /// Booking id.
     pub booking_id: Uuid,
     /// `payment_pending`, `confirmed`, `rejected`, `cancelled` or `expired`.
-    pub status: String,
+    pub status: BookingStatus,
     /// The event.
     pub event_id: i64,
     /// Event title.
@@ -244,7 +245,7 @@ pub struct BookingView {
 #[derive(sqlx::FromRow)]
 struct ViewRow {
     booking_id: Uuid,
-    status: String,
+    status: BookingStatus,
     event_id: i64,
     event_title: String,
     event_starts_at: DateTime<Utc>,

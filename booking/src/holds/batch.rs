@@ -37,6 +37,7 @@ use crate::error::BookingError;
 use crate::inventory::{self, Changes};
 use crate::model::{BookingView, HoldRequest, ItemView, SeatView};
 use crate::outbox::outbox_payload;
+use crate::status::{BookingStatus, EventStatus, SeatStatus};
 
 #[derive(Debug, Clone)]
 struct TicketType {
@@ -59,7 +60,7 @@ struct LockedSeat {
 
 #[derive(Debug, sqlx::FromRow)]
 struct EventInfo {
-    status: String,
+    status: EventStatus,
     sale_open: bool,
     now: DateTime<Utc>,
     title: String,
@@ -156,7 +157,7 @@ async fn on_sale(
     .await?;
     Ok(match event {
         None => Err(BookingError::NotFound(format!("event {event_id}"))),
-        Some(e) if e.status != "scheduled" => Err(BookingError::conflict(
+        Some(e) if e.status != EventStatus::Scheduled => Err(BookingError::conflict(
             "event_not_on_sale",
             format!("event {event_id} is {}", e.status),
         )),
@@ -795,7 +796,7 @@ async fn write_holds(
             match &item.seat {
                 Some(seat) => {
                     seats.push(seat.seat_id, view.booking_id, view.expires_at);
-                    changes.seats.push((seat.seat_id, "held"));
+                    changes.seats.push((seat.seat_id, SeatStatus::Held));
                 }
                 None => *ga_delta.entry(item.ticket_type_id).or_default() += item.quantity,
             }
@@ -879,7 +880,7 @@ impl Batch<'_> {
             .sum();
         BookingView {
             booking_id: Uuid::new_v4(),
-            status: "payment_pending".to_owned(),
+            status: BookingStatus::PaymentPending,
             event_id: self.event_id,
             event_title: self.event.title.clone(),
             event_starts_at: self.event.starts_at,
