@@ -1,36 +1,42 @@
-//! The read API and public pages.
+//! The read API and public pages, by resource:
 //!
-//! - `GET /v1/events/search`: full-text search with filters, multi-select
-//!   facets, sorting, geo and paging ([`search_params`] documents the
-//!   parameters).
-//! - `GET /v1/events/suggest`: typed autocomplete.
-//! - `GET /v1/events/{id}`, `/v1/venues/{id}`, `/v1/performers/{id}`: public
-//!   pages from a two-level cache ([`page_cache`]) with CDN headers.
+//! - [`events`]: `GET /v1/events` (lists), `GET /v1/events/{id}` and its
+//!   seat map, the admin event and ticket-type writes, and the sale opener;
+//! - [`venues`] and [`performers`]: their public pages and admin writes;
+//! - [`search`]: `GET /v1/events/search` (full-text search with filters,
+//!   multi-select facets, sorting, geo and paging) and
+//!   `GET /v1/events/suggest` (typed autocomplete);
+//! - [`pages`]: the server-rendered HTML pages and the demo sign-in;
+//! - [`cache`]: the two-level page cache behind every public read, with
+//!   CDN headers, and its invalidation.
+//!
+//! Each resource has its own `router()`, merged by [`router`]. Handlers
+//! return [`error::ApiResult`]; every error is an RFC 9457 problem, and
+//! ids in paths are typed ([`ids`]) and checked before any database work.
 //!
 //! Search goes to the configured backend (embedded tantivy by default, or
 //! Elasticsearch); when it is down those routes answer 503 and nothing else
 //! is affected.
 
-pub mod admin_input;
-pub mod admin_routes;
-pub mod catalog_routes;
-pub mod event_list;
-pub mod invalidation;
-pub mod page_cache;
-pub mod sale_opener;
-pub mod search_params;
-pub mod search_routes;
-pub mod seat_map;
-pub mod web;
+pub mod admin;
+pub mod cache;
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod pages;
+pub mod performers;
+pub mod search;
+pub mod venues;
 
 use std::sync::Arc;
 
 use auth::JwtKeys;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRef};
-use axum::routing::{get, post, put};
-use search::SearchIndex;
-use search::config::SearchConfig;
+use axum::extract::FromRef;
+use axum::routing::get;
+// `::search` is the search crate; `search` alone is this crate's module.
+use ::search::SearchIndex;
+use ::search::config::SearchConfig;
 use service_kit::config::{CommonConfig, ConfigError, EnvSource};
 
 use service_kit::context::{ServiceContext, StartupError};
@@ -63,7 +69,7 @@ impl Config {
             common: CommonConfig::from_env(env)?,
             port: env.parse_or("API_PORT", DEFAULT_PORT)?,
             search: SearchConfig::from_env(env)?,
-            page_cache_bytes: env.parse_or("PAGE_CACHE_BYTES", page_cache::DEFAULT_L1_BYTES)?,
+            page_cache_bytes: env.parse_or("PAGE_CACHE_BYTES", cache::DEFAULT_L1_BYTES)?,
             cache_namespace: env.string_or("CACHE_NAMESPACE", "ticketing"),
             cdn_purge_url: match env.get("CDN_PURGE_URL") {
                 Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
@@ -83,7 +89,7 @@ impl Config {
 pub struct AppState {
     pub ctx: ServiceContext,
     pub search: Arc<dyn SearchIndex>,
-    pub pages: page_cache::PageCache,
+    pub pages: cache::PageCache,
     /// `APP_ENV=production`: the demo sign-in is off.
     pub production: bool,
 }
@@ -95,50 +101,17 @@ impl FromRef<AppState> for Arc<JwtKeys> {
 }
 
 /// The service's own routes, without the standard health routes and
-/// middleware.
+/// middleware: each resource's router, merged. Venues come last so that,
+/// as before, their router (with its seat-map body limit) supplies the
+/// default fallback.
 pub fn router(state: AppState) -> Router {
-    use admin_routes as admin;
-    let venues = Router::new()
-        .route("/v1/venues", post(admin::create_venue))
-        .route(
-            "/v1/venues/{id}",
-            get(catalog_routes::venue).patch(admin::update_venue),
-        )
-        .route("/v1/venues/{id}/seat-map", put(admin::replace_seat_map))
-        .layer(DefaultBodyLimit::max(admin::SEAT_MAP_BODY_LIMIT));
     Router::new()
-        .route("/v1/events/search", get(search_routes::search))
-        .route("/v1/events/suggest", get(search_routes::suggest))
         .route("/openapi.json", get(openapi))
-        .route(
-            "/v1/events",
-            get(catalog_routes::list).post(admin::create_event),
-        )
-        .route(
-            "/v1/events/{id}",
-            get(catalog_routes::event).patch(admin::update_event),
-        )
-        .route("/v1/events/{id}/seats", get(catalog_routes::seats))
-        .route("/v1/events/{id}/cancel", post(admin::cancel_event))
-        .route(
-            "/v1/events/{id}/ticket-types",
-            post(admin::create_ticket_type),
-        )
-        .route("/v1/performers", post(admin::create_performer))
-        .route(
-            "/v1/performers/{id}",
-            get(catalog_routes::performer).patch(admin::update_performer),
-        )
-        .route("/v1/demo/login", post(web::demo_login))
-        .route("/", get(web::home))
-        .route("/search", get(web::search))
-        .route("/events/{id}", get(web::event))
-        .route("/checkout/{id}", get(web::checkout))
-        .route("/confirmation/{id}", get(web::confirmation))
-        .route("/me/tickets", get(web::my_tickets))
-        .route("/login", get(web::login))
-        .route("/static/{name}", get(web::asset))
-        .merge(venues)
+        .merge(search::router())
+        .merge(events::router())
+        .merge(performers::router())
+        .merge(pages::router())
+        .merge(venues::router())
         .with_state(state)
 }
 
@@ -187,18 +160,21 @@ impl Application {
             .open_reader()
             .map_err(|e| StartupError::Other(e.to_string()))?;
         let probes = ctx.probes.clone();
-        let pages = page_cache::PageCache::new(
+        let pages = cache::PageCache::new(
             ctx.redis.clone(),
             &config.cache_namespace,
             config.page_cache_bytes,
         );
-        invalidation::spawn(
+        cache::invalidation::spawn(
             ctx.redis.clone(),
             config.cache_namespace.clone(),
             pages.clone(),
-            config.cdn_purge_url.clone().map(invalidation::Purger::new),
+            config
+                .cdn_purge_url
+                .clone()
+                .map(cache::invalidation::Purger::new),
         );
-        sale_opener::spawn(ctx.pool.clone());
+        events::sale_opener::spawn(ctx.pool.clone());
         let state = AppState {
             pages,
             ctx: ctx.clone(),

@@ -278,12 +278,12 @@ async fn an_invalidation_message_evicts_the_page_on_every_instance() {
     for app in [&one, &two] {
         loop {
             let _: () = redis::cmd("DEL")
-                .arg(api::page_cache::redis_key(&namespace, "venue:2"))
+                .arg(api::cache::redis_key(&namespace, "venue:2"))
                 .query_async(&mut conn)
                 .await
                 .expect("del");
             let _: i64 = redis::cmd("PUBLISH")
-                .arg(api::invalidation::channel(&namespace))
+                .arg(api::cache::invalidation::channel(&namespace))
                 .arg(r#"{"keys": ["venue:2"]}"#)
                 .query_async(&mut conn)
                 .await
@@ -450,7 +450,7 @@ async fn invalidations_reach_the_cdn_purge_webhook_once_for_all_instances() {
     while received.lock().await.is_empty() {
         assert!(std::time::Instant::now() < deadline, "no purge arrived");
         let _: i64 = redis::cmd("PUBLISH")
-            .arg(api::invalidation::channel(&one.db.name))
+            .arg(api::cache::invalidation::channel(&one.db.name))
             .arg(r#"{"events": [9], "keys": ["venue:4"]}"#)
             .query_async(&mut conn)
             .await

@@ -1,5 +1,5 @@
-//! Two-level cache of rendered public pages: moka in process (L1) in front
-//! of Redis (L2) in front of Postgres.
+//! The page cache: rendered public pages in two levels, moka in process
+//! (L1) in front of Redis (L2) in front of Postgres.
 //!
 //! - Entries are the serialized response bytes with their strong ETag and
 //!   surrogate keys; L1 is bounded by bytes.
@@ -11,6 +11,12 @@
 //!   availability, longer for static details). A stale entry stays in L1 for
 //!   an hour: if Postgres cannot be reached it is served instead of an error.
 //! - Redis is optional: when it is down, L1 and Postgres answer.
+//!
+//! [`invalidation`] evicts pages when the catalog changes; [`response`]
+//! answers a cached page with the HTTP caching headers a CDN understands.
+
+pub mod invalidation;
+pub mod response;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,4 +1,5 @@
-//! `GET /v1/events/{id}/seats`: the seat map with live status, compact.
+//! `GET /v1/events/{id}/seats`: the seat map with live status, compact,
+//! from the page cache and fresh for about a second like the event page.
 //!
 //! A 50,000-seat stadium must not cost megabytes, so each row is sent in
 //! columns, and regular columns collapse:
@@ -18,11 +19,32 @@
 //! - `status`: one letter per seat: `a` available (a lapsed hold counts),
 //!   `h` held, `s` sold, `-` not for sale.
 
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sqlx::PgPool;
 
-use crate::page_cache::Loaded;
+use crate::AppState;
+use crate::cache::Loaded;
+use crate::cache::response::{Freshness, PageKind, serve};
+use crate::ids::EventId;
+
+const SEATS_PAGE: PageKind = PageKind {
+    kind: "seats",
+    what: "event",
+    freshness: &Freshness::LIVE,
+};
+
+/// `GET /v1/events/{id}/seats`.
+pub async fn get_seat_map(
+    State(state): State<AppState>,
+    EventId(id): EventId,
+    headers: HeaderMap,
+) -> Response {
+    serve(&state, &SEATS_PAGE, id, &headers, load).await
+}
 
 #[derive(Debug, sqlx::FromRow)]
 struct RowSeats {
@@ -128,24 +150,6 @@ fn row_json(r: &RowSeats) -> Value {
     Value::Object(m)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn deltas_decode_to_the_rounded_values() {
-        let xs = [654.34, 651.86, 649.34, 646.78];
-        let d = super::tenths_deltas(&xs);
-        assert_eq!(d, [6543, -24, -26, -25]);
-        let decoded: Vec<i64> = d
-            .iter()
-            .scan(0, |acc, x| {
-                *acc += x;
-                Some(*acc)
-            })
-            .collect();
-        assert_eq!(decoded, [6543, 6519, 6493, 6468]);
-    }
-}
-
 #[derive(Debug, Serialize)]
 struct Section {
     section_id: i64,
@@ -204,4 +208,22 @@ pub async fn load(pool: PgPool, event_id: i64) -> Result<Loaded, sqlx::Error> {
         bytes,
         vec![format!("event:{event_id}"), format!("venue:{venue_id}")],
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn deltas_decode_to_the_rounded_values() {
+        let xs = [654.34, 651.86, 649.34, 646.78];
+        let d = super::tenths_deltas(&xs);
+        assert_eq!(d, [6543, -24, -26, -25]);
+        let decoded: Vec<i64> = d
+            .iter()
+            .scan(0, |acc, x| {
+                *acc += x;
+                Some(*acc)
+            })
+            .collect();
+        assert_eq!(decoded, [6543, 6519, 6493, 6468]);
+    }
 }

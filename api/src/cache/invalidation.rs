@@ -18,7 +18,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde::Deserialize;
 
-use crate::page_cache::PageCache;
+use super::PageCache;
 
 /// The channel for a namespace.
 pub fn channel(namespace: &str) -> String {

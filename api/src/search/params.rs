@@ -5,7 +5,7 @@
 //! Multi-valued filters take a comma-separated list, the parameter repeated,
 //! or both. The original API's names are accepted too: `keyword` for `q`
 //! and `pageSize` for `size` (`start`, `end` and `page` are the same).
-#![allow(
+#![expect(
     clippy::result_large_err,
     reason = "a Problem is built at most once per request, on the way out"
 )]

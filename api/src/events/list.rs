@@ -1,17 +1,42 @@
 //! `GET /v1/events`: popular or upcoming scheduled events, with keyset
 //! pagination (an opaque `after` cursor; no page ever scans the ones before
-//! it).
-#![allow(
+//! it), from the page cache and fresh for a few seconds.
+#![expect(
     clippy::result_large_err,
     reason = "a Problem is built at most once per request, on the way out"
 )]
 
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use problem::Problem;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::page_cache::Loaded;
+use crate::AppState;
+use crate::cache::Loaded;
+use crate::cache::response::{Freshness, respond};
+use crate::error::ApiResult;
+
+/// `GET /v1/events?sort=popular|upcoming&limit=&after=`.
+pub async fn list_events(
+    State(state): State<AppState>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let Query(params) = query
+        .map_err(|e| Problem::invalid_field("query", format!("malformed query string: {e}")))?;
+    let q = parse(&params)?;
+    let pool = state.ctx.pool.clone();
+    let key = q.key();
+    let lookup = state
+        .pages
+        .get(&key, Freshness::LIST.fresh_for, || load(pool, q))
+        .await;
+    Ok(respond(lookup, &Freshness::LIST, "list", &headers))
+}
 
 /// Largest page.
 pub const MAX_LIMIT: i64 = 100;

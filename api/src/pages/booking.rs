@@ -1,0 +1,69 @@
+//! The booking pages: checkout, confirmation and my tickets. They are
+//! shells the browser fills in with the user's own data from the booking
+//! service, so they cache like any other page.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::html;
+use problem::Problem;
+
+use super::{error_page, shell};
+use crate::ids::BookingId;
+
+/// `GET /checkout/{booking_id}`.
+pub async fn checkout_page(id: Result<BookingId, Problem>) -> Response {
+    let Ok(BookingId(raw)) = id else {
+        return error_page(StatusCode::BAD_REQUEST, "That is not a booking address");
+    };
+    shell(
+        "Checkout",
+        html! {
+            h1 { "Checkout" }
+            section #checkout data-booking-id=(raw) {
+                div #booking-summary aria-live="polite" { "Loading your hold…" }
+                p { "Your seats are held for " strong #countdown aria-live="off" { "–:––" } "." }
+                form #pay-form {
+                    label for="card-number" { "Card number" }
+                    input #card-number name="card_number" inputmode="numeric" autocomplete="cc-number" required;
+                    button #pay type="submit" { "Pay" }
+                }
+                p #pay-error role="alert" {}
+                details #test-cards open {
+                    summary { "Sandbox test cards" }
+                    ul {
+                        li { code { "4242 4242 4242 4242" } ": payment succeeds" }
+                        li { code { "4000 0000 0000 0002" } ": payment is declined (your seats are released)" }
+                        li { code { "4000 0000 0000 0077" } ": payment is slow" }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// `GET /confirmation/{booking_id}`.
+pub async fn confirmation_page(id: Result<BookingId, Problem>) -> Response {
+    let Ok(BookingId(raw)) = id else {
+        return error_page(StatusCode::BAD_REQUEST, "That is not a booking address");
+    };
+    shell(
+        "Confirmation",
+        html! {
+            h1 { "Thank you" }
+            section #confirmation data-booking-id=(raw) aria-live="polite" { "Loading your booking…" }
+            p { a #my-tickets-link href="/me/tickets" { "See all my tickets" } }
+        },
+    )
+}
+
+/// `GET /me/tickets`.
+pub async fn my_tickets_page() -> Response {
+    shell(
+        "My tickets",
+        html! {
+            h1 { "My tickets" }
+            ul #tickets aria-live="polite" {}
+            p #no-tickets hidden { "No tickets yet." }
+        },
+    )
+}

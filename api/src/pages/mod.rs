@@ -1,0 +1,149 @@
+//! Public HTML pages, server-rendered with maud: home, search, event (with
+//! the seat map drawn in the browser from `/v1/events/{id}/seats`),
+//! checkout, confirmation, my tickets, and a demo sign-in.
+//!
+//! Nothing user-specific is ever rendered here: these pages are cached by
+//! the edge like the JSON they come from. Who is signed in, holds and
+//! tickets are fetched by `/static/app.js` after load, with the token the
+//! demo sign-in stored in the browser. A malformed id or search is
+//! answered with an HTML error page, not problem+json; only
+//! `POST /v1/demo/login` speaks JSON.
+
+pub mod assets;
+pub mod booking;
+pub mod event;
+pub mod home;
+pub mod login;
+pub mod search;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use maud::{DOCTYPE, Markup, html};
+use serde_json::Value;
+
+use crate::AppState;
+
+/// Bumped with the assets so a cached page never pairs with an old script.
+const ASSET_VERSION: &str = "1";
+
+const LIST_CACHE: &str =
+    "public, max-age=15, s-maxage=15, stale-while-revalidate=30, stale-if-error=600";
+const EVENT_CACHE: &str =
+    "public, max-age=1, s-maxage=1, stale-while-revalidate=30, stale-if-error=600";
+const SHELL_CACHE: &str = "public, max-age=300, s-maxage=300";
+
+/// The pages, their assets and the demo sign-in.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/demo/login", post(login::demo_login))
+        .route("/", get(home::home_page))
+        .route("/search", get(search::search_page))
+        .route("/events/{id}", get(event::event_page))
+        .route("/checkout/{id}", get(booking::checkout_page))
+        .route("/confirmation/{id}", get(booking::confirmation_page))
+        .route("/me/tickets", get(booking::my_tickets_page))
+        .route("/login", get(login::login_page))
+        .route("/static/{name}", get(assets::get_asset))
+}
+
+fn layout(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Ticketing" }
+                link rel="stylesheet" href={ "/static/app.css?v=" (ASSET_VERSION) };
+                script src={ "/static/app.js?v=" (ASSET_VERSION) } defer {}
+            }
+            body {
+                header {
+                    nav aria-label="Main" {
+                        a #nav-home href="/" { "Ticketing" }
+                        a #nav-tickets href="/me/tickets" { "My tickets" }
+                        span #signin aria-live="polite" {}
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+fn search_form(q: &str) -> Markup {
+    html! {
+        form #search-form action="/search" method="get" role="search" {
+            label for="q" { "Search events" }
+            div.autocomplete {
+                input #q type="search" name="q" value=(q) autocomplete="off"
+                    placeholder="Artist, event, venue or city"
+                    aria-autocomplete="list" aria-controls="suggestions";
+                ul #suggestions role="listbox" aria-label="Suggestions" {}
+            }
+            button type="submit" { "Search" }
+        }
+    }
+}
+
+fn page(markup: Markup, cache_control: &'static str, keys: &[String]) -> Response {
+    let body = markup.into_string();
+    let etag = crate::cache::strong_etag(body.as_bytes());
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, cache_control),
+        ],
+        body,
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, v);
+    }
+    if !keys.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&keys.join(" ")) {
+            headers.insert("surrogate-key", v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&keys.join(",")) {
+            headers.insert("cache-tag", v);
+        }
+    }
+    response
+}
+
+fn error_page(status: StatusCode, message: &str) -> Response {
+    let markup = layout(
+        message,
+        html! {
+            h1 { (message) }
+            p { a href="/" { "Back to the home page" } }
+        },
+    );
+    let mut response = page(markup, "no-store", &[]);
+    *response.status_mut() = status;
+    response
+}
+
+fn money(cents: i64, currency: &str) -> String {
+    format!("{}.{:02} {currency}", cents / 100, cents % 100)
+}
+
+fn when(raw: &Value) -> String {
+    raw.as_str()
+        .and_then(|s| s.parse::<DateTime<Utc>>().ok())
+        .map(|t| t.format("%a %-d %b %Y, %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or_default()
+}
+
+/// Pages whose content is filled in by the browser (the user's own data).
+fn shell(title: &str, body: Markup) -> Response {
+    page(layout(title, body), SHELL_CACHE, &[])
+}

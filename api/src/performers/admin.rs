@@ -1,0 +1,72 @@
+//! Performer writes: `POST /v1/performers` and `PATCH /v1/performers/{id}`.
+//! Admin only (see [`crate::admin`]).
+
+use auth::AdminUser;
+use axum::extract::State;
+use axum::response::Response;
+use problem::{ApiJson, Problem};
+use serde_json::Value;
+use sqlx::PgConnection;
+
+use super::input::{NewPerformer, PerformerPatch};
+use crate::AppState;
+use crate::admin::{created, ok};
+use crate::error::ApiResult;
+use crate::ids::PerformerId;
+
+async fn performer_view(conn: &mut PgConnection, id: i64) -> ApiResult<Option<Value>> {
+    Ok(
+        sqlx::query_scalar("select to_jsonb(p) from performers p where performer_id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// `POST /v1/performers`.
+pub async fn create_performer(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    ApiJson(body): ApiJson<NewPerformer>,
+) -> ApiResult<Response> {
+    body.validate()?;
+    let mut conn = state.ctx.pool.acquire().await?;
+    let id: i64 = sqlx::query_scalar(
+        "insert into performers (name, genre, description, image_url)
+         values ($1, $2, $3, $4) returning performer_id",
+    )
+    .bind(&body.name)
+    .bind(&body.genre)
+    .bind(&body.description)
+    .bind(&body.image_url)
+    .fetch_one(&mut *conn)
+    .await?;
+    let view = performer_view(&mut conn, id).await?.unwrap_or_default();
+    Ok(created(&format!("/v1/performers/{id}"), &view))
+}
+
+/// `PATCH /v1/performers/{id}`.
+pub async fn update_performer(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    PerformerId(id): PerformerId,
+    ApiJson(patch): ApiJson<PerformerPatch>,
+) -> ApiResult<Response> {
+    patch.validate()?;
+    let mut conn = state.ctx.pool.acquire().await?;
+    let view: Option<Value> = sqlx::query_scalar(
+        "update performers p set name = coalesce($2, name), genre = coalesce($3, genre),
+                description = coalesce($4, description), image_url = coalesce($5, image_url)
+          where performer_id = $1
+         returning to_jsonb(p)",
+    )
+    .bind(id)
+    .bind(&patch.name)
+    .bind(&patch.genre)
+    .bind(&patch.description)
+    .bind(&patch.image_url)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let view = view.ok_or_else(|| Problem::not_found(format!("no performer {id}")))?;
+    Ok(ok(&view))
+}
