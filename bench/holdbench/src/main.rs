@@ -326,7 +326,38 @@ async fn run(
         errors += e;
         latencies.extend(l);
     }
-    let wall = started.elapsed().as_secs_f64();
+    let totals = Totals {
+        held,
+        conflicts,
+        errors,
+        wall: started.elapsed().as_secs_f64(),
+    };
+    report(pool, event_id, mode, clients, &totals, latencies).await
+}
+
+/// What the clients of a run counted.
+struct Totals {
+    held: u64,
+    conflicts: u64,
+    errors: u64,
+    wall: f64,
+}
+
+/// Prints a run's figures and checks nothing was oversold.
+async fn report(
+    pool: &PgPool,
+    event_id: i64,
+    mode: Mode,
+    clients: usize,
+    totals: &Totals,
+    latencies: Vec<(Duration, Duration)>,
+) -> anyhow::Result<()> {
+    let Totals {
+        held,
+        conflicts,
+        errors,
+        wall,
+    } = *totals;
     // Where the tail comes from: p99 of each second of the run.
     let mut by_second: std::collections::BTreeMap<u64, Vec<Duration>> = Default::default();
     for (at, l) in &latencies {

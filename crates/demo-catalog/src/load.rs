@@ -78,8 +78,34 @@ pub async fn load(
         }
     }
 
+    copy_places(&tx, catalog).await?;
+    copy_events(&tx, catalog).await?;
+    move_sequences(&tx).await?;
+
+    let (events_on_sale, event_seats) =
+        materialize_open_inventory(&tx, now, inventory_events).await?;
+    tx.commit().await?;
+
+    Ok(LoadReport {
+        users: catalog.users.len(),
+        performers: catalog.performers.len(),
+        venues: catalog.venues.len(),
+        seats: catalog.venue_seat_count(),
+        events: catalog.events.len(),
+        ticket_types: catalog.events.iter().map(|e| e.ticket_types.len()).sum(),
+        events_on_sale,
+        event_seats,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Users, performers, venues and their seat maps.
+async fn copy_places(
+    tx: &tokio_postgres::Transaction<'_>,
+    catalog: &Catalog,
+) -> Result<(), tokio_postgres::Error> {
     copy_rows(
-        &tx,
+        tx,
         "copy users (user_id, email, display_name, role) from stdin binary",
         &[Type::UUID, Type::TEXT, Type::TEXT, Type::TEXT],
         catalog.users.iter().map(|u| {
@@ -93,7 +119,7 @@ pub async fn load(
     )
     .await?;
     copy_rows(
-        &tx,
+        tx,
         "copy performers (performer_id, name, genre, description) from stdin binary",
         &[Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT],
         catalog.performers.iter().map(|p| {
@@ -107,7 +133,7 @@ pub async fn load(
     )
     .await?;
     copy_rows(
-        &tx,
+        tx,
         "copy venues (venue_id, name, address, city, country, lat, lon, timezone) from stdin binary",
         &[Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::FLOAT8, Type::FLOAT8, Type::TEXT],
         catalog.venues.iter().map(|v| {
@@ -116,7 +142,7 @@ pub async fn load(
     )
     .await?;
     copy_rows(
-        &tx,
+        tx,
         "copy venue_sections (section_id, venue_id, name, rank) from stdin binary",
         &[Type::INT8, Type::INT8, Type::TEXT, Type::INT4],
         catalog.venues.iter().flat_map(|v| {
@@ -132,7 +158,7 @@ pub async fn load(
     )
     .await?;
     copy_rows(
-        &tx,
+        tx,
         "copy venue_rows (row_id, section_id, label, position) from stdin binary",
         &[Type::INT8, Type::INT8, Type::TEXT, Type::INT4],
         catalog
@@ -152,7 +178,7 @@ pub async fn load(
     )
     .await?;
     copy_rows(
-        &tx,
+        tx,
         "copy seats (seat_id, row_id, number, x, y, accessible) from stdin binary",
         &[
             Type::INT8,
@@ -181,9 +207,17 @@ pub async fn load(
             }),
     )
     .await?;
+    Ok(())
+}
+
+/// Events with their performers, ticket types and the sections they sell.
+async fn copy_events(
+    tx: &tokio_postgres::Transaction<'_>,
+    catalog: &Catalog,
+) -> Result<(), tokio_postgres::Error> {
     let categories: Vec<&str> = catalog.events.iter().map(|e| e.category.as_str()).collect();
     copy_rows(
-        &tx,
+        tx,
         "copy events (event_id, venue_id, title, description, category, genre, starts_at, ends_at, \
          status, popularity, sale_starts_at, sale_ends_at) from stdin binary",
         &[
@@ -220,7 +254,7 @@ pub async fn load(
     .await?;
     let billing: Vec<i32> = (0..8).collect();
     copy_rows(
-        &tx,
+        tx,
         "copy event_performers (event_id, performer_id, billing) from stdin binary",
         &[Type::INT8, Type::INT8, Type::INT4],
         catalog.events.iter().flat_map(|e| {
@@ -232,7 +266,7 @@ pub async fn load(
     )
     .await?;
     copy_rows(
-        &tx,
+        tx,
         "copy ticket_types (ticket_type_id, event_id, name, kind, price_cents, currency, capacity, hold_seconds) \
          from stdin binary",
         &[Type::INT8, Type::INT8, Type::TEXT, Type::TEXT, Type::INT8, Type::TEXT, Type::INT4, Type::INT4],
@@ -254,7 +288,7 @@ pub async fn load(
     )
     .await?;
     copy_rows(
-        &tx,
+        tx,
         "copy ticket_type_sections (ticket_type_id, event_id, section_id) from stdin binary",
         &[Type::INT8, Type::INT8, Type::INT8],
         catalog.events.iter().flat_map(|e| {
@@ -266,7 +300,10 @@ pub async fn load(
         }),
     )
     .await?;
+    Ok(())
+}
 
+async fn move_sequences(tx: &tokio_postgres::Transaction<'_>) -> Result<(), tokio_postgres::Error> {
     // Generated ids were explicit; move identity sequences past them.
     tx.batch_execute(
         "select setval(pg_get_serial_sequence('performers', 'performer_id'), coalesce(max(performer_id), 0) + 1, false) from performers;
@@ -278,22 +315,7 @@ pub async fn load(
          select setval(pg_get_serial_sequence('ticket_types', 'ticket_type_id'), coalesce(max(ticket_type_id), 0) + 1, false) from ticket_types;",
     )
     .await?;
-
-    let (events_on_sale, event_seats) =
-        materialize_open_inventory(&tx, now, inventory_events).await?;
-    tx.commit().await?;
-
-    Ok(LoadReport {
-        users: catalog.users.len(),
-        performers: catalog.performers.len(),
-        venues: catalog.venues.len(),
-        seats: catalog.venue_seat_count(),
-        events: catalog.events.len(),
-        ticket_types: catalog.events.iter().map(|e| e.ticket_types.len()).sum(),
-        events_on_sale,
-        event_seats,
-        elapsed: started.elapsed(),
-    })
+    Ok(())
 }
 
 /// Creates `event_seats` rows for scheduled events whose sale is open at `now`
