@@ -28,6 +28,18 @@ ticketing_urls() {
 }
 ticketing_urls
 
+# The token signing secret: generated once per install into the state
+# directory (mode 600), never taken from the source. An explicit JWT_SECRET
+# in the environment wins.
+if [ -z "${JWT_SECRET:-}" ]; then
+    if [ ! -s "$TICKETING_STATE_DIR/jwt_secret" ]; then
+        mkdir -p "$TICKETING_STATE_DIR"
+        (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$TICKETING_STATE_DIR/jwt_secret")
+    fi
+    JWT_SECRET="$(cat "$TICKETING_STATE_DIR/jwt_secret")"
+fi
+export JWT_SECRET
+
 log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 as_root() {

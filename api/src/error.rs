@@ -65,6 +65,35 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Every status an [`ApiError`] answers with, for the API description.
+/// Routes list it last, so its 400 (which covers the body, the query and
+/// the path's id) is the one described.
+impl utoipa::IntoResponses for ApiError {
+    fn responses() -> problem::openapi::Responses {
+        problem::openapi::responses(&[
+            (
+                400,
+                "A body field, a query parameter or the path's `id` is invalid, or the catalog \
+                 refused a value (`invalid_field`); `field` names it.",
+            ),
+            (404, "No such resource (`not_found`)."),
+            (
+                409,
+                "The write conflicts with the catalog; `code` says how: `already_exists` (a \
+                 unique name is taken), `referenced_row_missing` (a row it refers to is gone), \
+                 or the route's own conflicts (see its description).",
+            ),
+            (
+                503,
+                "A dependency is unavailable (the catalog database, the search backend or, on \
+                 admin routes, the check of the token's user), or the write conflicted with \
+                 another (`service_unavailable`); try again.",
+            ),
+            (500, "An internal error; the cause is logged, never shown."),
+        ])
+    }
+}
+
 /// 409 `already_exists`: a unique constraint refused the row.
 pub fn already_exists(db: &dyn DatabaseError) -> Problem {
     Problem::new(StatusCode::CONFLICT, "already_exists").with_detail(format!(

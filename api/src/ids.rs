@@ -6,6 +6,10 @@
 //! `invalid_field` problem whose `field` is the path parameter's name,
 //! `id`. The HTML pages take `Result<EventId, Problem>` and answer an error
 //! page instead.
+//!
+//! For the API description each is an `IntoParams` (the `id` path
+//! parameter), and the integer ids an `IntoResponses` (the 400 they answer
+//! with).
 
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
@@ -42,8 +46,13 @@ async fn positive_id<S: Send + Sync>(parts: &mut Parts, state: &S) -> Result<i64
 }
 
 /// The `{id}` of an event route: a positive integer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EventId(pub i64);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+pub struct EventId(
+    /// The event's id.
+    #[param(minimum = 1)]
+    pub i64,
+);
 
 impl<S: Send + Sync> FromRequestParts<S> for EventId {
     type Rejection = Problem;
@@ -54,8 +63,13 @@ impl<S: Send + Sync> FromRequestParts<S> for EventId {
 }
 
 /// The `{id}` of a venue route: a positive integer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct VenueId(pub i64);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+pub struct VenueId(
+    /// The venue's id.
+    #[param(minimum = 1)]
+    pub i64,
+);
 
 impl<S: Send + Sync> FromRequestParts<S> for VenueId {
     type Rejection = Problem;
@@ -66,8 +80,13 @@ impl<S: Send + Sync> FromRequestParts<S> for VenueId {
 }
 
 /// The `{id}` of a performer route: a positive integer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PerformerId(pub i64);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+pub struct PerformerId(
+    /// The performer's id.
+    #[param(minimum = 1)]
+    pub i64,
+);
 
 impl<S: Send + Sync> FromRequestParts<S> for PerformerId {
     type Rejection = Problem;
@@ -80,8 +99,13 @@ impl<S: Send + Sync> FromRequestParts<S> for PerformerId {
 /// The `{id}` of a booking page (`/checkout/{id}`): shaped like a UUID, 36
 /// hex digits and dashes. The booking service owns the booking itself; the
 /// page only passes the id on to the browser.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BookingId(pub String);
+#[derive(Debug, Clone, PartialEq, Eq, utoipa::IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+pub struct BookingId(
+    /// The booking's id (a UUID).
+    #[param(format = Uuid)]
+    pub String,
+);
 
 impl<S: Send + Sync> FromRequestParts<S> for BookingId {
     type Rejection = Problem;
@@ -96,6 +120,35 @@ impl<S: Send + Sync> FromRequestParts<S> for BookingId {
                 format!("{raw:?} is not a booking id"),
             ))
         }
+    }
+}
+
+/// What an integer id's rejection answers, for the API description.
+fn id_responses() -> problem::openapi::Responses {
+    problem::openapi::responses(&[
+        (
+            400,
+            "The path's `id` is not a positive integer (`invalid_field`, `field` is `id`).",
+        ),
+        (500, "An internal error; the cause is logged, never shown."),
+    ])
+}
+
+impl utoipa::IntoResponses for EventId {
+    fn responses() -> problem::openapi::Responses {
+        id_responses()
+    }
+}
+
+impl utoipa::IntoResponses for VenueId {
+    fn responses() -> problem::openapi::Responses {
+        id_responses()
+    }
+}
+
+impl utoipa::IntoResponses for PerformerId {
+    fn responses() -> problem::openapi::Responses {
+        id_responses()
     }
 }
 

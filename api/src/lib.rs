@@ -10,6 +10,11 @@
 //! - [`cache`]: the two-level page cache behind every public read, with
 //!   CDN headers, and its invalidation.
 //!
+//! [`openapi`] is the API description, generated from the handlers'
+//! `#[utoipa::path]` annotations as [`router`] registers them and served at
+//! `GET /openapi.json`; `docs/openapi/api.json` is its committed snapshot.
+//! [`schema`] names the closed sets of strings the description lists.
+//!
 //! Each resource has its own `router()`, merged by [`router`]. Handlers
 //! return [`error::ApiResult`]; every error is an RFC 9457 problem, and
 //! ids in paths are typed ([`ids`]) and checked before any database work.
@@ -25,6 +30,7 @@ pub mod events;
 pub mod ids;
 pub mod pages;
 pub mod performers;
+pub mod schema;
 pub mod search;
 pub mod venues;
 
@@ -33,7 +39,9 @@ use std::sync::Arc;
 use auth::JwtKeys;
 use axum::Router;
 use axum::extract::FromRef;
-use axum::routing::get;
+use utoipa::Modify;
+use utoipa::openapi::tag::{Tag, TagBuilder};
+use utoipa_axum::router::OpenApiRouter;
 // `::search` is the search crate; `search` alone is this crate's module.
 use ::search::SearchIndex;
 use ::search::config::SearchConfig;
@@ -100,49 +108,108 @@ impl FromRef<AppState> for Arc<JwtKeys> {
     }
 }
 
-/// The service's own routes, without the standard health routes and
-/// middleware: each resource's router, merged. Venues come last so that,
-/// as before, their router (with its seat-map body limit) supplies the
-/// default fallback.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/openapi.json", get(openapi))
+impl FromRef<AppState> for auth::Users {
+    fn from_ref(state: &AppState) -> Self {
+        state.ctx.users.clone()
+    }
+}
+
+/// The service's own routes and their description, without the standard
+/// health routes and middleware: each resource's router, merged. Each route
+/// is registered with its `#[utoipa::path]`, so the description cannot miss
+/// one. Venues come last so that, as before, their router (with its
+/// seat-map body limit) supplies the default fallback.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(search::router())
         .merge(events::router())
         .merge(performers::router())
         .merge(pages::router())
         .merge(venues::router())
+}
+
+/// The routes, with `GET /openapi.json`.
+pub fn router(state: AppState) -> Router {
+    use service_kit::ratelimit::{Classified, enforce_classified};
+    let limits = Classified {
+        limiter: state.ctx.limiter.clone(),
+        classify: rate_limit_policy,
+    };
+    unbound_router()
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            enforce_classified,
+        ))
         .with_state(state)
 }
 
-/// The API description, `docs/openapi.yaml`, as JSON.
-pub fn openapi_json() -> Result<&'static [u8], &'static str> {
-    static DOC: std::sync::LazyLock<Result<Vec<u8>, String>> = std::sync::LazyLock::new(|| {
-        let yaml = include_str!("../../docs/openapi.yaml");
-        let value: serde_json::Value =
-            serde_norway::from_str(yaml).map_err(|e| format!("docs/openapi.yaml: {e}"))?;
-        serde_json::to_vec(&value).map_err(|e| e.to_string())
-    });
-    DOC.as_deref().map_err(String::as_str)
+/// Which rate limit each api route is under. Public pages and catalog
+/// reads have none here: they are cached, and the edge limits them per
+/// address; they do no Redis work for the limiter.
+pub fn rate_limit_policy(method: &axum::http::Method, path: &str) -> Option<&'static str> {
+    use axum::http::Method;
+    match (method, path) {
+        (&Method::POST, "/v1/demo/login") => Some("sign_in"),
+        (&Method::GET | &Method::HEAD, "/v1/events/search" | "/v1/events/suggest" | "/search") => {
+            Some("search")
+        }
+        (&Method::GET | &Method::HEAD | &Method::OPTIONS, _) => None,
+        (_, path) if path.starts_with("/v1/") => Some("writes"),
+        _ => None,
+    }
 }
 
-async fn openapi() -> axum::response::Response {
-    use axum::http::header;
-    use axum::response::IntoResponse;
-    match openapi_json() {
-        Ok(bytes) => (
-            [
-                (header::CONTENT_TYPE, "application/json"),
-                (header::CACHE_CONTROL, "public, max-age=300"),
-            ],
-            bytes,
-        )
-            .into_response(),
-        Err(e) => {
-            tracing::error!(error = e, "the embedded API description does not parse");
-            problem::Problem::internal().into_response()
-        }
-    }
+fn unbound_router() -> Router<AppState> {
+    let (routes, _) = routes().split_for_parts();
+    Router::new()
+        .merge(service_kit::openapi::router(&openapi()))
+        .merge(routes)
+}
+
+fn tag(name: &str, description: &str) -> Tag {
+    TagBuilder::new()
+        .name(name)
+        .description(Some(description))
+        .build()
+}
+
+/// api's API description.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, paths) = routes().split_for_parts();
+    let mut doc = service_kit::openapi::describe(
+        "api",
+        "Catalog reads (events, seat maps, venues, performers), search and autocomplete, \
+         the admin catalog writes and the server-rendered pages. The edge sends everything \
+         but `/v1/bookings*` and `/v1/me/*` here.\n\n\
+         Public reads come from a two-level page cache and carry `Cache-Control` (public), \
+         a strong `ETag` (304 on a matching `If-None-Match`), `Surrogate-Key` and `Cache-Tag` \
+         (the `event:ID`, `venue:ID` and `performer:ID` keys a purge names) and `X-Cache` \
+         (where the answer came from). Catalog writes need an admin token (401 without a \
+         valid one, 403 for another role), touch only Postgres (search and the caches follow \
+         through the indexer) and answer `Cache-Control: no-store`.",
+        DEFAULT_PORT,
+        paths,
+    );
+    auth::BearerScheme.modify(&mut doc);
+    doc.tags.get_or_insert_with(Vec::new).extend([
+        tag(
+            "events",
+            "Event lists, event pages and seat maps; admin event and ticket-type writes.",
+        ),
+        tag(
+            "search",
+            "Full-text event search with facets, and autocomplete.",
+        ),
+        tag("venues", "Venue pages; admin venue and seat-map writes."),
+        tag("performers", "Performer pages; admin performer writes."),
+        tag(
+            "pages",
+            "The server-rendered HTML pages, their assets and the demo sign-in. Nothing \
+             user-specific is rendered: the browser fetches the user's data with the token \
+             the demo sign-in stored.",
+        ),
+    ]);
+    doc
 }
 
 /// A built service, bound to its port and ready to run.
@@ -209,9 +276,98 @@ impl Application {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_api_description_parses_and_documents_every_route() {
-        let doc: serde_json::Value =
-            serde_json::from_slice(super::openapi_json().expect("parses")).expect("json");
+    fn the_openapi_snapshot_is_current() {
+        service_kit::openapi::assert_snapshot(
+            &super::openapi(),
+            std::path::Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../docs/openapi/api.json"
+            )),
+        );
+    }
+
+    #[test]
+    fn every_operation_documents_its_success_body_and_its_problems() {
+        let doc = serde_json::to_value(super::openapi()).expect("serializes");
+        let mut operations = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("path item") {
+                operations += 1;
+                let responses = op["responses"].as_object().expect("responses");
+                let success = responses
+                    .iter()
+                    .find(|(status, _)| status.starts_with('2'))
+                    .unwrap_or_else(|| panic!("{method} {path} documents no success"));
+                assert!(
+                    success.1["content"].is_object(),
+                    "{method} {path}: no success body"
+                );
+                if !path.starts_with("/v1/") {
+                    continue;
+                }
+                let admin_write = method != "get" && path != "/v1/demo/login";
+                let mut statuses = vec!["400", "404", "429", "500"];
+                if admin_write {
+                    statuses.extend(["401", "403"]);
+                    assert_eq!(
+                        op["security"][0]["bearer"],
+                        serde_json::json!([]),
+                        "{method} {path}"
+                    );
+                } else {
+                    assert!(op["security"].is_null(), "{method} {path} needs no token");
+                }
+                for status in statuses {
+                    assert_eq!(
+                        responses[status]["content"]["application/problem+json"]["schema"]["$ref"],
+                        "#/components/schemas/Problem",
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            operations,
+            17 + 8 + 4,
+            "17 JSON routes, eight pages and four standard routes"
+        );
+    }
+
+    #[test]
+    fn the_routes_and_the_description_merge_without_conflict() {
+        let _ = super::unbound_router();
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        fn refs<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    out.extend(map.get("$ref").and_then(serde_json::Value::as_str));
+                    map.values().for_each(|v| refs(v, out));
+                }
+                serde_json::Value::Array(list) => list.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        let doc = serde_json::to_value(super::openapi()).expect("serializes");
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(!found.is_empty());
+        for r in found {
+            let name = r
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("{r} is not a schema reference"));
+            assert!(
+                doc["components"]["schemas"][name].is_object(),
+                "{r} does not resolve"
+            );
+        }
+    }
+
+    #[test]
+    fn the_api_description_documents_every_route() {
+        let doc = serde_json::to_value(super::openapi()).expect("serializes");
         for (path, method) in [
             ("/healthz", "get"),
             ("/readyz", "get"),
@@ -234,6 +390,14 @@ mod tests {
             ("/v1/performers/{id}", "get"),
             ("/v1/performers/{id}", "patch"),
             ("/v1/demo/login", "post"),
+            ("/", "get"),
+            ("/search", "get"),
+            ("/events/{id}", "get"),
+            ("/checkout/{id}", "get"),
+            ("/confirmation/{id}", "get"),
+            ("/me/tickets", "get"),
+            ("/login", "get"),
+            ("/static/{name}", "get"),
         ] {
             assert!(
                 doc["paths"][path][method].is_object(),

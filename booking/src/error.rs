@@ -110,6 +110,38 @@ impl IntoResponse for BookingError {
     }
 }
 
+/// Every status a [`BookingError`] answers with, for the API description.
+impl utoipa::IntoResponses for BookingError {
+    fn responses() -> problem::openapi::Responses {
+        problem::openapi::responses(&[
+            (
+                400,
+                "A field, the path's id or a header is invalid; `field` names it.",
+            ),
+            (401, "The token's user does not exist."),
+            (404, "No such booking or event, or it is not the caller's."),
+            (
+                409,
+                "The request conflicts with the current state; `code` says how: \
+                 `seats_unavailable` (with `unavailable_seat_ids`), `tickets_unavailable`, \
+                 `ticket_limit_reached`, `sale_not_open`, `event_not_on_sale`, \
+                 `request_in_progress`, `hold_expired` (nothing charged), `payment_declined` \
+                 (seats released), `payment_in_progress`, `booking_not_pending`, \
+                 `booking_not_cancellable`, `refund_in_progress` or `event_started`.",
+            ),
+            (
+                422,
+                "This `Idempotency-Key` was used with a different request body.",
+            ),
+            (
+                503,
+                "A dependency is down, or the write conflicted; try again.",
+            ),
+            (500, "An internal error; the cause is logged, never shown."),
+        ])
+    }
+}
+
 /// Whether a database error is worth retrying the whole transaction for.
 pub fn is_retryable(e: &sqlx::Error) -> bool {
     e.as_database_error()

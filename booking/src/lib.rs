@@ -21,10 +21,11 @@ use std::time::Duration;
 use auth::JwtKeys;
 use axum::Router;
 use axum::extract::FromRef;
-use axum::routing::{get, post};
 use service_kit::config::{CommonConfig, ConfigError, EnvSource};
 use service_kit::context::{ServiceContext, StartupError};
 use service_kit::server::HttpServer;
+use utoipa::Modify;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::feed::SeatFeed;
 use crate::holds::{HoldEngine, HoldLimits};
@@ -110,18 +111,77 @@ impl FromRef<AppState> for Arc<JwtKeys> {
     }
 }
 
-/// The service's own routes, without the standard health routes and
-/// middleware.
-pub fn router(state: AppState) -> Router {
+impl FromRef<AppState> for auth::Users {
+    fn from_ref(state: &AppState) -> Self {
+        state.ctx.users.clone()
+    }
+}
+
+/// The routes that change bookings, each registered with its
+/// `#[utoipa::path]`, so the description cannot miss one.
+fn write_routes() -> OpenApiRouter<AppState> {
     use routes::*;
-    Router::new()
-        .route("/v1/bookings", post(create_booking))
-        .route("/v1/bookings/{id}", get(get_booking))
-        .route("/v1/bookings/{id}/confirm", post(confirm_booking))
-        .route("/v1/bookings/{id}/cancel", post(cancel_booking))
-        .route("/v1/me/bookings", get(list_my_bookings))
-        .route("/v1/me/tickets", get(list_my_tickets))
+    OpenApiRouter::new()
+        .routes(utoipa_axum::routes!(create_booking))
+        .routes(utoipa_axum::routes!(confirm_booking))
+        .routes(utoipa_axum::routes!(cancel_booking))
+}
+
+/// The routes that read the caller's bookings and tickets.
+fn read_routes() -> OpenApiRouter<AppState> {
+    use routes::*;
+    OpenApiRouter::new()
+        .routes(utoipa_axum::routes!(get_booking))
+        .routes(utoipa_axum::routes!(list_my_bookings))
+        .routes(utoipa_axum::routes!(list_my_tickets))
+}
+
+/// The routes, rate limited per account (`writes`, `personal_reads`), with
+/// `GET /openapi.json`. Every booking answer is personal, so none may be
+/// stored by a shared cache or kept by the browser.
+pub fn router(state: AppState) -> Router {
+    use axum::middleware::from_fn_with_state;
+    use service_kit::ratelimit::enforce;
+    let limiter = &state.ctx.limiter;
+    let (writes, _) = write_routes()
+        .layer(from_fn_with_state(limiter.gate("writes"), enforce))
+        .split_for_parts();
+    let (reads, _) = read_routes()
+        .layer(from_fn_with_state(limiter.gate("personal_reads"), enforce))
+        .split_for_parts();
+    writes
+        .merge(reads)
+        .layer(axum::middleware::map_response(private))
+        .merge(service_kit::openapi::router(&openapi()))
         .with_state(state)
+}
+
+async fn private(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("private, no-store"),
+    );
+    response
+}
+
+/// booking's API description.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, paths) = write_routes().merge(read_routes()).split_for_parts();
+    let mut doc = service_kit::openapi::describe(
+        "booking",
+        "Holds, payment, cancellation and the caller's bookings and tickets. \
+         The edge sends `/v1/bookings*` and `/v1/me/*` here.",
+        DEFAULT_PORT,
+        paths,
+    );
+    auth::BearerScheme.modify(&mut doc);
+    doc.tags.get_or_insert_with(Vec::new).push(
+        utoipa::openapi::tag::TagBuilder::new()
+            .name("bookings")
+            .description(Some("Holding, paying for and cancelling bookings."))
+            .build(),
+    );
+    doc
 }
 
 /// A built service, bound to its port and ready to run.
@@ -190,5 +250,54 @@ impl Application {
             task.abort();
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_openapi_snapshot_is_current() {
+        service_kit::openapi::assert_snapshot(
+            &super::openapi(),
+            std::path::Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../docs/openapi/booking.json"
+            )),
+        );
+    }
+
+    #[test]
+    fn every_operation_documents_its_success_body_and_its_problems() {
+        let doc = serde_json::to_value(super::openapi()).expect("serializes");
+        let mut operations = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("path item") {
+                operations += 1;
+                let responses = op["responses"].as_object().expect("responses");
+                let success = responses
+                    .iter()
+                    .find(|(status, _)| status.starts_with('2'))
+                    .unwrap_or_else(|| panic!("{method} {path} documents no success"));
+                assert!(
+                    success.1["content"].is_object(),
+                    "{method} {path}: no success body"
+                );
+                if path.starts_with("/v1/") {
+                    for status in ["400", "401", "404", "429", "500"] {
+                        assert_eq!(
+                            responses[status]["content"]["application/problem+json"]["schema"]["$ref"],
+                            "#/components/schemas/Problem",
+                            "{method} {path} {status}"
+                        );
+                    }
+                    assert_eq!(op["security"][0]["bearer"], serde_json::json!([]));
+                }
+            }
+        }
+        assert_eq!(
+            operations,
+            6 + 4,
+            "six booking routes and four standard ones"
+        );
     }
 }

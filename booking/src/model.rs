@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgExecutor;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::BookingError;
@@ -10,18 +11,20 @@ use crate::status::BookingStatus;
 
 /// `POST /v1/bookings`. Exactly one of `seat_ids`, `quantity` (with
 /// `ticket_type_id`) or `best_available` is given.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBooking {
     /// The event.
     pub event_id: i64,
     /// Explicit seats.
+    #[schema(min_items = 1)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seat_ids: Option<Vec<i64>>,
     /// General admission: the ticket type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticket_type_id: Option<i64>,
     /// General admission: how many.
+    #[schema(minimum = 1)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantity: Option<i32>,
     /// Let the service pick adjacent seats.
@@ -30,7 +33,7 @@ pub struct CreateBooking {
 }
 
 /// Best-available request: the best contiguous seats in one row.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BestAvailable {
     /// Restrict to one seated price tier.
@@ -40,9 +43,11 @@ pub struct BestAvailable {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub section_id: Option<i64>,
     /// How many seats.
+    #[schema(minimum = 1)]
     pub quantity: i32,
     /// Seats side by side in one row (the only mode offered).
     #[serde(default = "yes")]
+    #[schema(default = true)]
     pub adjacent: bool,
 }
 
@@ -177,7 +182,7 @@ impl CreateBooking {
 }
 
 /// `POST /v1/bookings/{id}/confirm`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmBooking {
     /// The card to charge.
@@ -185,7 +190,7 @@ pub struct ConfirmBooking {
 }
 
 /// A seat as shown to the buyer.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct SeatView {
     /// Seat id.
     pub seat_id: i64,
@@ -198,7 +203,7 @@ pub struct SeatView {
 }
 
 /// One line of a booking.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct ItemView {
     /// The ticket type.
     pub ticket_type_id: i64,
@@ -214,11 +219,11 @@ pub struct ItemView {
 }
 
 /// A booking as returned by every endpoint.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct BookingView {
     /// Booking id.
     pub booking_id: Uuid,
-    /// `payment_pending`, `confirmed`, `rejected`, `cancelled` or `expired`.
+    /// Where the booking is in its life.
     pub status: BookingStatus,
     /// The event.
     pub event_id: i64,
@@ -237,6 +242,7 @@ pub struct BookingView {
     /// Sum of the lines, in minor units.
     pub total_cents: i64,
     /// ISO 4217.
+    #[schema(example = "EUR")]
     pub currency: String,
     /// When it was created.
     pub created_at: DateTime<Utc>,

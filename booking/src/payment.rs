@@ -8,9 +8,12 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 
 /// Card details as the client sends them. Never logged or stored.
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
 pub struct Card {
-    /// The card number (digits; spaces allowed).
+    /// The card number (digits; spaces allowed). Sandbox test cards:
+    /// `4242 4242 4242 4242` succeeds, `4000 0000 0000 0002` is declined,
+    /// `4000 0000 0000 0077` succeeds slowly.
+    #[schema(example = "4242 4242 4242 4242")]
     pub card_number: String,
 }
 

@@ -32,7 +32,20 @@ fn booking_id(raw: &str) -> Result<Uuid, BookingError> {
     Uuid::parse_str(raw).map_err(|_| BookingError::invalid("booking_id", "must be a UUID"))
 }
 
-/// `POST /v1/bookings`: hold seats or tickets.
+/// Hold seats or tickets.
+///
+/// Pay before `expires_at`, or the hold lapses and the seats are free
+/// again. A replay with the same `Idempotency-Key` returns the first
+/// answer.
+#[utoipa::path(post, path = "/v1/bookings", tag = "bookings",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255,
+        description = "A replay returns the first response; the same key with another body is 422.")),
+    request_body = CreateBooking,
+    responses(
+        (status = 201, description = "Held; pay before `expires_at`.", body = BookingView),
+        BookingError, AuthUser, ApiJson<CreateBooking>,
+    ))]
 #[tracing::instrument(skip_all, fields(user = %user.sub, event_id = body.event_id))]
 pub async fn create_booking(
     State(state): State<AppState>,
@@ -56,7 +69,11 @@ pub async fn create_booking(
     Ok(respond(stored))
 }
 
-/// `GET /v1/bookings/{id}`: the owner's or any booking for an admin.
+/// A booking: the caller's own, or any for an admin.
+#[utoipa::path(get, path = "/v1/bookings/{id}", tag = "bookings",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The booking id.")),
+    responses((status = 200, description = "The booking.", body = BookingView), BookingError, AuthUser))]
 pub async fn get_booking(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -79,7 +96,17 @@ pub async fn get_booking(
         .ok_or_else(|| BookingError::NotFound(format!("booking {id}")))
 }
 
-/// `POST /v1/bookings/{id}/confirm`: pay and confirm.
+/// Pay and confirm a held booking.
+///
+/// The card is charged at most once, however often this is retried.
+#[utoipa::path(post, path = "/v1/bookings/{id}/confirm", tag = "bookings",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The booking id.")),
+    request_body = ConfirmBooking,
+    responses(
+        (status = 200, description = "Paid and confirmed.", body = BookingView),
+        BookingError, AuthUser, ApiJson<ConfirmBooking>,
+    ))]
 #[tracing::instrument(skip_all, fields(user = %user.sub, booking = %id))]
 pub async fn confirm_booking(
     State(state): State<AppState>,
@@ -113,7 +140,12 @@ pub async fn confirm_booking(
     .map(Json)
 }
 
-/// `POST /v1/bookings/{id}/cancel`.
+/// Cancel a held booking, or refund a confirmed one before its event starts.
+#[utoipa::path(post, path = "/v1/bookings/{id}/cancel", tag = "bookings",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The booking id.")),
+    responses((status = 200, description = "Cancelled (and refunded, if it was paid).", body = BookingView),
+        BookingError, AuthUser))]
 pub async fn cancel_booking(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -132,7 +164,11 @@ pub async fn cancel_booking(
     .map(Json)
 }
 
-/// `GET /v1/me/bookings`: the caller's latest 100 bookings, newest first.
+/// The caller's latest 100 bookings, newest first.
+#[utoipa::path(get, path = "/v1/me/bookings", tag = "bookings",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The bookings.", body = Vec<BookingView>),
+        BookingError, AuthUser))]
 pub async fn list_my_bookings(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -146,8 +182,8 @@ pub async fn list_my_bookings(
     Ok(Json(model::load_views(&state.ctx.pool, &ids).await?))
 }
 
-/// One ticket the caller owns.
-#[derive(Debug, Serialize)]
+/// One ticket line the caller owns, with its event, venue, seat and price.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Ticket {
     booking_id: Uuid,
     event_id: i64,
@@ -160,7 +196,11 @@ pub struct Ticket {
     currency: String,
 }
 
-/// `GET /v1/me/tickets`: the items of the caller's confirmed bookings.
+/// The tickets of the caller's confirmed bookings, by event date.
+#[utoipa::path(get, path = "/v1/me/tickets", tag = "bookings",
+    security(("bearer" = [])),
+    responses((status = 200, description = "One entry per ticket line.", body = Vec<Ticket>),
+        BookingError, AuthUser))]
 pub async fn list_my_tickets(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

@@ -24,8 +24,18 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::oneshot;
 
-/// The HS256 secret every spawned service uses.
-pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+/// The HS256 secret every spawned service of this test process uses:
+/// random per process, so no secret is written in the source.
+pub fn test_jwt_secret() -> &'static str {
+    static SECRET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SECRET.get_or_init(|| {
+        format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        )
+    })
+}
 
 /// Server-level URL the harness creates databases through.
 pub fn server_url() -> String {
@@ -247,11 +257,14 @@ pub fn service_env(db_url: &str, extra: &[(&str, &str)]) -> EnvSource {
         // Replication slots are per cluster: one per test database.
         ("INDEXER_SLOT".into(), database),
         ("REDIS_URL".into(), redis_url()),
-        ("JWT_SECRET".into(), TEST_JWT_SECRET.into()),
+        ("JWT_SECRET".into(), test_jwt_secret().into()),
         ("API_PORT".into(), "0".into()),
         ("BOOKING_PORT".into(), "0".into()),
         ("INDEXER_PORT".into(), "0".into()),
         ("DATABASE_MAX_CONNECTIONS".into(), "5".into()),
+        // Tests drive far more traffic per account than a shopper; the
+        // rate limit tests set their own limits (RATE_LIMIT_<NAME>).
+        ("RATE_LIMIT_PROFILE".into(), "benchmark".into()),
         // No index unless a test builds one: search answers 503.
         (
             "SEARCH_INDEX_DIR".into(),
@@ -348,5 +361,5 @@ pub fn binary(name: &str) -> PathBuf {
 
 /// The JWT secret as a [`SecretString`].
 pub fn test_secret() -> SecretString {
-    SecretString::from(TEST_JWT_SECRET.to_owned())
+    SecretString::from(test_jwt_secret().to_owned())
 }

@@ -91,6 +91,43 @@ pub fn respond(lookup: Lookup, freshness: &Freshness, what: &str, headers: &Head
     (StatusCode::OK, out_headers, page.body.clone()).into_response()
 }
 
+/// The answers [`respond`] gives besides the page itself, for the API
+/// description: 304 on a matching `If-None-Match`, 404, and 503 when the
+/// database is down and nothing is cached.
+#[derive(Debug)]
+pub struct CachedAnswers;
+
+impl utoipa::IntoResponses for CachedAnswers {
+    fn responses() -> problem::openapi::Responses {
+        let mut answers = problem::openapi::responses(&[
+            (404, "No such resource, or not a public one (`not_found`)."),
+            (
+                503,
+                "The catalog database is unavailable and no copy is cached \
+                 (`service_unavailable`); try again shortly.",
+            ),
+        ]);
+        answers.insert(
+            "304".to_owned(),
+            utoipa::openapi::ResponseBuilder::new()
+                .description("Not modified: `If-None-Match` names the current `ETag`. No body.")
+                .build()
+                .into(),
+        );
+        answers
+    }
+}
+
+/// The request header a cached page honours.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct Conditional {
+    /// `ETag`s of copies the client holds (comma-separated, or `*`): while
+    /// the page is unchanged the answer is 304 without a body.
+    #[param(rename = "If-None-Match", value_type = String, required = false)]
+    pub if_none_match: Option<String>,
+}
+
 /// What one page is: its cache key is `<kind>:<id>`, a missing one is "no
 /// such `what`", and it stays fresh as `freshness` says.
 #[derive(Debug)]

@@ -8,16 +8,76 @@ use auth::AdminUser;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use chrono::{DateTime, Utc};
 use problem::{ApiJson, Problem};
+use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgConnection;
+use utoipa::ToSchema;
 
 use super::input::{EventPatch, EventRow, NewEvent};
 use super::sale_opener;
 use crate::AppState;
 use crate::admin::{created, ok};
-use crate::error::{ApiResult, ResultExt, referenced_row_missing};
+use crate::error::{ApiError, ApiResult, ResultExt, referenced_row_missing};
 use crate::ids::EventId;
+use crate::schema::{Category, EventStatus, TicketKind};
+
+// The database builds this body (`event_view`); the type names its
+// members for the API description, and a test checks them against the
+// table.
+/// An event as the admin writes answer it: the stored row, its performers,
+/// its ticket types with their sections, and how many seats are
+/// materialized.
+#[derive(Debug, ToSchema)]
+pub struct StoredEvent {
+    pub event_id: i64,
+    pub venue_id: i64,
+    pub title: String,
+    pub description: String,
+    #[schema(value_type = Category)]
+    pub category: String,
+    pub genre: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    #[schema(value_type = EventStatus)]
+    pub status: String,
+    pub popularity: f64,
+    pub sale_starts_at: DateTime<Utc>,
+    pub sale_ends_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// When it first left `draft`; never set for an event that stayed a
+    /// draft, which has no public page.
+    pub published_at: Option<DateTime<Utc>>,
+    /// Performer ids, headliner first.
+    pub performers: Vec<i64>,
+    pub ticket_types: Vec<StoredTicketType>,
+    /// Seats in the event's inventory; they appear when the sale opens.
+    pub seats_materialized: i64,
+}
+
+/// A ticket type as stored, with the sections it prices.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StoredTicketType {
+    pub ticket_type_id: i64,
+    pub event_id: i64,
+    pub name: String,
+    #[schema(value_type = TicketKind)]
+    pub kind: String,
+    /// In minor units of `currency`.
+    pub price_cents: i64,
+    #[schema(example = "EUR")]
+    pub currency: String,
+    /// General admission only; null for a seated tier.
+    pub capacity: Option<i32>,
+    pub hold_seconds: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The venue sections a seated tier prices; empty for general
+    /// admission.
+    pub sections: Vec<i64>,
+}
 
 /// The event as the admin API shows it: the row, its performers, its
 /// ticket types with their sections, and how many seats are materialized.
@@ -121,7 +181,19 @@ fn venue_gone(db: &dyn sqlx::error::DatabaseError) -> Problem {
     referenced_row_missing(db).with_field("venue_id")
 }
 
-/// `POST /v1/events`.
+/// Create an event.
+///
+/// Writes Postgres only; search and the page caches follow through the
+/// indexer. When the sale window is open already, the seat inventory is
+/// materialized in the same transaction.
+#[utoipa::path(post, path = "/v1/events", tag = "events",
+    security(("bearer" = [])),
+    request_body = NewEvent,
+    responses(
+        (status = 201, description = "Created; `Location` names the event.", body = StoredEvent,
+            headers(("Location" = String, description = "The event's URL."))),
+        AdminUser, ApiJson<NewEvent>, ApiError,
+    ))]
 pub async fn create_event(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -193,9 +265,21 @@ async fn check_venue_change(
     Ok(())
 }
 
-/// `PATCH /v1/events/{id}`. The patch is applied to the stored row and the
-/// result validated whole. A cancelled event is not edited (409); the venue
-/// cannot change once a seated tier prices its sections (409).
+/// Change an event.
+///
+/// The fields present replace the stored ones and the result is checked
+/// whole. A cancelled event is 409 `event_cancelled`; moving an event to
+/// another venue once a seated tier prices its sections is 409
+/// `venue_in_use`. When the change opens the sale, the seat inventory is
+/// materialized in the same transaction.
+#[utoipa::path(patch, path = "/v1/events/{id}", tag = "events",
+    security(("bearer" = [])),
+    params(EventId),
+    request_body = EventPatch,
+    responses(
+        (status = 200, description = "The changed event.", body = StoredEvent),
+        AdminUser, EventId, ApiJson<EventPatch>, ApiError,
+    ))]
 pub async fn update_event(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -229,9 +313,18 @@ pub async fn update_event(
     Ok(ok(&view))
 }
 
-/// `POST /v1/events/{id}/cancel`. Idempotent: cancelling a cancelled event
-/// answers 200 again. A completed event is not cancelled (409). Bookings
-/// are left to the booking service (holds lapse; refunds are its job).
+/// Cancel an event.
+///
+/// Idempotent: cancelling a cancelled event answers 200 again. A completed
+/// event is 409 `event_completed`. Bookings are left to the booking
+/// service (holds lapse; refunds are its job).
+#[utoipa::path(post, path = "/v1/events/{id}/cancel", tag = "events",
+    security(("bearer" = [])),
+    params(EventId),
+    responses(
+        (status = 200, description = "The cancelled event.", body = StoredEvent),
+        AdminUser, EventId, ApiError,
+    ))]
 pub async fn cancel_event(
     State(state): State<AppState>,
     _admin: AdminUser,

@@ -6,12 +6,15 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::cache::Loaded;
-use crate::cache::response::{Freshness, PageKind, serve};
+use crate::cache::response::{CachedAnswers, Conditional, Freshness, PageKind, serve};
 use crate::ids::EventId;
+use crate::schema::{Category, EventStatus, TicketKind};
 
 /// The event page's cache key kind; the HTML event page shares the entry.
 pub const EVENT_PAGE: PageKind = PageKind {
@@ -20,7 +23,95 @@ pub const EVENT_PAGE: PageKind = PageKind {
     freshness: &Freshness::LIVE,
 };
 
-/// `GET /v1/events/{id}`.
+// The database builds this body (`EVENT_SQL`); the type names its
+// members for the API description, and a test checks the two agree.
+/// An event page: the event with its venue, performers and ticket types.
+#[derive(Debug, ToSchema)]
+pub struct EventPage {
+    pub event_id: i64,
+    pub title: String,
+    pub description: String,
+    #[schema(value_type = Category)]
+    pub category: String,
+    pub genre: String,
+    /// `scheduled`, `cancelled` or `completed`; an event that was never
+    /// published (a draft, or a draft cancelled) is not public.
+    #[schema(value_type = EventStatus)]
+    pub status: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub sale_starts_at: DateTime<Utc>,
+    pub sale_ends_at: DateTime<Utc>,
+    pub popularity: f64,
+    pub venue: EventPageVenue,
+    /// Headliner first.
+    pub performers: Vec<EventPagePerformer>,
+    /// Dearest first.
+    pub ticket_types: Vec<EventPageTicketType>,
+    pub availability: Availability,
+}
+
+/// The venue on an event page.
+#[derive(Debug, ToSchema)]
+pub struct EventPageVenue {
+    pub venue_id: i64,
+    pub name: String,
+    pub address: String,
+    pub city: String,
+    /// ISO 3166-1 alpha-2.
+    #[schema(example = "GB")]
+    pub country: String,
+    pub lat: f64,
+    pub lon: f64,
+    /// An IANA time zone name, for showing local times.
+    #[schema(example = "Europe/London")]
+    pub timezone: String,
+}
+
+/// A performer on an event page.
+#[derive(Debug, ToSchema)]
+pub struct EventPagePerformer {
+    pub performer_id: i64,
+    pub name: String,
+    pub genre: String,
+    /// 0 is the headliner.
+    pub billing: i32,
+}
+
+/// A ticket type on an event page, with the tickets left.
+#[derive(Debug, ToSchema)]
+pub struct EventPageTicketType {
+    pub ticket_type_id: i64,
+    pub name: String,
+    #[schema(value_type = TicketKind)]
+    pub kind: String,
+    /// In minor units of `currency`.
+    pub price_cents: i64,
+    #[schema(example = "EUR")]
+    pub currency: String,
+    /// Tickets left (a lapsed hold counts as available).
+    pub available: i64,
+}
+
+/// How many tickets are left across the event's ticket types.
+#[derive(Debug, ToSchema)]
+pub struct Availability {
+    pub available_tickets: i64,
+    pub sold_out: bool,
+}
+
+/// An event page.
+///
+/// The event with its venue, performers (headliner first), its ticket
+/// types with their price and the tickets left, and an availability
+/// summary. Drafts are not public. From the page cache, fresh for about a
+/// second.
+#[utoipa::path(get, path = "/v1/events/{id}", tag = "events",
+    params(EventId, Conditional),
+    responses(
+        (status = 200, description = "The event.", body = EventPage),
+        CachedAnswers, EventId,
+    ))]
 pub async fn get_event(
     State(state): State<AppState>,
     EventId(id): EventId,
@@ -41,8 +132,8 @@ pub async fn load_event(pool: PgPool, id: i64) -> Result<Loaded, sqlx::Error> {
 
 /// The event, its venue, performers and ticket types with availability.
 /// Drafts are not public.
-const EVENT_SQL: &str = r#"
-with e as (select * from events where event_id = $1 and status <> 'draft'),
+pub(crate) const EVENT_SQL: &str = r#"
+with e as (select * from events where event_id = $1 and published_at is not null),
 tiers as (
     select t.ticket_type_id, t.name, t.kind, t.price_cents, t.currency,
            case when t.kind = 'general_admission'

@@ -11,33 +11,46 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use problem::Problem;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::admin::{description, text};
+use crate::schema::{Category, EventEditStatus, NewEventStatus, TicketKind};
 
 /// Event categories the catalog knows.
 pub const CATEGORIES: [&str; 5] = ["concert", "sports", "theatre", "comedy", "family"];
 
-/// `POST /v1/events`.
-#[derive(Debug, Deserialize)]
+/// `POST /v1/events`'s body. `ends_at` is after `starts_at`, and the sale
+/// (`sale_starts_at` to `sale_ends_at`) ends by the time the event ends.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEvent {
+    /// The venue.
+    #[schema(minimum = 1)]
     pub venue_id: i64,
+    #[schema(min_length = 1, max_length = 300)]
     pub title: String,
     #[serde(default)]
+    #[schema(max_length = 20000, default = "")]
     pub description: String,
+    #[schema(value_type = Category)]
     pub category: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub genre: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     /// `draft` (hidden) or `scheduled` (public). Default `scheduled`.
     #[serde(default = "scheduled")]
+    #[schema(value_type = NewEventStatus, default = "scheduled")]
     pub status: String,
+    /// Demand signal for ranking; any non-negative scale.
     #[serde(default)]
+    #[schema(minimum = 0.0, default = 0.0)]
     pub popularity: f64,
     pub sale_starts_at: DateTime<Utc>,
     pub sale_ends_at: DateTime<Utc>,
-    /// Performer ids, headliner first.
+    /// Performer ids, headliner first, each once.
     #[serde(default)]
+    #[schema(default = json!([]))]
     pub performers: Vec<i64>,
 }
 
@@ -45,22 +58,31 @@ fn scheduled() -> String {
     "scheduled".to_owned()
 }
 
-/// `PATCH /v1/events/{id}`. `status` may be `draft`, `scheduled` or
-/// `completed`; cancelling has its own route.
-#[derive(Debug, Default, Deserialize)]
+/// `PATCH /v1/events/{id}`'s body: the fields present replace the stored
+/// ones, and the result is checked whole, as a new event is.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventPatch {
+    #[schema(minimum = 1)]
     pub venue_id: Option<i64>,
+    #[schema(min_length = 1, max_length = 300)]
     pub title: Option<String>,
+    #[schema(max_length = 20000)]
     pub description: Option<String>,
+    #[schema(value_type = Option<Category>)]
     pub category: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     pub genre: Option<String>,
     pub starts_at: Option<DateTime<Utc>>,
     pub ends_at: Option<DateTime<Utc>>,
+    /// `draft`, `scheduled` or `completed`; `POST .../cancel` cancels.
+    #[schema(value_type = Option<EventEditStatus>)]
     pub status: Option<String>,
+    #[schema(minimum = 0.0)]
     pub popularity: Option<f64>,
     pub sale_starts_at: Option<DateTime<Utc>>,
     pub sale_ends_at: Option<DateTime<Utc>>,
+    /// Performer ids, headliner first; replaces the list.
     pub performers: Option<Vec<i64>>,
 }
 
@@ -81,21 +103,33 @@ pub struct EventRow {
     pub sale_ends_at: DateTime<Utc>,
 }
 
-/// `POST /v1/events/{id}/ticket-types`.
-#[derive(Debug, Deserialize)]
+/// `POST /v1/events/{id}/ticket-types`'s body. A seated tier lists
+/// `sections` and no `capacity`; general admission the reverse.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTicketType {
+    /// Unique within the event.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// `seated` or `general_admission`.
+    #[schema(value_type = TicketKind)]
     pub kind: String,
+    #[schema(minimum = 0)]
     pub price_cents: i64,
+    /// ISO 4217.
+    #[schema(pattern = "^[A-Z]{3}$", example = "EUR")]
     pub currency: String,
     /// General admission only.
+    #[schema(minimum = 1)]
     pub capacity: Option<i32>,
+    /// How long a hold on these tickets lasts.
     #[serde(default = "default_hold")]
+    #[schema(minimum = 30, maximum = 3600, default = 600)]
     pub hold_seconds: i32,
-    /// Seated only: the venue sections this tier prices.
+    /// Seated only: the venue sections this tier prices (sections of the
+    /// event's venue, each once, not priced by another tier).
     #[serde(default)]
+    #[schema(default = json!([]))]
     pub sections: Vec<i64>,
 }
 

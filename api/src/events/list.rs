@@ -12,15 +12,79 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use problem::Problem;
-use serde_json::json;
+use serde::Serialize;
 use sqlx::PgPool;
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::cache::Loaded;
-use crate::cache::response::{Freshness, respond};
-use crate::error::ApiResult;
+use crate::cache::response::{CachedAnswers, Conditional, Freshness, respond};
+use crate::error::{ApiError, ApiResult};
+use crate::schema::Category;
 
-/// `GET /v1/events?sort=popular|upcoming&limit=&after=`.
+/// `GET /v1/events`'s query string, for the API description; [`parse`]
+/// reads it.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// `popular` (most popular first) or `upcoming` (soonest first, from
+    /// now on).
+    #[param(value_type = Option<ListOrder>, default = "popular")]
+    pub sort: Option<String>,
+    /// Events per page.
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    pub limit: Option<i64>,
+    /// `next_after` of the previous page, for the same `sort`.
+    pub after: Option<String>,
+}
+
+/// Which list `sort` asks for.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ListOrder {
+    Popular,
+    Upcoming,
+}
+
+/// A page of events.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventList {
+    pub events: Vec<ListedEvent>,
+    /// `after` for the next page; null on the last page.
+    pub next_after: Option<String>,
+}
+
+/// One event in a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListedEvent {
+    pub event_id: i64,
+    pub title: String,
+    #[schema(value_type = Category)]
+    pub category: String,
+    pub starts_at: DateTime<Utc>,
+    pub popularity: f64,
+    pub venue: ListedVenue,
+}
+
+/// The venue of a listed event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListedVenue {
+    pub venue_id: i64,
+    pub name: String,
+    pub city: String,
+}
+
+/// Popular or upcoming events.
+///
+/// Scheduled events, most popular or soonest first, with keyset
+/// pagination: pass a page's `next_after` as `after` for the next one.
+/// From the page cache, fresh for about five seconds.
+#[utoipa::path(get, path = "/v1/events", tag = "events",
+    params(ListParams, Conditional),
+    responses(
+        (status = 200, description = "A page of scheduled events.", body = EventList),
+        CachedAnswers, ApiError,
+    ))]
 pub async fn list_events(
     State(state): State<AppState>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -229,17 +293,22 @@ pub async fn load(pool: PgPool, q: ListQuery) -> Result<Loaded, sqlx::Error> {
     } else {
         None
     };
-    let events: Vec<_> = rows
-        .iter()
-        .map(|r| {
-            json!({
-                "event_id": r.event_id, "title": r.title, "category": r.category,
-                "starts_at": r.starts_at, "popularity": r.popularity,
-                "venue": {"venue_id": r.venue_id, "name": r.venue, "city": r.city},
-            })
+    let events = rows
+        .into_iter()
+        .map(|r| ListedEvent {
+            event_id: r.event_id,
+            title: r.title,
+            category: r.category,
+            starts_at: r.starts_at,
+            popularity: r.popularity,
+            venue: ListedVenue {
+                venue_id: r.venue_id,
+                name: r.venue,
+                city: r.city,
+            },
         })
         .collect();
-    let body = json!({ "events": events, "next_after": next_after });
+    let body = EventList { events, next_after };
     let bytes = serde_json::to_vec(&body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     Ok(Some((bytes, vec!["events".to_owned()])))
 }

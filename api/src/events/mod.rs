@@ -17,26 +17,23 @@ pub mod sale_opener;
 pub mod seat_map;
 pub mod ticket_types;
 
-use axum::Router;
-use axum::routing::{get, post};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 
+/// A schema only a query parameter names, which `routes!` does not collect.
+#[derive(OpenApi)]
+#[openapi(components(schemas(list::ListOrder)))]
+struct ParameterSchemas;
+
 /// `/v1/events` and below, except search and suggest ([`crate::search`]).
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/events",
-            get(list::list_events).post(admin::create_event),
-        )
-        .route(
-            "/v1/events/{id}",
-            get(get::get_event).patch(admin::update_event),
-        )
-        .route("/v1/events/{id}/seats", get(seat_map::get_seat_map))
-        .route("/v1/events/{id}/cancel", post(admin::cancel_event))
-        .route(
-            "/v1/events/{id}/ticket-types",
-            post(ticket_types::create_ticket_type),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ParameterSchemas::openapi())
+        .routes(routes!(list::list_events, admin::create_event))
+        .routes(routes!(get::get_event, admin::update_event))
+        .routes(routes!(seat_map::get_seat_map))
+        .routes(routes!(admin::cancel_event))
+        .routes(routes!(ticket_types::create_ticket_type))
 }

@@ -23,12 +23,12 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Serialize;
-use serde_json::{Map, Value, json};
 use sqlx::PgPool;
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::cache::Loaded;
-use crate::cache::response::{Freshness, PageKind, serve};
+use crate::cache::response::{CachedAnswers, Conditional, Freshness, PageKind, serve};
 use crate::ids::EventId;
 
 const SEATS_PAGE: PageKind = PageKind {
@@ -37,7 +37,19 @@ const SEATS_PAGE: PageKind = PageKind {
     freshness: &Freshness::LIVE,
 };
 
-/// `GET /v1/events/{id}/seats`.
+/// An event's seat map with live status.
+///
+/// Sections (with the seated tier that prices them, if any) and their
+/// rows, nearest the stage first; each row in columns (see `EventSeatRow`):
+/// one status letter per seat, `a` available, `h` held, `s` sold, `-` not
+/// for sale. Drafts are not public. From the page cache, fresh for about a
+/// second, like the event page.
+#[utoipa::path(get, path = "/v1/events/{id}/seats", tag = "events",
+    params(EventId, Conditional),
+    responses(
+        (status = 200, description = "The seat map.", body = EventSeats),
+        CachedAnswers, EventId,
+    ))]
 pub async fn get_seat_map(
     State(state): State<AppState>,
     EventId(id): EventId,
@@ -62,7 +74,7 @@ struct RowSeats {
 }
 
 const ROWS_SQL: &str = r#"
-with e as (select event_id, venue_id from events where event_id = $1 and status <> 'draft'),
+with e as (select event_id, venue_id from events where event_id = $1 and published_at is not null),
 opened as (select exists (select 1 from event_seats where event_id = $1) as yes)
 select vs.section_id, vs.name as section, vs.rank, tts.ticket_type_id,
        vr.row_id, vr.label,
@@ -110,20 +122,87 @@ fn tenths_deltas(values: &[f32]) -> Vec<i64> {
         .collect()
 }
 
-fn row_json(r: &RowSeats) -> Value {
-    let mut m = Map::new();
-    m.insert("row_id".into(), json!(r.row_id));
-    m.insert("label".into(), json!(r.label));
-    if consecutive(&r.seat_ids) {
-        m.insert("first_seat_id".into(), json!(r.seat_ids.first()));
+/// An event's seat map.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventSeats {
+    pub event_id: i64,
+    pub venue_id: i64,
+    /// The event's seated tiers, dearest first.
+    pub tiers: Vec<EventSeatTier>,
+    /// Best rank first.
+    pub sections: Vec<EventSeatSection>,
+}
+
+/// A seated tier of the event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventSeatTier {
+    pub ticket_type_id: i64,
+    pub name: String,
+    /// In minor units of `currency`.
+    pub price_cents: i64,
+    #[schema(example = "EUR")]
+    pub currency: String,
+}
+
+/// A section of the venue, with its rows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventSeatSection {
+    pub section_id: i64,
+    pub name: String,
+    /// Lower is better.
+    pub rank: i32,
+    /// The tier that prices this section; null when none does (its seats
+    /// are not for sale).
+    pub ticket_type_id: Option<i64>,
+    /// Nearest the stage first.
+    pub rows: Vec<EventSeatRow>,
+}
+
+/// A row's seats in columns, by seat number. Of each pair of members
+/// exactly one is present: `first_seat_id` (the ids run consecutively) or
+/// `seat_ids`; `first_number` (consecutive) or `numbers`; `x0` and `dx`
+/// (evenly spaced) or `dxs`; `y` (a straight row) or `dys`. `dxs` and
+/// `dys` are the first coordinate and then each seat's offset from the one
+/// before, in tenths of a unit (`[6543, -25, -25]` is 654.3, 651.8, 649.3).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventSeatRow {
+    pub row_id: i64,
+    pub label: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_seat_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seat_ids: Option<Vec<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_number: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub numbers: Option<Vec<i32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub x0: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dx: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dxs: Option<Vec<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub y: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dys: Option<Vec<i64>>,
+    /// One letter per seat: `a` available (a lapsed hold counts), `h`
+    /// held, `s` sold, `-` not for sale.
+    #[schema(pattern = "^[ahs-]*$", example = "aaahhss-aa")]
+    pub status: String,
+}
+
+fn row_view(r: &RowSeats) -> EventSeatRow {
+    let (first_seat_id, seat_ids) = if consecutive(&r.seat_ids) {
+        (r.seat_ids.first().copied(), None)
     } else {
-        m.insert("seat_ids".into(), json!(r.seat_ids));
-    }
-    if consecutive(&r.numbers) {
-        m.insert("first_number".into(), json!(r.numbers.first()));
+        (None, Some(r.seat_ids.clone()))
+    };
+    let (first_number, numbers) = if consecutive(&r.numbers) {
+        (r.numbers.first().copied(), None)
     } else {
-        m.insert("numbers".into(), json!(r.numbers));
-    }
+        (None, Some(r.numbers.clone()))
+    };
     let x0 = r.xs.first().copied().unwrap_or(0.0);
     let dx = if r.xs.len() > 1 {
         r.xs[1] - r.xs[0]
@@ -134,38 +213,41 @@ fn row_json(r: &RowSeats) -> Value {
         r.xs.iter()
             .enumerate()
             .all(|(i, x)| (x - (x0 + dx * i as f32)).abs() < 0.01);
-    if even {
-        m.insert("x0".into(), json!(round(x0)));
-        m.insert("dx".into(), json!(round(dx)));
+    let (x0, dx, dxs) = if even {
+        (Some(round(x0)), Some(round(dx)), None)
     } else {
-        m.insert("dxs".into(), json!(tenths_deltas(&r.xs)));
-    }
+        (None, None, Some(tenths_deltas(&r.xs)))
+    };
     let y0 = r.ys.first().copied().unwrap_or(0.0);
-    if r.ys.iter().all(|y| (y - y0).abs() < 0.01) {
-        m.insert("y".into(), json!(round(y0)));
+    let (y, dys) = if r.ys.iter().all(|y| (y - y0).abs() < 0.01) {
+        (Some(round(y0)), None)
     } else {
-        m.insert("dys".into(), json!(tenths_deltas(&r.ys)));
+        (None, Some(tenths_deltas(&r.ys)))
+    };
+    EventSeatRow {
+        row_id: r.row_id,
+        label: r.label.clone(),
+        first_seat_id,
+        seat_ids,
+        first_number,
+        numbers,
+        x0,
+        dx,
+        dxs,
+        y,
+        dys,
+        status: r.status.clone(),
     }
-    m.insert("status".into(), json!(r.status));
-    Value::Object(m)
-}
-
-#[derive(Debug, Serialize)]
-struct Section {
-    section_id: i64,
-    name: String,
-    rank: i32,
-    ticket_type_id: Option<i64>,
-    rows: Vec<Value>,
 }
 
 /// The seat map of an event, or `None` for an unknown or draft event.
 pub async fn load(pool: PgPool, event_id: i64) -> Result<Loaded, sqlx::Error> {
-    let venue: Option<i64> =
-        sqlx::query_scalar("select venue_id from events where event_id = $1 and status <> 'draft'")
-            .bind(event_id)
-            .fetch_optional(&pool)
-            .await?;
+    let venue: Option<i64> = sqlx::query_scalar(
+        "select venue_id from events where event_id = $1 and published_at is not null",
+    )
+    .bind(event_id)
+    .fetch_optional(&pool)
+    .await?;
     let Some(venue_id) = venue else {
         return Ok(None);
     };
@@ -180,10 +262,10 @@ pub async fn load(pool: PgPool, event_id: i64) -> Result<Loaded, sqlx::Error> {
     .bind(event_id)
     .fetch_all(&pool)
     .await?;
-    let mut sections: Vec<Section> = Vec::new();
+    let mut sections: Vec<EventSeatSection> = Vec::new();
     for r in &rows {
         if sections.last().is_none_or(|s| s.section_id != r.section_id) {
-            sections.push(Section {
+            sections.push(EventSeatSection {
                 section_id: r.section_id,
                 name: r.section.clone(),
                 rank: r.rank,
@@ -192,17 +274,25 @@ pub async fn load(pool: PgPool, event_id: i64) -> Result<Loaded, sqlx::Error> {
             });
         }
         if let Some(s) = sections.last_mut() {
-            s.rows.push(row_json(r));
+            s.rows.push(row_view(r));
         }
     }
-    let body = json!({
-        "event_id": event_id,
-        "venue_id": venue_id,
-        "tiers": tiers.iter().map(|(id, name, price, currency)| json!({
-            "ticket_type_id": id, "name": name, "price_cents": price, "currency": currency,
-        })).collect::<Vec<_>>(),
-        "sections": sections,
-    });
+    let body = EventSeats {
+        event_id,
+        venue_id,
+        tiers: tiers
+            .into_iter()
+            .map(
+                |(ticket_type_id, name, price_cents, currency)| EventSeatTier {
+                    ticket_type_id,
+                    name,
+                    price_cents,
+                    currency,
+                },
+            )
+            .collect(),
+        sections,
+    };
     let bytes = serde_json::to_vec(&body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     Ok(Some((
         bytes,

@@ -10,15 +10,29 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use problem::{ApiJson, Problem};
+use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgConnection;
+use utoipa::ToSchema;
 
+use super::admin::StoredTicketType;
 use super::input::NewTicketType;
 use super::sale_opener;
 use crate::AppState;
 use crate::admin::created;
-use crate::error::{ApiResult, ResultExt, already_exists};
+use crate::error::{ApiError, ApiResult, ResultExt, already_exists};
 use crate::ids::EventId;
+
+// The database builds this body; the type names its members for the API
+// description, and a test checks them against the table.
+/// A new ticket type as stored, and how many of its seats were
+/// materialized (all of them when the event's sale is open, else none yet).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedTicketType {
+    #[serde(flatten)]
+    pub stored: StoredTicketType,
+    pub seats_materialized: i64,
+}
 
 /// Locks the event so its venue cannot change under us; returns the venue.
 /// A cancelled or completed event takes no new tiers (409).
@@ -116,7 +130,23 @@ async fn insert_ticket_type(
     Ok(ticket_type_id)
 }
 
-/// `POST /v1/events/{id}/ticket-types`.
+/// Add a ticket type to an event.
+///
+/// A seated tier prices sections of the event's venue (409
+/// `section_already_priced` when another tier prices one of them); general
+/// admission has a capacity. A cancelled or completed event is 409
+/// `event_closed`. When the sale is open, the tier's seats are
+/// materialized at once (`seats_materialized`); otherwise when it opens.
+#[utoipa::path(post, path = "/v1/events/{id}/ticket-types", tag = "events",
+    security(("bearer" = [])),
+    params(EventId),
+    request_body = NewTicketType,
+    responses(
+        (status = 201, description = "Created; `Location` names the event, whose page lists it.",
+            body = CreatedTicketType,
+            headers(("Location" = String, description = "The event's URL."))),
+        AdminUser, EventId, ApiJson<NewTicketType>, ApiError,
+    ))]
 pub async fn create_ticket_type(
     State(state): State<AppState>,
     _admin: AdminUser,

@@ -4,12 +4,22 @@ use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::error_page;
+use super::{MissingPage, error_page};
 
 const SCRIPT: &str = include_str!("../../static/app.js");
 const STYLE: &str = include_str!("../../static/app.css");
 
-/// `GET /static/app.js` and `/static/app.css`.
+/// The pages' script and style sheet.
+///
+/// Compiled into the binary; pages link them with a version, so they are
+/// cached for an hour.
+#[utoipa::path(get, path = "/static/{name}", tag = "pages",
+    params(("name" = String, Path, description = "`app.js` or `app.css`.")),
+    responses(
+        (status = 200, description = "The file.",
+            content((String = "text/javascript"), (String = "text/css"))),
+        MissingPage,
+    ))]
 pub async fn get_asset(Path(name): Path<String>) -> Response {
     let (content_type, body) = match name.as_str() {
         "app.js" => ("text/javascript; charset=utf-8", SCRIPT),

@@ -7,10 +7,19 @@ use axum::response::Response;
 use maud::html;
 use problem::Problem;
 
-use super::{error_page, shell};
+use super::{MalformedAddress, error_page, shell};
 use crate::ids::BookingId;
 
-/// `GET /checkout/{booking_id}`.
+/// The checkout page.
+///
+/// A shell: the browser fills in the hold and pays for it through the
+/// booking service, with the signed-in user's token.
+#[utoipa::path(get, path = "/checkout/{id}", tag = "pages",
+    params(BookingId),
+    responses(
+        (status = 200, description = "The page.", content_type = "text/html", body = String),
+        MalformedAddress,
+    ))]
 pub async fn checkout_page(id: Result<BookingId, Problem>) -> Response {
     let Ok(BookingId(raw)) = id else {
         return error_page(StatusCode::BAD_REQUEST, "That is not a booking address");
@@ -41,7 +50,15 @@ pub async fn checkout_page(id: Result<BookingId, Problem>) -> Response {
     )
 }
 
-/// `GET /confirmation/{booking_id}`.
+/// The confirmation page.
+///
+/// A shell: the browser fills in the booking from the booking service.
+#[utoipa::path(get, path = "/confirmation/{id}", tag = "pages",
+    params(BookingId),
+    responses(
+        (status = 200, description = "The page.", content_type = "text/html", body = String),
+        MalformedAddress,
+    ))]
 pub async fn confirmation_page(id: Result<BookingId, Problem>) -> Response {
     let Ok(BookingId(raw)) = id else {
         return error_page(StatusCode::BAD_REQUEST, "That is not a booking address");
@@ -56,7 +73,11 @@ pub async fn confirmation_page(id: Result<BookingId, Problem>) -> Response {
     )
 }
 
-/// `GET /me/tickets`.
+/// The signed-in user's tickets.
+///
+/// A shell: the browser fills in the tickets from the booking service.
+#[utoipa::path(get, path = "/me/tickets", tag = "pages",
+    responses((status = 200, description = "The page.", content_type = "text/html", body = String)))]
 pub async fn my_tickets_page() -> Response {
     shell(
         "My tickets",

@@ -8,7 +8,10 @@ use maud::html;
 use problem::Problem;
 use serde_json::Value;
 
-use super::{EVENT_CACHE, error_page, layout, money, page, text, when};
+use super::{
+    BrokenPage, EVENT_CACHE, MalformedAddress, MissingPage, UnavailablePage, error_page, layout,
+    money, page, text, when,
+};
 use crate::AppState;
 use crate::cache::Lookup;
 use crate::events::get;
@@ -38,7 +41,16 @@ async fn event_json(state: &AppState, id: i64) -> Result<(Value, Vec<String>), R
     }
 }
 
-/// `GET /events/{id}`.
+/// The event page.
+///
+/// From the same cache entry as `GET /v1/events/{id}`; the seat map is
+/// drawn in the browser from `GET /v1/events/{id}/seats`.
+#[utoipa::path(get, path = "/events/{id}", tag = "pages",
+    params(EventId),
+    responses(
+        (status = 200, description = "The page.", content_type = "text/html", body = String),
+        MalformedAddress, MissingPage, UnavailablePage, BrokenPage,
+    ))]
 pub async fn event_page(State(state): State<AppState>, id: Result<EventId, Problem>) -> Response {
     let Ok(EventId(id)) = id else {
         return error_page(StatusCode::BAD_REQUEST, "That is not an event address");

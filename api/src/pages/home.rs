@@ -45,7 +45,12 @@ async fn list_json(state: &AppState, sort: &str) -> Value {
     }
 }
 
-/// `GET /`.
+/// The home page.
+///
+/// Popular and upcoming events, from the same cache entries as
+/// `GET /v1/events`.
+#[utoipa::path(get, path = "/", tag = "pages",
+    responses((status = 200, description = "The page.", content_type = "text/html", body = String)))]
 pub async fn home_page(State(state): State<AppState>) -> Response {
     let popular = list_json(&state, "popular").await;
     let upcoming = list_json(&state, "upcoming").await;

@@ -7,16 +7,26 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use maud::html;
 use problem::{ApiJson, Problem};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
 
 use super::shell;
 use crate::AppState;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
+use crate::schema::Role;
 
-/// `GET /login`.
+/// The demo sign-in page.
+///
+/// Lists up to 20 of the demo catalog's shoppers (never the admin);
+/// choosing one signs in on this browser through `POST /v1/demo/login`.
+#[utoipa::path(get, path = "/login", tag = "pages",
+    responses((status = 200, description = "The page.", content_type = "text/html", body = String)))]
 pub async fn login_page(State(state): State<AppState>) -> Response {
     let users: Vec<(String, String)> = sqlx::query_as(
-        "select email, role from users where email like '%@demo.ticketing.test'
-          order by role desc, email limit 20",
+        "select email, role from users
+          where email like '%@demo.ticketing.test' and role = 'user' and disabled_at is null
+          order by email limit 20",
     )
     .fetch_all(&state.ctx.pool)
     .await
@@ -37,12 +47,34 @@ pub async fn login_page(State(state): State<AppState>) -> Response {
 }
 
 /// `POST /v1/demo/login`'s body.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct DemoLogin {
+    /// A demo user's address (`@demo.ticketing.test`).
+    #[schema(example = "user01@demo.ticketing.test")]
     email: String,
 }
 
-/// `POST /v1/demo/login`: a token for a demo user (development only).
+/// A demo user's token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DemoToken {
+    /// A bearer token, valid for 12 hours.
+    token: String,
+    email: String,
+    #[schema(value_type = Role)]
+    role: &'static str,
+    user_id: Uuid,
+}
+
+/// Demo sign-in (development only).
+///
+/// A token for one of the demo catalog's users (`@demo.ticketing.test`),
+/// for trying the pages by hand. 404 when `APP_ENV=production`.
+#[utoipa::path(post, path = "/v1/demo/login", tag = "pages",
+    request_body = DemoLogin,
+    responses(
+        (status = 200, description = "The token.", body = DemoToken),
+        ApiJson<DemoLogin>, ApiError,
+    ))]
 pub async fn demo_login(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<DemoLogin>,
@@ -54,8 +86,12 @@ pub async fn demo_login(
         return Err(Problem::invalid_field("email", "not a demo user").into());
     }
     // Any failure of the user store is a 503 here, whatever its kind.
-    let user: Option<(uuid::Uuid, String)> =
-        sqlx::query_as("select user_id, role from users where email = $1")
+    let user: Option<(Uuid, String)> =
+        // Shoppers only: the demo sign-in never gives an admin token.
+        sqlx::query_as(
+            "select user_id, role from users
+              where email = $1 and role = 'user' and disabled_at is null",
+        )
             .bind(&body.email)
             .fetch_optional(&state.ctx.pool)
             .await
@@ -64,7 +100,7 @@ pub async fn demo_login(
                 Problem::unavailable("the user store is unavailable")
             })?;
     let Some((user_id, role)) = user else {
-        return Err(Problem::invalid_field("email", "no such demo user").into());
+        return Err(Problem::invalid_field("email", "no such demo shopper").into());
     };
     let role: auth::Role = role.parse().map_err(|e: String| {
         tracing::error!(error = %e, "demo login: a stored role does not parse");
@@ -78,9 +114,12 @@ pub async fn demo_login(
             tracing::error!(error = %e, "demo login: could not mint a token");
             Problem::internal()
         })?;
-    let mut response = axum::Json(serde_json::json!({
-        "token": token, "email": body.email, "role": role.as_str(), "user_id": user_id,
-    }))
+    let mut response = axum::Json(DemoToken {
+        token,
+        email: body.email,
+        role: role.as_str(),
+        user_id,
+    })
     .into_response();
     response
         .headers_mut()

@@ -16,13 +16,14 @@ pub mod home;
 pub mod login;
 pub mod search;
 
-use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
 use serde_json::Value;
+use utoipa::openapi::{ContentBuilder, ObjectBuilder, RefOr, ResponseBuilder, Type};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 
@@ -36,17 +37,91 @@ const EVENT_CACHE: &str =
 const SHELL_CACHE: &str = "public, max-age=300, s-maxage=300";
 
 /// The pages, their assets and the demo sign-in.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/demo/login", post(login::demo_login))
-        .route("/", get(home::home_page))
-        .route("/search", get(search::search_page))
-        .route("/events/{id}", get(event::event_page))
-        .route("/checkout/{id}", get(booking::checkout_page))
-        .route("/confirmation/{id}", get(booking::confirmation_page))
-        .route("/me/tickets", get(booking::my_tickets_page))
-        .route("/login", get(login::login_page))
-        .route("/static/{name}", get(assets::get_asset))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login::demo_login))
+        .routes(routes!(home::home_page))
+        .routes(routes!(search::search_page))
+        .routes(routes!(event::event_page))
+        .routes(routes!(booking::checkout_page))
+        .routes(routes!(booking::confirmation_page))
+        .routes(routes!(booking::my_tickets_page))
+        .routes(routes!(login::login_page))
+        .routes(routes!(assets::get_asset))
+}
+
+/// The content type of every page.
+const HTML: &str = "text/html; charset=utf-8";
+/// Their media type, for the API description.
+const HTML_MEDIA_TYPE: &str = "text/html";
+
+/// HTML error pages ([`error_page`]), one per `(status, description)`, for
+/// the API description.
+fn html_responses(entries: &[(u16, &str)]) -> problem::openapi::Responses {
+    entries
+        .iter()
+        .map(|&(status, description)| {
+            let response = ResponseBuilder::new()
+                .description(description)
+                .content(
+                    HTML_MEDIA_TYPE,
+                    ContentBuilder::new()
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                        .build(),
+                )
+                .build();
+            (status.to_string(), RefOr::T(response))
+        })
+        .collect()
+}
+
+/// A page's answer to a malformed address: an id that is not one, or an
+/// invalid search (400, HTML).
+#[derive(Debug)]
+pub struct MalformedAddress;
+
+impl utoipa::IntoResponses for MalformedAddress {
+    fn responses() -> problem::openapi::Responses {
+        html_responses(&[(
+            400,
+            "The address is malformed (an id that is not one, or an invalid search \
+             parameter, named on the page); an HTML error page.",
+        )])
+    }
+}
+
+/// A page's answer when what it shows does not exist (404, HTML).
+#[derive(Debug)]
+pub struct MissingPage;
+
+impl utoipa::IntoResponses for MissingPage {
+    fn responses() -> problem::openapi::Responses {
+        html_responses(&[(404, "No such event or file; an HTML error page.")])
+    }
+}
+
+/// A page's answer when the catalog database or search is down (503,
+/// HTML).
+#[derive(Debug)]
+pub struct UnavailablePage;
+
+impl utoipa::IntoResponses for UnavailablePage {
+    fn responses() -> problem::openapi::Responses {
+        html_responses(&[(
+            503,
+            "The catalog database or the search backend is unavailable; an HTML error page.",
+        )])
+    }
+}
+
+/// A page's answer when its data does not read (500, HTML).
+#[derive(Debug)]
+pub struct BrokenPage;
+
+impl utoipa::IntoResponses for BrokenPage {
+    fn responses() -> problem::openapi::Responses {
+        html_responses(&[(500, "An internal error; an HTML error page.")])
+    }
 }
 
 fn layout(title: &str, body: Markup) -> Markup {
@@ -94,7 +169,7 @@ fn page(markup: Markup, cache_control: &'static str, keys: &[String]) -> Respons
     let etag = crate::cache::strong_etag(body.as_bytes());
     let mut response = (
         [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_TYPE, HTML),
             (header::CACHE_CONTROL, cache_control),
         ],
         body,

@@ -9,9 +9,11 @@ use axum::response::Response;
 use maud::{Markup, html};
 use search::{FacetCount, PriceBucket};
 
-use super::{LIST_CACHE, error_page, layout, money, page, search_form};
+use super::{
+    LIST_CACHE, MalformedAddress, UnavailablePage, error_page, layout, money, page, search_form,
+};
 use crate::AppState;
-use crate::search::params;
+use crate::search::params::{self, SearchParams};
 
 /// The URL of the search page with `key` toggled to `value` (or set, for
 /// single-valued keys), page reset to 1.
@@ -158,7 +160,17 @@ fn month_links(params: &[(String, String)], months: &[FacetCount]) -> Vec<(Strin
         .collect()
 }
 
-/// `GET /search`.
+/// The search page.
+///
+/// Takes the parameters `GET /v1/events/search` takes, and shows the
+/// results with facets as links that toggle a filter, range facets (price,
+/// month) that set one, sorting and paging.
+#[utoipa::path(get, path = "/search", tag = "pages",
+    params(SearchParams),
+    responses(
+        (status = 200, description = "The page.", content_type = "text/html", body = String),
+        MalformedAddress, UnavailablePage,
+    ))]
 pub async fn search_page(
     State(state): State<AppState>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,

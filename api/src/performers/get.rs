@@ -4,11 +4,13 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::cache::Loaded;
-use crate::cache::response::{Freshness, PageKind, serve};
+use crate::cache::response::{CachedAnswers, Conditional, Freshness, PageKind, serve};
 use crate::ids::PerformerId;
 
 const PERFORMER_PAGE: PageKind = PageKind {
@@ -17,7 +19,42 @@ const PERFORMER_PAGE: PageKind = PageKind {
     freshness: &Freshness::STATIC,
 };
 
-/// `GET /v1/performers/{id}`.
+// The database builds this body (`PERFORMER_SQL`); the type names its
+// members for the API description, and a test checks the two agree.
+/// A performer page: the performer and their next scheduled events.
+#[derive(Debug, ToSchema)]
+pub struct PerformerPage {
+    pub performer_id: i64,
+    pub name: String,
+    pub genre: String,
+    pub description: String,
+    #[schema(format = "uri")]
+    pub image_url: Option<String>,
+    /// Up to 50, soonest first.
+    pub upcoming_events: Vec<PerformerEvent>,
+}
+
+/// One of a performer's upcoming events.
+#[derive(Debug, ToSchema)]
+pub struct PerformerEvent {
+    pub event_id: i64,
+    pub title: String,
+    pub starts_at: DateTime<Utc>,
+    pub venue_id: i64,
+    /// The venue's name.
+    pub venue: String,
+    pub city: String,
+}
+
+/// A performer with up to 50 upcoming events.
+///
+/// From the page cache, fresh for five minutes.
+#[utoipa::path(get, path = "/v1/performers/{id}", tag = "performers",
+    params(PerformerId, Conditional),
+    responses(
+        (status = 200, description = "The performer.", body = PerformerPage),
+        CachedAnswers, PerformerId,
+    ))]
 pub async fn get_performer(
     State(state): State<AppState>,
     PerformerId(id): PerformerId,
@@ -26,9 +63,8 @@ pub async fn get_performer(
     serve(&state, &PERFORMER_PAGE, id, &headers, load_performer).await
 }
 
-async fn load_performer(pool: PgPool, id: i64) -> Result<Loaded, sqlx::Error> {
-    let row: Option<(String,)> = sqlx::query_as(
-        r#"select json_build_object(
+/// The performer page's JSON.
+pub(crate) const PERFORMER_SQL: &str = r#"select json_build_object(
                 'performer_id', p.performer_id, 'name', p.name, 'genre', p.genre,
                 'description', p.description, 'image_url', p.image_url,
                 'upcoming_events', coalesce((
@@ -42,10 +78,12 @@ async fn load_performer(pool: PgPool, id: i64) -> Result<Loaded, sqlx::Error> {
                              order by e.starts_at, e.event_id limit 50) e
                       join venues v using (venue_id)), '[]'::json)
             )::text
-            from performers p where p.performer_id = $1"#,
-    )
-    .bind(id)
-    .fetch_optional(&pool)
-    .await?;
+            from performers p where p.performer_id = $1"#;
+
+async fn load_performer(pool: PgPool, id: i64) -> Result<Loaded, sqlx::Error> {
+    let row: Option<(String,)> = sqlx::query_as(PERFORMER_SQL)
+        .bind(id)
+        .fetch_optional(&pool)
+        .await?;
     Ok(row.map(|(json,)| (json.into_bytes(), vec![format!("performer:{id}")])))
 }

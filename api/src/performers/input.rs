@@ -7,27 +7,38 @@
 
 use problem::Problem;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::admin::{description, text};
 
-/// `POST /v1/performers`.
-#[derive(Debug, Deserialize)]
+/// `POST /v1/performers`'s body.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPerformer {
+    #[schema(min_length = 1, max_length = 300)]
     pub name: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub genre: String,
     #[serde(default)]
+    #[schema(max_length = 20000, default = "")]
     pub description: String,
+    /// An http(s) URL.
+    #[schema(format = "uri", max_length = 2000)]
     pub image_url: Option<String>,
 }
 
-/// `PATCH /v1/performers/{id}`.
-#[derive(Debug, Default, Deserialize)]
+/// `PATCH /v1/performers/{id}`'s body: the fields to change.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PerformerPatch {
+    #[schema(min_length = 1, max_length = 300)]
     pub name: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     pub genre: Option<String>,
+    #[schema(max_length = 20000)]
     pub description: Option<String>,
+    /// An http(s) URL.
+    #[schema(format = "uri", max_length = 2000)]
     pub image_url: Option<String>,
 }
 

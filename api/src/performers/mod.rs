@@ -4,17 +4,14 @@ pub mod admin;
 pub mod get;
 pub mod input;
 
-use axum::Router;
-use axum::routing::{get, post};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 
 /// `/v1/performers` and below.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/performers", post(admin::create_performer))
-        .route(
-            "/v1/performers/{id}",
-            get(get::get_performer).patch(admin::update_performer),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(admin::create_performer))
+        .routes(routes!(get::get_performer, admin::update_performer))
 }

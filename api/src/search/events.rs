@@ -8,22 +8,43 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use search::{Facets, Hit};
 use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::{Params, cacheable, millis, query_pairs};
+use super::params::SearchParams;
+use super::{Params, cacheable, millis, query_pairs, schema};
 use crate::AppState;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
-#[derive(Debug, Serialize)]
+/// A page of search results with the total and the facets.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SearchResults)]
 struct SearchResponse {
+    /// Events matching every filter.
     total: u64,
     page: usize,
     size: usize,
+    #[schema(value_type = Vec<schema::SearchHit>)]
     hits: Vec<Hit>,
+    #[schema(value_type = schema::Facets)]
     facets: Facets,
+    /// How long the search took, in milliseconds.
     took_ms: f64,
 }
 
-/// `GET /v1/events/search`.
+/// Search events.
+///
+/// Full-text search with filters, multi-select facets, geo and sorting, on
+/// the configured backend (embedded tantivy or Elasticsearch). When the
+/// backend is down or has no index yet the answer is 503, and nothing else
+/// is affected. Answers carry `Cache-Control: public, max-age=15,
+/// stale-while-revalidate=30`.
+#[utoipa::path(get, path = "/v1/events/search", tag = "search",
+    params(SearchParams),
+    responses(
+        (status = 200, description = "A page of results with the total and the facets.",
+            body = SearchResponse),
+        ApiError,
+    ))]
 pub async fn search_events(
     State(state): State<AppState>,
     query: Result<Query<Params>, QueryRejection>,

@@ -8,19 +8,21 @@
 
 pub mod events;
 pub mod params;
+pub mod schema;
 pub mod suggest;
 
 use std::time::Instant;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use problem::Problem;
 use serde::Serialize;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiResult;
@@ -29,11 +31,16 @@ use crate::error::ApiResult;
 const CACHE_CONTROL: &str = "public, max-age=15, stale-while-revalidate=30";
 
 /// `/v1/events/search` and `/v1/events/suggest`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/events/search", get(events::search_events))
-        .route("/v1/events/suggest", get(suggest::suggest_events))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ParameterSchemas::openapi())
+        .routes(routes!(events::search_events))
+        .routes(routes!(suggest::suggest_events))
 }
+
+/// A schema only a query parameter names, which `routes!` does not collect.
+#[derive(OpenApi)]
+#[openapi(components(schemas(schema::SearchSort)))]
+struct ParameterSchemas;
 
 /// A query string as its pairs, in order.
 type Params = Vec<(String, String)>;

@@ -15,6 +15,9 @@ use problem::Problem;
 use search::query::{DEFAULT_SIZE, MAX_RADIUS_KM, MAX_SIZE, MAX_WINDOW};
 use search::{GeoFilter, SearchQuery, Sort};
 
+use super::schema::SearchSort;
+use crate::schema::Category;
+
 /// Longest accepted text query.
 pub const MAX_QUERY_CHARS: usize = 200;
 /// Most values one multi-valued filter may list.
@@ -23,6 +26,98 @@ pub const MAX_VALUES: usize = 50;
 pub const CATEGORIES: [&str; 5] = ["concert", "sports", "theatre", "comedy", "family"];
 
 type Params = [(String, String)];
+
+/// `GET /v1/events/search`'s query string, for the API description;
+/// [`search_query`] reads it. A multi-valued filter takes a
+/// comma-separated list, the parameter repeated, or both, and matches any
+/// of its values (at most 50). Unknown parameters are ignored.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// Full text over title, performers, venue, city and description.
+    /// Tolerates typos; the last word is a prefix. Alias `keyword`.
+    #[param(max_length = 200, example = "metallica")]
+    pub q: Option<String>,
+    /// The original API's name for `q`.
+    #[param(max_length = 200)]
+    pub keyword: Option<String>,
+    /// Starts at or after: a date (its first second, UTC) or an RFC 3339
+    /// instant.
+    #[param(example = "2026-12-01")]
+    pub start: Option<String>,
+    /// Starts at or before: a date (its last second, UTC) or an RFC 3339
+    /// instant; not before `start`.
+    #[param(example = "2026-12-31T20:00:00Z")]
+    pub end: Option<String>,
+    /// City names.
+    #[param(max_items = 50)]
+    pub city: Option<Vec<String>>,
+    /// ISO 3166-1 alpha-2 codes, in any case.
+    #[param(max_items = 50)]
+    pub country: Option<Vec<String>>,
+    /// Categories.
+    #[param(value_type = Option<Vec<Category>>, max_items = 50)]
+    pub category: Option<Vec<String>>,
+    /// Genres.
+    #[param(max_items = 50)]
+    pub genre: Option<Vec<String>>,
+    /// Venue ids (positive integers).
+    #[param(max_items = 50)]
+    pub venue_id: Option<Vec<i64>>,
+    /// Performer ids (positive integers).
+    #[param(max_items = 50)]
+    pub performer_id: Option<Vec<i64>>,
+    /// The lowest ticket price is at least this, in major units of the
+    /// event's currency.
+    #[param(minimum = 0.0, maximum = 1_000_000_000.0)]
+    pub min_price: Option<f64>,
+    /// The lowest ticket price is at most this; not below `min_price`.
+    #[param(minimum = 0.0, maximum = 1_000_000_000.0)]
+    pub max_price: Option<f64>,
+    /// Only events with tickets left (`true` or `1`, `false` or `0`).
+    #[param(default = false)]
+    pub available: Option<bool>,
+    /// Latitude of a point (needs `lon`): orders by and reports distance.
+    #[param(minimum = -90.0, maximum = 90.0)]
+    pub lat: Option<f64>,
+    /// Longitude of the point (needs `lat`).
+    #[param(minimum = -180.0, maximum = 180.0)]
+    pub lon: Option<f64>,
+    /// Only events within this distance of the point (needs `lat` and
+    /// `lon`).
+    #[param(exclusive_minimum = 0.0, maximum = 20_000.0)]
+    pub radius_km: Option<f64>,
+    /// The order: by relevance (text score boosted by popularity, or
+    /// popularity without `q`), date, lowest price up or down, distance
+    /// (needs a point) or popularity.
+    #[param(value_type = Option<SearchSort>, default = "relevance")]
+    pub sort: Option<String>,
+    /// 1-based; `page` times `size` is at most 10000.
+    #[param(minimum = 1, default = 1)]
+    pub page: Option<u32>,
+    /// Hits per page. Alias `pageSize`.
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    pub size: Option<u32>,
+    /// The original API's name for `size`.
+    #[param(rename = "pageSize", minimum = 1, maximum = 100)]
+    pub page_size: Option<u32>,
+    /// Whether to count facets.
+    #[param(default = true)]
+    pub facets: Option<bool>,
+}
+
+/// `GET /v1/events/suggest`'s query string, for the API description;
+/// [`suggest_query`] reads it.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SuggestParams {
+    /// What was typed so far.
+    #[param(min_length = 1, max_length = 100, example = "metal")]
+    pub q: String,
+    /// Most suggestions to answer.
+    #[param(minimum = 1, maximum = 10, default = 10)]
+    pub limit: Option<u32>,
+}
 
 /// Values of `names` (a parameter and its aliases), in order.
 fn values<'a>(params: &'a Params, names: &[&str]) -> Vec<&'a str> {

@@ -5,15 +5,47 @@ use auth::AdminUser;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use chrono::{DateTime, Utc};
 use problem::{ApiJson, Problem};
 use serde_json::Value;
 use sqlx::PgConnection;
+use utoipa::ToSchema;
 
 use super::input::{NewVenue, SeatMap, VenuePatch};
 use crate::AppState;
 use crate::admin::{created, ok};
-use crate::error::{ApiResult, ResultExt, already_exists};
+use crate::error::{ApiError, ApiResult, ResultExt, already_exists};
 use crate::ids::VenueId;
+
+// The database builds this body (`venue_view`); the type names its
+// members for the API description, and a test checks them against the
+// table.
+/// A venue as the admin writes answer it: the stored row and the size of
+/// its seat map.
+#[derive(Debug, ToSchema)]
+pub struct StoredVenue {
+    pub venue_id: i64,
+    pub name: String,
+    pub address: String,
+    pub city: String,
+    #[schema(example = "GB")]
+    pub country: String,
+    pub lat: f64,
+    pub lon: f64,
+    #[schema(example = "Europe/London")]
+    pub timezone: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub seat_map: SeatMapSize,
+}
+
+/// How big a venue's seat map is.
+#[derive(Debug, ToSchema)]
+pub struct SeatMapSize {
+    pub sections: i64,
+    pub rows: i64,
+    pub seats: i64,
+}
 
 async fn known_timezone(conn: &mut PgConnection, tz: &str) -> ApiResult<()> {
     let known: bool =
@@ -142,7 +174,17 @@ async fn insert_seats(conn: &mut PgConnection, map: &SeatMap, row_ids: &[i64]) -
     Ok(())
 }
 
-/// `POST /v1/venues`.
+/// Create a venue, optionally with its seat map.
+///
+/// Bodies up to 32 MB (a 200,000-seat map is about 10 MB of JSON).
+#[utoipa::path(post, path = "/v1/venues", tag = "venues",
+    security(("bearer" = [])),
+    request_body = NewVenue,
+    responses(
+        (status = 201, description = "Created; `Location` names the venue.", body = StoredVenue,
+            headers(("Location" = String, description = "The venue's URL."))),
+        AdminUser, ApiJson<NewVenue>, ApiError,
+    ))]
 pub async fn create_venue(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -172,7 +214,18 @@ pub async fn create_venue(
     Ok(created(&format!("/v1/venues/{id}"), &view))
 }
 
-/// `PATCH /v1/venues/{id}`.
+/// Change a venue's details.
+///
+/// The fields present replace the stored ones. The seat map is not
+/// accepted here; see `PUT /v1/venues/{id}/seat-map`.
+#[utoipa::path(patch, path = "/v1/venues/{id}", tag = "venues",
+    security(("bearer" = [])),
+    params(VenueId),
+    request_body = VenuePatch,
+    responses(
+        (status = 200, description = "The changed venue.", body = StoredVenue),
+        AdminUser, VenueId, ApiJson<VenuePatch>, ApiError,
+    ))]
 pub async fn update_venue(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -209,9 +262,19 @@ pub async fn update_venue(
     Ok(ok(&view))
 }
 
-/// `PUT /v1/venues/{id}/seat-map`: replaces the seat map. Refused with 409
-/// once a ticket type prices any of the venue's sections, because sold and
-/// held seats point at them.
+/// Replace a venue's seat map.
+///
+/// Refused with 409 `seat_map_in_use` once a ticket type prices any of the
+/// venue's sections, because sold and held seats point at them. Bodies up
+/// to 32 MB.
+#[utoipa::path(put, path = "/v1/venues/{id}/seat-map", tag = "venues",
+    security(("bearer" = [])),
+    params(VenueId),
+    request_body = SeatMap,
+    responses(
+        (status = 200, description = "The venue with its new seat map.", body = StoredVenue),
+        AdminUser, VenueId, ApiJson<SeatMap>, ApiError,
+    ))]
 pub async fn replace_seat_map(
     State(state): State<AppState>,
     _admin: AdminUser,

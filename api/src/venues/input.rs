@@ -13,25 +13,41 @@ use std::collections::HashSet;
 
 use problem::Problem;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::admin::text;
 
 /// The most seats one seat map may hold.
 pub const MAX_SEATS: usize = 200_000;
 
-/// `POST /v1/venues`.
-#[derive(Debug, Deserialize)]
+/// `POST /v1/venues`'s body.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewVenue {
+    #[schema(min_length = 1, max_length = 300)]
     pub name: String,
+    #[schema(min_length = 1, max_length = 500)]
     pub address: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub city: String,
+    /// ISO 3166-1 alpha-2.
+    #[schema(pattern = "^[A-Z]{2}$", example = "GB")]
     pub country: String,
+    #[schema(minimum = -90.0, maximum = 90.0)]
     pub lat: f64,
+    #[schema(minimum = -180.0, maximum = 180.0)]
     pub lon: f64,
+    /// An IANA time zone name, for showing local times.
     #[serde(default = "utc")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        default = "UTC",
+        example = "Europe/London"
+    )]
     pub timezone: String,
-    /// Optional: the seat map can also be uploaded later.
+    /// Optional: the seat map can also be uploaded later
+    /// (`PUT /v1/venues/{id}/seat-map`).
     pub seat_map: Option<SeatMap>,
 }
 
@@ -39,54 +55,90 @@ fn utc() -> String {
     "UTC".to_owned()
 }
 
-/// `PATCH /v1/venues/{id}`: the fields to change.
-#[derive(Debug, Default, Deserialize)]
+/// `PATCH /v1/venues/{id}`'s body: the fields to change. The seat map has
+/// its own route, `PUT /v1/venues/{id}/seat-map`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VenuePatch {
+    #[schema(min_length = 1, max_length = 300)]
     pub name: Option<String>,
+    #[schema(min_length = 1, max_length = 500)]
     pub address: Option<String>,
+    #[schema(min_length = 1, max_length = 200)]
     pub city: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    #[schema(pattern = "^[A-Z]{2}$", example = "GB")]
     pub country: Option<String>,
+    #[schema(minimum = -90.0, maximum = 90.0)]
     pub lat: Option<f64>,
+    #[schema(minimum = -180.0, maximum = 180.0)]
     pub lon: Option<f64>,
+    /// An IANA time zone name.
+    #[schema(min_length = 1, max_length = 64, example = "Europe/London")]
     pub timezone: Option<String>,
 }
 
-/// A venue's seat map: sections, their rows, their seats.
-#[derive(Debug, Deserialize)]
+/// A venue's seat map: sections, their rows, their seats. Section names
+/// are unique in the venue, row labels and positions in their section,
+/// seat numbers in their row; at most 200,000 seats. A fault is a 400
+/// whose `field` is its path, such as
+/// `seat_map.sections[2].rows[0].seats[7].x`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeatMap {
+    #[schema(min_items = 1)]
     pub sections: Vec<Section>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A section of a seat map.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SeatMapSection)]
 pub struct Section {
+    /// Unique in the venue.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
-    /// Lower is better (best-available starts there). Default 0.
+    /// Lower is better (best-available starts there).
     #[serde(default)]
+    #[schema(default = 0)]
     pub rank: i32,
+    #[schema(min_items = 1)]
     pub rows: Vec<Row>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A row of a seat map section.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SeatMapRow)]
 pub struct Row {
+    /// Unique in the section.
+    #[schema(min_length = 1, max_length = 20)]
     pub label: String,
     /// 0 is nearest the stage; defaults to the row's index in the list.
+    /// Unique in the section.
+    #[schema(minimum = 0)]
     pub position: Option<i32>,
+    #[schema(min_items = 1)]
     pub seats: Vec<Seat>,
 }
 
-/// A seat. `number`, `x` and `y` are required; they are optional here only so
-/// a missing one is reported at its own path.
-#[derive(Debug, Deserialize)]
+// `number`, `x` and `y` are required; they are optional here only so a
+// missing one is reported at its own path.
+/// A seat.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SeatMapSeat)]
 pub struct Seat {
+    /// Unique in the row.
+    #[schema(value_type = i32, required = true, minimum = 1)]
     pub number: Option<i32>,
+    /// Drawing coordinates.
+    #[schema(value_type = f32, required = true)]
     pub x: Option<f32>,
+    #[schema(value_type = f32, required = true)]
     pub y: Option<f32>,
     #[serde(default)]
+    #[schema(default = false)]
     pub accessible: bool,
 }
 

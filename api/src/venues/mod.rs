@@ -8,9 +8,9 @@ pub mod admin;
 pub mod get;
 pub mod input;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 
@@ -18,13 +18,10 @@ use crate::AppState;
 pub const SEAT_MAP_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
 /// `/v1/venues` and below.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/venues", post(admin::create_venue))
-        .route(
-            "/v1/venues/{id}",
-            get(get::get_venue).patch(admin::update_venue),
-        )
-        .route("/v1/venues/{id}/seat-map", put(admin::replace_seat_map))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(admin::create_venue))
+        .routes(routes!(get::get_venue, admin::update_venue))
+        .routes(routes!(admin::replace_seat_map))
         .layer(DefaultBodyLimit::max(SEAT_MAP_BODY_LIMIT))
 }

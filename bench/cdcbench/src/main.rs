@@ -67,7 +67,16 @@ impl Indexer {
             .env("INDEXER_PORT", port.to_string())
             .env("INDEXER_SLOT", &args.slot)
             .env("SEARCH_INDEX_DIR", &args.index_dir)
-            .env("JWT_SECRET", "cdcbench-secret-cdcbench-secret-0001")
+            // The indexer verifies no tokens, but every service needs a
+            // secret to start: a random one for this run.
+            .env(
+                "JWT_SECRET",
+                format!(
+                    "{}{}",
+                    uuid::Uuid::new_v4().simple(),
+                    uuid::Uuid::new_v4().simple()
+                ),
+            )
             .env("RUST_LOG", "warn")
             // Catch-up ends when the slot passes the backlog's last WAL
             // position; let an idle indexer record it promptly.

@@ -4,6 +4,12 @@
 //! `sub` (the user id), `role` (`user` or `admin`) and `exp`.
 //! [`AuthUser`] and [`AdminUser`] are axum extractors that turn a missing or
 //! bad token into a 401 and a missing role into a 403, both problem+json.
+//!
+//! A signature is not enough: the extractors also ask [`Users`] whether the
+//! token's user still exists and is not disabled, and take the role from
+//! the users table, not from the token. That answer is cached per user for
+//! at most `AUTH_USER_CACHE_MS` (default 5 s), which is therefore how long
+//! a deletion, a disable or a demotion takes to reach every route.
 
 use std::sync::Arc;
 
@@ -75,6 +81,12 @@ pub enum AuthError {
     /// The token verified but lacks the role the route needs.
     #[error("this action needs the {0} role")]
     Forbidden(&'static str),
+    /// The token verified, but its user does not exist or is disabled.
+    #[error("the token's user does not exist or is disabled")]
+    UnknownUser,
+    /// The users table could not be read.
+    #[error("the user check failed: {0}")]
+    Unavailable(#[from] sqlx::Error),
 }
 
 impl From<AuthError> for Problem {
@@ -92,6 +104,13 @@ impl From<AuthError> for Problem {
             }
             AuthError::Forbidden(role) => {
                 Problem::forbidden(format!("this action needs the {role} role"))
+            }
+            AuthError::UnknownUser => {
+                Problem::unauthorized("the token's user does not exist or is disabled")
+                    .with_field("authorization")
+            }
+            AuthError::Unavailable(_) => {
+                Problem::unavailable("the user check is unavailable; try again shortly")
             }
         }
     }
@@ -153,7 +172,12 @@ impl JwtKeys {
 
     /// Verifies the bearer token in request headers.
     pub fn verify_headers(&self, parts: &Parts) -> Result<Claims, AuthError> {
-        let header = parts.headers.get(AUTHORIZATION).ok_or(AuthError::Missing)?;
+        self.verify_headers_of(&parts.headers)
+    }
+
+    /// Verifies the bearer token in `headers`.
+    pub fn verify_headers_of(&self, headers: &axum::http::HeaderMap) -> Result<Claims, AuthError> {
+        let header = headers.get(AUTHORIZATION).ok_or(AuthError::Missing)?;
         let token = header
             .to_str()
             .ok()
@@ -163,6 +187,69 @@ impl JwtKeys {
             })
             .ok_or(AuthError::Missing)?;
         self.verify(token.trim())
+    }
+}
+
+/// Whether a token's user may act, read from `users` and cached briefly.
+#[derive(Clone)]
+pub struct Users {
+    pool: sqlx::PgPool,
+    /// user id → the role of an enabled user, or `None` for an unknown or
+    /// disabled one (negative answers are cached too, so a flood of tokens
+    /// for a deleted user costs one query per TTL).
+    cache: Option<moka::future::Cache<Uuid, Option<Role>>>,
+}
+
+impl std::fmt::Debug for Users {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Users")
+            .field("cached", &self.cache.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Users {
+    /// Checks against `pool`, caching each answer for `ttl` (zero: no cache).
+    pub fn new(pool: sqlx::PgPool, ttl: std::time::Duration) -> Self {
+        let cache = (!ttl.is_zero()).then(|| {
+            moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build()
+        });
+        Self { pool, cache }
+    }
+
+    /// The current role of an enabled user; `None` if unknown or disabled.
+    pub async fn role(&self, user: Uuid) -> Result<Option<Role>, AuthError> {
+        match &self.cache {
+            Some(cache) => cache
+                .try_get_with(user, self.lookup(user))
+                .await
+                .map_err(|e| match e.as_ref() {
+                    AuthError::Unavailable(inner) => {
+                        AuthError::Unavailable(sqlx::Error::Protocol(inner.to_string()))
+                    }
+                    _ => AuthError::UnknownUser,
+                }),
+            None => self.lookup(user).await,
+        }
+    }
+
+    async fn lookup(&self, user: Uuid) -> Result<Option<Role>, AuthError> {
+        let role: Option<String> =
+            sqlx::query_scalar("select role from users where user_id = $1 and disabled_at is null")
+                .bind(user)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(role.and_then(|r| r.parse().ok()))
+    }
+
+    /// Verified claims whose user exists and is enabled, with the role as
+    /// it is now.
+    async fn admit(&self, mut claims: Claims) -> Result<Claims, AuthError> {
+        claims.role = self.role(claims.sub).await?.ok_or(AuthError::UnknownUser)?;
+        Ok(claims)
     }
 }
 
@@ -177,19 +264,7 @@ pub struct AdminUser(pub Claims);
 impl<S> FromRequestParts<S> for AuthUser
 where
     Arc<JwtKeys>: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let keys = Arc::<JwtKeys>::from_ref(state);
-        Ok(AuthUser(keys.verify_headers(parts)?))
-    }
-}
-
-impl<S> FromRequestParts<S> for AdminUser
-where
-    Arc<JwtKeys>: FromRef<S>,
+    Users: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = Problem;
@@ -197,10 +272,76 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let keys = Arc::<JwtKeys>::from_ref(state);
         let claims = keys.verify_headers(parts)?;
+        Ok(AuthUser(Users::from_ref(state).admit(claims).await?))
+    }
+}
+
+impl<S> FromRequestParts<S> for AdminUser
+where
+    Arc<JwtKeys>: FromRef<S>,
+    Users: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let keys = Arc::<JwtKeys>::from_ref(state);
+        let claims = keys.verify_headers(parts)?;
+        let claims = Users::from_ref(state).admit(claims).await?;
         if claims.role != Role::Admin {
             return Err(AuthError::Forbidden("admin").into());
         }
         Ok(AdminUser(claims))
+    }
+}
+
+/// The answers an [`AuthUser`] route gives without valid credentials.
+impl utoipa::IntoResponses for AuthUser {
+    fn responses() -> problem::openapi::Responses {
+        problem::openapi::responses(&[
+            (
+                401,
+                "No bearer token, one that does not verify or has expired, or one whose user \
+                 does not exist or is disabled.",
+            ),
+            (503, "The user check is unavailable."),
+        ])
+    }
+}
+
+/// The answers an [`AdminUser`] route gives without an admin's credentials.
+impl utoipa::IntoResponses for AdminUser {
+    fn responses() -> problem::openapi::Responses {
+        let mut answers = AuthUser::responses();
+        answers.extend(problem::openapi::responses(&[(
+            403,
+            "Valid credentials without the `admin` role.",
+        )]));
+        answers
+    }
+}
+
+/// Adds the `bearer` security scheme that [`AuthUser`] and [`AdminUser`]
+/// routes name (`security(("bearer" = []))`).
+#[derive(Debug, Clone, Copy)]
+pub struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "HS256; claims `sub` (user id), `role` (`user` or `admin`), `exp`.",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -259,7 +400,43 @@ mod tests {
         use axum::routing::get;
         use tower::ServiceExt;
 
-        fn app(keys: Arc<JwtKeys>) -> Router {
+        #[derive(Clone)]
+        struct State {
+            keys: Arc<JwtKeys>,
+            users: Users,
+        }
+
+        impl FromRef<State> for Arc<JwtKeys> {
+            fn from_ref(state: &State) -> Self {
+                state.keys.clone()
+            }
+        }
+
+        impl FromRef<State> for Users {
+            fn from_ref(state: &State) -> Self {
+                state.users.clone()
+            }
+        }
+
+        /// A users table nobody can reach, with `known` already cached.
+        async fn users(known: &[(Uuid, Option<Role>)]) -> Users {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .acquire_timeout(std::time::Duration::from_millis(200))
+                .connect_lazy("postgres://nobody@127.0.0.1:1/nothing")
+                .expect("lazy pool");
+            let users = Users::new(pool, std::time::Duration::from_secs(60));
+            for (user, role) in known {
+                users
+                    .cache
+                    .as_ref()
+                    .expect("cached")
+                    .insert(*user, *role)
+                    .await;
+            }
+            users
+        }
+
+        fn app(keys: Arc<JwtKeys>, users: Users) -> Router {
             Router::new()
                 .route(
                     "/me",
@@ -269,11 +446,12 @@ mod tests {
                     "/admin",
                     get(|AdminUser(c): AdminUser| async move { c.sub.to_string() }),
                 )
-                .with_state(keys)
+                .with_state(State { keys, users })
         }
 
         async fn call(
             keys: &Arc<JwtKeys>,
+            users: &Users,
             path: &str,
             token: Option<String>,
         ) -> (StatusCode, String, String) {
@@ -281,7 +459,7 @@ mod tests {
             if let Some(token) = token {
                 request = request.header(AUTHORIZATION, format!("Bearer {token}"));
             }
-            let response = app(keys.clone())
+            let response = app(keys.clone(), users.clone())
                 .oneshot(request.body(Body::empty()).expect("request"))
                 .await
                 .expect("infallible");
@@ -306,7 +484,7 @@ mod tests {
         async fn a_request_without_a_token_is_401_problem_json_naming_the_header() {
             let keys = Arc::new(keys("s3cret-s3cret-s3cret-s3cret-s3cr"));
 
-            let (status, content_type, body) = call(&keys, "/me", None).await;
+            let (status, content_type, body) = call(&keys, &users(&[]).await, "/me", None).await;
 
             assert_eq!(status, StatusCode::UNAUTHORIZED);
             assert_eq!(content_type, problem::CONTENT_TYPE);
@@ -321,8 +499,9 @@ mod tests {
                 .mint(sub, Role::User, Utc::now(), Duration::minutes(5))
                 .expect("mints");
 
-            let me = call(&keys, "/me", Some(token.clone())).await;
-            let admin = call(&keys, "/admin", Some(token)).await;
+            let users = users(&[(sub, Some(Role::User))]).await;
+            let me = call(&keys, &users, "/me", Some(token.clone())).await;
+            let admin = call(&keys, &users, "/admin", Some(token)).await;
 
             assert_eq!((me.0, me.2), (StatusCode::OK, sub.to_string()));
             assert_eq!(admin.0, StatusCode::FORBIDDEN);
@@ -337,9 +516,54 @@ mod tests {
                 .mint(sub, Role::Admin, Utc::now(), Duration::minutes(5))
                 .expect("mints");
 
-            let (status, _, body) = call(&keys, "/admin", Some(token)).await;
+            let users = users(&[(sub, Some(Role::Admin))]).await;
+            let (status, _, body) = call(&keys, &users, "/admin", Some(token)).await;
 
             assert_eq!((status, body), (StatusCode::OK, sub.to_string()));
+        }
+
+        #[tokio::test]
+        async fn the_role_comes_from_the_users_table_not_the_token() {
+            let keys = Arc::new(keys("s3cret-s3cret-s3cret-s3cret-s3cr"));
+            let sub = Uuid::new_v4();
+            let token = keys
+                .mint(sub, Role::Admin, Utc::now(), Duration::minutes(5))
+                .expect("mints");
+            let users = users(&[(sub, Some(Role::User))]).await;
+
+            let (status, _, _) = call(&keys, &users, "/admin", Some(token)).await;
+
+            assert_eq!(status, StatusCode::FORBIDDEN);
+        }
+
+        #[tokio::test]
+        async fn a_valid_token_for_an_unknown_or_disabled_user_is_401_on_every_route() {
+            let keys = Arc::new(keys("s3cret-s3cret-s3cret-s3cret-s3cr"));
+            let sub = Uuid::new_v4();
+            let token = keys
+                .mint(sub, Role::Admin, Utc::now(), Duration::minutes(5))
+                .expect("mints");
+            let users = users(&[(sub, None)]).await;
+
+            for path in ["/me", "/admin"] {
+                let (status, content_type, body) =
+                    call(&keys, &users, path, Some(token.clone())).await;
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+                assert_eq!(content_type, problem::CONTENT_TYPE);
+                assert!(body.contains("does not exist or is disabled"), "{body}");
+            }
+        }
+
+        #[tokio::test]
+        async fn an_unreachable_users_table_is_503_not_a_pass() {
+            let keys = Arc::new(keys("s3cret-s3cret-s3cret-s3cret-s3cr"));
+            let token = keys
+                .mint(Uuid::new_v4(), Role::User, Utc::now(), Duration::minutes(5))
+                .expect("mints");
+
+            let (status, _, _) = call(&keys, &users(&[]).await, "/me", Some(token)).await;
+
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         }
     }
 }

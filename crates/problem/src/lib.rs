@@ -5,6 +5,7 @@
 //! snake_case `code` and, for input errors, the offending `field`.
 
 mod json_body;
+pub mod openapi;
 
 pub use json_body::ApiJson;
 

@@ -1,12 +1,14 @@
 //! Configuration from environment variables.
 //!
 //! Each service has one typed config struct built from an [`EnvSource`]. Every
-//! variable has a documented default, except secrets in production. Any
+//! variable has a documented default, except `JWT_SECRET` (never) and, in
+//! production, `DATABASE_URL`. Any
 //! problem is a [`ConfigError`] naming the variable, and the binary exits.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::time::Duration;
 
 use secrecy::SecretString;
 
@@ -125,8 +127,9 @@ impl FromStr for LogFormat {
     }
 }
 
-/// Only for development: documented in the README, refused in production.
-pub const DEV_JWT_SECRET: &str = "dev-only-insecure-jwt-secret-change-me";
+/// The shortest `JWT_SECRET` accepted, in bytes (HS256 wants a key at
+/// least as long as its 256-bit output).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
 /// The project-private Postgres started by `scripts/services`.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://ticketing@127.0.0.1:55432/ticketing";
 /// The project-private Redis started by `scripts/services`.
@@ -145,10 +148,57 @@ pub struct CommonConfig {
     pub database_max_connections: u32,
     /// `REDIS_URL`.
     pub redis_url: String,
-    /// `JWT_SECRET`: HS256 secret, at least 32 bytes in production.
+    /// `JWT_SECRET`: HS256 secret, at least 32 bytes, in every
+    /// environment. There is no default: `scripts/env.sh` generates one per
+    /// install into `.local/jwt_secret`.
     pub jwt_secret: SecretString,
     /// `LOG_FORMAT`: json (default in production) or pretty.
     pub log_format: LogFormat,
+    /// How long the service port waits on a slow or idle client.
+    pub http: HttpTimeouts,
+    /// `AUTH_USER_CACHE_MS` (default 5,000; 0 checks every request): how
+    /// long a user's "exists, is enabled, has this role" answer is reused,
+    /// so the longest a deleted, disabled or demoted user keeps access.
+    pub auth_user_cache: Duration,
+    /// `CACHE_NAMESPACE` (default `ticketing`): this deployment's Redis key
+    /// prefix.
+    pub namespace: String,
+    /// Rate limits and the trusted proxies.
+    pub limits: crate::ratelimit::LimitsConfig,
+}
+
+/// Timeouts on every service port, against clients that hold connections
+/// open without finishing a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpTimeouts {
+    /// `HTTP_HEADER_TIMEOUT_MS` (default 10,000): from the moment a
+    /// connection waits for a request (a new one, or the next on a
+    /// keep-alive connection) until its headers are in. Also the idle
+    /// timeout: a connection that sends nothing is closed after it.
+    pub header: Duration,
+    /// `HTTP_BODY_TIMEOUT_MS` (default 30,000): the longest wait for the
+    /// next piece of a request body. A body shorter than its
+    /// `Content-Length` is answered 408 after it.
+    pub body: Duration,
+}
+
+impl HttpTimeouts {
+    /// Reads the timeouts.
+    pub fn from_env(env: &EnvSource) -> Result<Self, ConfigError> {
+        let millis = |var: &'static str, default: u64| -> Result<Duration, ConfigError> {
+            match env.parse_or(var, default)? {
+                0 => Err(ConfigError {
+                    var,
+                    reason: "must be at least 1 ms".into(),
+                }),
+                ms => Ok(Duration::from_millis(ms)),
+            }
+        };
+        Ok(Self {
+            header: millis("HTTP_HEADER_TIMEOUT_MS", 10_000)?,
+            body: millis("HTTP_BODY_TIMEOUT_MS", 30_000)?,
+        })
+    }
 }
 
 impl CommonConfig {
@@ -180,27 +230,22 @@ impl CommonConfig {
             });
         }
         let jwt_secret = match env.get("JWT_SECRET") {
-            Some(secret) if production && secret.len() < 32 => {
+            Some(secret) if secret.len() < MIN_JWT_SECRET_BYTES => {
                 return Err(ConfigError {
                     var: "JWT_SECRET",
-                    reason: "must be at least 32 bytes when APP_ENV=production".into(),
+                    reason: format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
                 });
             }
             Some(secret) => secret,
-            None if production => {
+            None => {
                 return Err(ConfigError {
                     var: "JWT_SECRET",
-                    reason: "must be set when APP_ENV=production".into(),
+                    reason: "must be set (scripts/env.sh generates one per install into \
+                             .local/jwt_secret; in production, use 32 or more random bytes)"
+                        .into(),
                 });
             }
-            None => DEV_JWT_SECRET.to_owned(),
         };
-        if production && jwt_secret == DEV_JWT_SECRET {
-            return Err(ConfigError {
-                var: "JWT_SECRET",
-                reason: "the development secret cannot be used when APP_ENV=production".into(),
-            });
-        }
         let default_format = if production {
             LogFormat::Json
         } else {
@@ -214,6 +259,10 @@ impl CommonConfig {
             redis_url,
             jwt_secret: SecretString::from(jwt_secret),
             log_format: env.parse_or("LOG_FORMAT", default_format)?,
+            http: HttpTimeouts::from_env(env)?,
+            auth_user_cache: Duration::from_millis(env.parse_or("AUTH_USER_CACHE_MS", 5_000)?),
+            namespace: env.string_or("CACHE_NAMESPACE", "ticketing"),
+            limits: crate::ratelimit::LimitsConfig::from_env(env)?,
         })
     }
 }
@@ -222,10 +271,19 @@ impl CommonConfig {
 mod tests {
     use super::*;
 
+    const SECRET: &str = "a-test-secret-of-at-least-32-bytes!";
+
     #[test]
-    fn development_defaults_need_no_variables() {
-        let config = CommonConfig::from_env(&EnvSource::from_pairs::<_, String, String>([]))
+    fn development_defaults_need_only_a_secret() {
+        let config = CommonConfig::from_env(&EnvSource::from_pairs([("JWT_SECRET", SECRET)]))
             .expect("defaults");
+        assert_eq!(
+            config.http,
+            HttpTimeouts {
+                header: Duration::from_secs(10),
+                body: Duration::from_secs(30),
+            }
+        );
         assert_eq!(config.app_env, AppEnv::Development);
         assert_eq!(config.redis_url, DEFAULT_REDIS_URL);
         assert_eq!(config.bind_host, IpAddr::from([127, 0, 0, 1]));
@@ -242,8 +300,31 @@ mod tests {
     }
 
     #[test]
+    fn there_is_no_default_secret_and_a_short_one_is_refused_in_any_environment() {
+        for env in [
+            EnvSource::from_pairs::<_, String, String>([]),
+            EnvSource::from_pairs([("JWT_SECRET", "short")]),
+            EnvSource::from_pairs([
+                ("APP_ENV", "development"),
+                ("JWT_SECRET", "x".repeat(31).as_str()),
+            ]),
+        ] {
+            let err = CommonConfig::from_env(&env).expect_err("must be refused");
+            assert_eq!(err.var, "JWT_SECRET");
+        }
+    }
+
+    #[test]
+    fn a_zero_timeout_is_refused() {
+        let env = EnvSource::from_pairs([("JWT_SECRET", SECRET), ("HTTP_BODY_TIMEOUT_MS", "0")]);
+        let err = CommonConfig::from_env(&env).expect_err("must be refused");
+        assert_eq!(err.var, "HTTP_BODY_TIMEOUT_MS");
+    }
+
+    #[test]
     fn an_unparsable_value_names_the_variable_and_the_value() {
-        let env = EnvSource::from_pairs([("DATABASE_MAX_CONNECTIONS", "lots")]);
+        let env =
+            EnvSource::from_pairs([("JWT_SECRET", SECRET), ("DATABASE_MAX_CONNECTIONS", "lots")]);
         let err = CommonConfig::from_env(&env).expect_err("must be refused");
         assert_eq!(err.var, "DATABASE_MAX_CONNECTIONS");
         assert!(err.to_string().contains("\"lots\""), "{err}");

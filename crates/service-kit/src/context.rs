@@ -48,10 +48,16 @@ pub struct ServiceContext {
     pub redis: redis::Client,
     /// Token verification.
     pub jwt: Arc<JwtKeys>,
+    /// Whether a token's user exists, is enabled, and with which role.
+    pub users: auth::Users,
     /// This instance's metrics registry.
     pub metrics: Metrics,
     /// Readiness checks for Postgres and Redis; services may add more.
     pub probes: Probes,
+    /// The port's timeouts against slow clients.
+    pub http_timeouts: crate::config::HttpTimeouts,
+    /// Rate limits shared by every instance.
+    pub limiter: crate::ratelimit::Limiter,
 }
 
 impl ServiceContext {
@@ -69,12 +75,22 @@ impl ServiceContext {
         let probes = Probes::new(metrics.clone())
             .with_check(PostgresCheck(pool.clone()))
             .with_check(RedisCheck(redis.clone()));
+        let jwt = Arc::new(JwtKeys::new(&config.jwt_secret));
+        let limiter = crate::ratelimit::Limiter::new(
+            &config.limits,
+            redis.clone(),
+            &config.namespace,
+            jwt.clone(),
+        );
         Ok(Self {
-            pool,
             redis,
-            jwt: Arc::new(JwtKeys::new(&config.jwt_secret)),
+            limiter,
+            jwt,
+            users: auth::Users::new(pool.clone(), config.auth_user_cache),
+            pool,
             metrics,
             probes,
+            http_timeouts: config.http,
         })
     }
 
@@ -88,7 +104,7 @@ impl ServiceContext {
         port: u16,
     ) -> Result<HttpServer, StartupError> {
         let app = with_standard_routes(routes, probes, self.metrics.clone());
-        HttpServer::bind(host, port, app)
+        HttpServer::bind(host, port, app, self.http_timeouts)
             .await
             .map_err(|source| StartupError::Bind {
                 addr: format!("{host}:{port}"),
@@ -100,5 +116,11 @@ impl ServiceContext {
 impl FromRef<ServiceContext> for Arc<JwtKeys> {
     fn from_ref(ctx: &ServiceContext) -> Self {
         ctx.jwt.clone()
+    }
+}
+
+impl FromRef<ServiceContext> for auth::Users {
+    fn from_ref(ctx: &ServiceContext) -> Self {
+        ctx.users.clone()
     }
 }

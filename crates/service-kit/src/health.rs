@@ -147,11 +147,44 @@ pub fn router(probes: Probes) -> Router {
         .with_state(probes)
 }
 
-async fn healthz() -> Response {
-    axum::Json(json!({ "status": "ok" })).into_response()
+/// `GET /healthz`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Liveness {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
 }
 
-async fn readyz(State(probes): State<Probes>) -> Response {
+/// `GET /readyz` when every dependency answers.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// Always `ready`.
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// `ok` per dependency.
+    #[schema(value_type = Object, example = json!({"postgres": "ok", "redis": "ok"}))]
+    pub checks: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Liveness: the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Up.", body = Liveness)))]
+pub async fn healthz() -> Response {
+    axum::Json(Liveness { status: "ok" }).into_response()
+}
+
+/// Readiness: every dependency answers.
+///
+/// Checks Postgres (reachable and migrated to this build's schema) and
+/// Redis; the indexer also checks `wal_level=logical` and `replication`
+/// (its slot exists, it streams, and its lag is under
+/// `INDEXER_MAX_LAG_BYTES`).
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, description = "Ready.", body = Readiness),
+    (status = 503, description = "A dependency is not ready; `checks` says which.",
+        body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn readyz(State(probes): State<Probes>) -> Response {
     let results = probes.run().await;
     let ready = results.iter().all(|(_, r)| r.is_ok());
     let checks: serde_json::Map<_, _> = results
@@ -165,7 +198,11 @@ async fn readyz(State(probes): State<Probes>) -> Response {
         })
         .collect();
     if ready {
-        axum::Json(json!({ "status": "ready", "checks": checks })).into_response()
+        axum::Json(Readiness {
+            status: "ready",
+            checks,
+        })
+        .into_response()
     } else {
         Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready")
             .with_detail("a dependency is not ready")
@@ -174,7 +211,20 @@ async fn readyz(State(probes): State<Probes>) -> Response {
     }
 }
 
-async fn metrics(State(probes): State<Probes>) -> Response {
+/// Prometheus metrics, as OpenMetrics text.
+///
+/// Includes `<service>_http_requests_total` and
+/// `<service>_http_request_duration_seconds` by method, route and status.
+/// The indexer adds `indexer_replication_lag_bytes`,
+/// `indexer_commit_to_searchable_seconds` (a histogram),
+/// `indexer_batches_total`, `indexer_documents_total`,
+/// `indexer_errors_total`, `indexer_parked_documents_total`,
+/// `indexer_bootstraps_total` and `indexer_invalidation_failures_total`.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+    (status = 200, description = "The metrics.", body = String,
+        content_type = "application/openmetrics-text"),
+))]
+pub async fn metrics(State(probes): State<Probes>) -> Response {
     (
         [(
             header::CONTENT_TYPE,

@@ -1,10 +1,26 @@
 //! Binding, serving and graceful shutdown.
+//!
+//! The accept loop is hyper's HTTP/1.1 connection builder rather than
+//! `axum::serve`, because that is where the port's timeouts live:
+//! [`HttpTimeouts::header`] closes a connection that has not sent its
+//! request headers in time (idle keep-alive connections included), and
+//! [`HttpTimeouts::body`] ends a request whose body stalls. Each request
+//! carries the peer address as `ConnectInfo<SocketAddr>`.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+use crate::config::HttpTimeouts;
 
 /// A bound listener plus the router it will serve. Binding happens in
 /// [`HttpServer::bind`], so port 0 works and [`HttpServer::port`] tells which
@@ -13,13 +29,26 @@ use tokio::net::TcpListener;
 pub struct HttpServer {
     listener: TcpListener,
     router: Router,
+    timeouts: HttpTimeouts,
 }
 
 impl HttpServer {
     /// Binds `host:port`.
-    pub async fn bind(host: IpAddr, port: u16, router: Router) -> std::io::Result<Self> {
+    pub async fn bind(
+        host: IpAddr,
+        port: u16,
+        router: Router,
+        timeouts: HttpTimeouts,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(SocketAddr::new(host, port)).await?;
-        Ok(Self { listener, router })
+        let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            timeouts.body,
+        ));
+        Ok(Self {
+            listener,
+            router,
+            timeouts,
+        })
     }
 
     /// The port actually bound.
@@ -38,9 +67,47 @@ impl HttpServer {
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(port = self.port(), "listening");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(signal)
-            .await?;
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(self.timeouts.header)
+            .keep_alive(true);
+        let graceful = GracefulShutdown::new();
+        let mut signal = std::pin::pin!(signal);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors, say: back off rather than spin.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut signal => break,
+            };
+            // Small responses should not wait for Nagle.
+            let _ = stream.set_nodelay(true);
+            let router = self.router.clone();
+            let service =
+                hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    let router = router.clone();
+                    async move {
+                        let answer: Result<_, Infallible> =
+                            router.oneshot(request.map(axum::body::Body::new)).await;
+                        answer
+                    }
+                });
+            let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+            });
+        }
+        drop(self.listener);
+        graceful.shutdown().await;
         tracing::info!("stopped");
         Ok(())
     }
@@ -71,8 +138,9 @@ pub async fn shutdown_signal() {
 }
 
 /// Wraps a service's routes with what every service serves: the health
-/// routes, request metrics, request tracing with an `x-request-id`, and a
-/// problem+json 404 for unknown paths.
+/// routes, request metrics, request tracing with an `x-request-id`, a
+/// problem+json 404 for unknown paths and 405 for unknown methods, and the
+/// [`hardening`](crate::hardening) layers.
 pub fn with_standard_routes(
     routes: Router,
     probes: crate::health::Probes,
@@ -84,6 +152,16 @@ pub fn with_standard_routes(
     routes
         .merge(crate::health::router(probes))
         .fallback(|| async { problem::Problem::not_found("no such route") })
+        .method_not_allowed_fallback(crate::hardening::method_not_allowed)
+        .layer(axum::middleware::from_fn(
+            crate::hardening::reject_nul_in_query,
+        ))
+        .layer(axum::middleware::from_fn(
+            crate::hardening::errors_as_problems,
+        ))
+        .layer(axum::middleware::from_fn(
+            crate::hardening::security_headers,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             metrics,
             crate::metrics::track_http,

@@ -244,6 +244,12 @@ async fn token(
     demo: bool,
     ttl_hours: i64,
 ) -> anyhow::Result<()> {
+    if config.app_env == service_kit::config::AppEnv::Production {
+        bail!(
+            "`ticketctl token` mints tokens without a sign-in; it is for development, tests \
+             and benchmarks and is refused when APP_ENV=production"
+        );
+    }
     if email.is_none() && !demo {
         bail!("pass --email EMAIL or --demo");
     }

@@ -229,7 +229,7 @@ async fn ticketctl_migrates_seeds_and_mints_tokens_that_verify() {
         let output = Command::new(binary("ticketctl"))
             .args(args)
             .env("DATABASE_URL", &db.url)
-            .env("JWT_SECRET", e2e::TEST_JWT_SECRET)
+            .env("JWT_SECRET", e2e::test_jwt_secret())
             .output()
             .expect("ticketctl runs");
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();

@@ -395,6 +395,7 @@ fn spawn_indexer(db: &TestDb, dir: &Path) -> Child {
         .env("INDEXER_PORT", "0")
         .env("INDEXER_SLOT", &db.name)
         .env("CACHE_NAMESPACE", &db.name)
+        .env("JWT_SECRET", e2e::test_jwt_secret())
         .env("LOG_FORMAT", "json")
         .stdout(Stdio::null())
         .stderr(Stdio::null());

@@ -3,9 +3,11 @@
 mod admin;
 mod booking;
 mod catalog;
+mod hardening;
 mod indexer;
 mod pages;
 mod processes;
+mod ratelimits;
 mod schema;
 mod search;
 mod search_api;

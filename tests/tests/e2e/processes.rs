@@ -28,7 +28,8 @@ fn an_unparsable_port_stops_each_service_naming_the_variable() {
         ("booking", "BOOKING_PORT"),
         ("indexer", "INDEXER_PORT"),
     ] {
-        let (code, stderr) = run_to_exit(service, &[(var, "eighty")]);
+        let (code, stderr) =
+            run_to_exit(service, &[(var, "eighty"), ("JWT_SECRET", &"s".repeat(32))]);
 
         assert_eq!(code, 2, "{service}: {stderr}");
         assert!(
@@ -39,17 +40,23 @@ fn an_unparsable_port_stops_each_service_naming_the_variable() {
 }
 
 #[test]
-fn production_mode_without_a_jwt_secret_stops_at_startup_naming_it() {
-    let (code, stderr) = run_to_exit(
-        "booking",
-        &[
-            ("APP_ENV", "production"),
-            ("DATABASE_URL", "postgres://u@127.0.0.1:1/db"),
-        ],
-    );
-
-    assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("JWT_SECRET"), "{stderr}");
+fn without_a_jwt_secret_each_service_stops_at_startup_naming_it_in_any_environment() {
+    for service in ["api", "booking", "indexer"] {
+        for app_env in ["development", "production"] {
+            let (code, stderr) = run_to_exit(
+                service,
+                &[
+                    ("APP_ENV", app_env),
+                    ("DATABASE_URL", "postgres://u@127.0.0.1:1/db"),
+                ],
+            );
+            assert_eq!(code, 2, "{service} {app_env}: {stderr}");
+            assert!(
+                stderr.contains("JWT_SECRET"),
+                "{service} {app_env}: {stderr}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -94,6 +94,23 @@ async fn the_demo_sign_in_mints_a_token_only_in_development() {
     let body: serde_json::Value = refused.json().await.expect("json");
     assert_eq!(body["field"], "email");
 
+    // The demo sign-in is for shoppers: the demo admin cannot be had
+    // without its password, and is not listed.
+    sqlx::query(
+        "insert into users (email, display_name, role) values ('admin@demo.ticketing.test', 'Demo admin', 'admin')",
+    )
+    .execute(&app.db.pool)
+    .await
+    .expect("demo admin");
+    let refused = login("admin@demo.ticketing.test").await.expect("login");
+    assert_eq!(refused.status(), 400);
+    let body: serde_json::Value = refused.json().await.expect("json");
+    assert!(body.get("token").is_none(), "{body}");
+    assert_eq!(body["field"], "email");
+    let page = app.get("/login").await.text().await.expect("html");
+    assert!(page.contains("user01@demo.ticketing.test"), "{page}");
+    assert!(!page.contains("admin@demo.ticketing.test"), "{page}");
+
     let production = site(&[("APP_ENV", "production")]).await;
     let response = production
         .http

@@ -1,0 +1,626 @@
+//! Rate limits that hold across every instance of a service.
+//!
+//! Each [`Policy`] is a GCRA (generic cell rate algorithm): `limit` requests
+//! per `window`, all of which may come at once, refilling evenly. The shared
+//! state is one Redis key per policy and subject, updated atomically by one
+//! Lua script ([`GCRA_SCRIPT`]) that reads Redis's own clock, so several api
+//! or booking processes count against the same budget. In front of it sits
+//! `governor`, the same GCRA in process with the same quota: a process only
+//! sees part of a subject's traffic, so when its local count is over, the
+//! shared one is too, and the request is refused without a Redis round trip.
+//!
+//! The subject is the account for writes when the request carries a valid
+//! token (so shoppers behind one carrier address do not share a budget),
+//! and otherwise the client address. The address is the peer's, or, only
+//! when the peer is a configured proxy (`TRUSTED_PROXIES`, the edge), the
+//! last entry of `X-Forwarded-For`, which the edge appends.
+//!
+//! Answers carry `RateLimit-Policy` and `RateLimit` (IETF
+//! draft-ietf-httpapi-ratelimit-headers); a refusal is 429 problem+json with
+//! `Retry-After`. When Redis is unreachable a policy either falls back to
+//! its local limit ([`RedisDown::Open`]) or answers 503
+//! ([`RedisDown::Closed`]); the README lists which policy does which.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use auth::JwtKeys;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use problem::Problem;
+use redis::aio::MultiplexedConnection;
+use tokio::sync::Mutex;
+
+use crate::config::{ConfigError, EnvSource};
+
+/// The longest a limit check waits on Redis before treating it as down.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(100);
+/// After Redis fails, how long checks skip it before trying again.
+const REDIS_BACKOFF: Duration = Duration::from_secs(1);
+/// Every this many checks, forget local state of idle subjects.
+const LOCAL_SWEEP_EVERY: u64 = 4096;
+
+/// GCRA over one key. ARGV: emission interval and burst tolerance, in
+/// microseconds. Returns `{allowed, remaining, retry_after_us, reset_us}`.
+pub const GCRA_SCRIPT: &str = r"
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+if tat < now then tat = now end
+local ahead = tat - now
+if ahead > tolerance then
+  return {0, 0, ahead - tolerance, ahead}
+end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000))
+return {1, math.floor((tolerance + interval - (new_tat - now)) / interval), 0, new_tat - now}
+";
+
+/// Whom a policy counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The client address.
+    Address,
+    /// The account when the request carries a valid token, else the
+    /// address.
+    Account,
+}
+
+/// What a policy does while Redis is unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisDown {
+    /// Fall back to the per-process limit: the route stays up.
+    Open,
+    /// Answer 503: the route is one an attacker would love unthrottled.
+    Closed,
+}
+
+/// One named limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Its name, in keys, headers and `RATE_LIMIT_<NAME>`.
+    pub name: &'static str,
+    /// Requests per window (also the burst).
+    pub limit: NonZeroU32,
+    /// The window.
+    pub window: Duration,
+    /// Whom it counts.
+    pub scope: Scope,
+    /// Behaviour without Redis.
+    pub redis_down: RedisDown,
+}
+
+impl Policy {
+    const fn new(
+        name: &'static str,
+        limit: u32,
+        window_secs: u64,
+        scope: Scope,
+        redis_down: RedisDown,
+    ) -> Self {
+        Self {
+            name,
+            limit: match NonZeroU32::new(limit) {
+                Some(limit) => limit,
+                None => NonZeroU32::MIN,
+            },
+            window: Duration::from_secs(window_secs),
+            scope,
+            redis_down,
+        }
+    }
+
+    /// Time between two requests at the sustained rate.
+    fn interval(&self) -> Duration {
+        (self.window / self.limit.get()).max(Duration::from_micros(1))
+    }
+}
+
+/// The standard policies. `RATE_LIMIT_PROFILE=benchmark` multiplies every
+/// limit by 1,000 (the limiter still runs, so benchmarks pay its cost), and
+/// `RATE_LIMIT_<NAME>=<requests>/<seconds>` overrides one.
+pub const STANDARD: [Policy; 6] = [
+    // Guessing passwords: per address, and closed without Redis.
+    Policy::new("sign_in", 10, 60, Scope::Address, RedisDown::Closed),
+    Policy::new("sign_up", 10, 600, Scope::Address, RedisDown::Closed),
+    Policy::new("password_reset", 5, 600, Scope::Address, RedisDown::Closed),
+    // Holds, payments, cancellations and admin writes: per account.
+    Policy::new("writes", 60, 60, Scope::Account, RedisDown::Open),
+    // Personal reads (my bookings, my tickets, one booking).
+    Policy::new("personal_reads", 300, 60, Scope::Account, RedisDown::Open),
+    // Search and autocomplete, which reach the engine.
+    Policy::new("search", 600, 60, Scope::Address, RedisDown::Open),
+];
+
+/// Rate limit settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// The policies by name.
+    pub policies: Vec<Policy>,
+    /// `TRUSTED_PROXIES`: comma-separated addresses whose
+    /// `X-Forwarded-For` is believed (the edge). Default: none.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+impl LimitsConfig {
+    /// Reads `RATE_LIMIT_PROFILE`, `RATE_LIMIT_<NAME>` and `TRUSTED_PROXIES`.
+    pub fn from_env(env: &EnvSource) -> Result<Self, ConfigError> {
+        let factor = match env.string_or("RATE_LIMIT_PROFILE", "standard").as_str() {
+            "standard" => NonZeroU32::MIN,
+            "benchmark" => NonZeroU32::new(1000).unwrap_or(NonZeroU32::MAX),
+            other => {
+                return Err(ConfigError {
+                    var: "RATE_LIMIT_PROFILE",
+                    reason: format!("{other:?} is not standard or benchmark"),
+                });
+            }
+        };
+        let mut policies = Vec::with_capacity(STANDARD.len());
+        for standard in STANDARD {
+            let mut policy = standard.clone();
+            policy.limit = policy.limit.saturating_mul(factor);
+            let var = override_var(policy.name);
+            if let Some(raw) = env.get(var) {
+                let (limit, window) = parse_override(&raw).ok_or_else(|| ConfigError {
+                    var,
+                    reason: format!("{raw:?} is not <requests>/<seconds>, both at least 1"),
+                })?;
+                policy.limit = limit;
+                policy.window = window;
+            }
+            policies.push(policy);
+        }
+        let mut trusted_proxies = Vec::new();
+        for raw in env
+            .string_or("TRUSTED_PROXIES", "")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            trusted_proxies.push(raw.parse().map_err(|_| ConfigError {
+                var: "TRUSTED_PROXIES",
+                reason: format!("{raw:?} is not an IP address"),
+            })?);
+        }
+        Ok(Self {
+            policies,
+            trusted_proxies,
+        })
+    }
+}
+
+fn override_var(name: &str) -> &'static str {
+    match name {
+        "sign_in" => "RATE_LIMIT_SIGN_IN",
+        "sign_up" => "RATE_LIMIT_SIGN_UP",
+        "password_reset" => "RATE_LIMIT_PASSWORD_RESET",
+        "writes" => "RATE_LIMIT_WRITES",
+        "personal_reads" => "RATE_LIMIT_PERSONAL_READS",
+        _ => "RATE_LIMIT_SEARCH",
+    }
+}
+
+fn parse_override(raw: &str) -> Option<(NonZeroU32, Duration)> {
+    let (limit, seconds) = raw.split_once('/')?;
+    let limit = NonZeroU32::new(limit.trim().parse().ok()?)?;
+    let seconds: u64 = seconds.trim().parse().ok()?;
+    (seconds > 0).then(|| (limit, Duration::from_secs(seconds)))
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Go ahead; `remaining` more fit now, the budget is full after `reset`.
+    Allowed {
+        /// Requests left in the burst.
+        remaining: u32,
+        /// Until the budget is full again.
+        reset: Duration,
+    },
+    /// Over the limit.
+    Denied {
+        /// The earliest a retry can pass.
+        retry_after: Duration,
+    },
+    /// Redis did not answer; the local limit passed.
+    Unavailable,
+}
+
+/// The limiter: shared state in Redis, a local pre-filter per policy.
+#[derive(Clone)]
+pub struct Limiter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    namespace: String,
+    policies: HashMap<&'static str, Policy>,
+    local: HashMap<&'static str, DefaultKeyedRateLimiter<String>>,
+    trusted_proxies: Vec<IpAddr>,
+    jwt: Arc<JwtKeys>,
+    redis: redis::Client,
+    conn: Mutex<Connection>,
+    script: redis::Script,
+    checks: AtomicU64,
+}
+
+#[derive(Default)]
+struct Connection {
+    live: Option<MultiplexedConnection>,
+    failed_at: Option<Instant>,
+}
+
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter")
+            .field("namespace", &self.inner.namespace)
+            .field("policies", &self.inner.policies.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Limiter {
+    /// A limiter over `redis`, its keys under `namespace`.
+    pub fn new(
+        config: &LimitsConfig,
+        redis: redis::Client,
+        namespace: &str,
+        jwt: Arc<JwtKeys>,
+    ) -> Self {
+        let policies: HashMap<_, _> = config
+            .policies
+            .iter()
+            .map(|p| (p.name, p.clone()))
+            .collect();
+        let local = config
+            .policies
+            .iter()
+            .map(|p| {
+                let quota = Quota::with_period(p.interval())
+                    .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+                    .allow_burst(p.limit);
+                (p.name, RateLimiter::keyed(quota))
+            })
+            .collect();
+        Self {
+            inner: Arc::new(Inner {
+                namespace: namespace.to_owned(),
+                policies,
+                local,
+                trusted_proxies: config.trusted_proxies.clone(),
+                jwt,
+                redis,
+                conn: Mutex::new(Connection::default()),
+                script: redis::Script::new(GCRA_SCRIPT),
+                checks: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The policy named `name`.
+    ///
+    /// # Panics
+    /// If there is none: policy names are constants in the code.
+    pub fn policy(&self, name: &str) -> &Policy {
+        self.inner
+            .policies
+            .get(name)
+            .unwrap_or_else(|| panic!("no rate limit policy {name:?}"))
+    }
+
+    /// Counts one request of `subject` against `policy`.
+    pub async fn check(&self, policy: &Policy, subject: &str) -> Decision {
+        if let Some(local) = self.inner.local.get(policy.name) {
+            if self
+                .inner
+                .checks
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(LOCAL_SWEEP_EVERY)
+            {
+                local.retain_recent();
+            }
+            if let Err(not_until) = local.check_key(&subject.to_owned()) {
+                return Decision::Denied {
+                    retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+                };
+            }
+        }
+        let Some(mut conn) = self.connection().await else {
+            return Decision::Unavailable;
+        };
+        let interval = policy.interval();
+        let tolerance = interval * (policy.limit.get() - 1);
+        let key = format!(
+            "{}:ratelimit:{}:{subject}",
+            self.inner.namespace, policy.name
+        );
+        let mut invocation = self.inner.script.key(key);
+        invocation.arg(micros(interval)).arg(micros(tolerance));
+        let invocation = invocation.invoke_async::<(i64, i64, i64, i64)>(&mut conn);
+        match tokio::time::timeout(REDIS_TIMEOUT, invocation).await {
+            Ok(Ok((1, remaining, _, reset))) => Decision::Allowed {
+                remaining: u32::try_from(remaining.max(0)).unwrap_or(u32::MAX),
+                reset: from_micros(reset),
+            },
+            Ok(Ok((_, _, retry_after, _))) => Decision::Denied {
+                retry_after: from_micros(retry_after),
+            },
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "rate limit check failed");
+                self.forget_connection().await;
+                Decision::Unavailable
+            }
+            Err(_) => {
+                tracing::warn!("rate limit check timed out");
+                self.forget_connection().await;
+                Decision::Unavailable
+            }
+        }
+    }
+
+    async fn connection(&self) -> Option<MultiplexedConnection> {
+        let mut guard = self.inner.conn.lock().await;
+        if let Some(live) = &guard.live {
+            return Some(live.clone());
+        }
+        if guard
+            .failed_at
+            .is_some_and(|at| at.elapsed() < REDIS_BACKOFF)
+        {
+            return None;
+        }
+        let opened = tokio::time::timeout(
+            REDIS_TIMEOUT,
+            self.inner.redis.get_multiplexed_async_connection(),
+        )
+        .await;
+        match opened {
+            Ok(Ok(conn)) => {
+                guard.live = Some(conn.clone());
+                guard.failed_at = None;
+                Some(conn)
+            }
+            _ => {
+                guard.failed_at = Some(Instant::now());
+                None
+            }
+        }
+    }
+
+    async fn forget_connection(&self) {
+        let mut guard = self.inner.conn.lock().await;
+        guard.live = None;
+        guard.failed_at = Some(Instant::now());
+    }
+
+    /// Whom `policy` counts for this request: `u:<user id>` or `a:<address>`.
+    pub fn subject(&self, request: &Request, policy: &Policy) -> String {
+        if policy.scope == Scope::Account
+            && let Ok(claims) = self.inner.jwt.verify_headers_of(request.headers())
+        {
+            return format!("u:{}", claims.sub);
+        }
+        format!("a:{}", self.client_address(request))
+    }
+
+    /// The client's address: the peer's, or the edge's `X-Forwarded-For`
+    /// when the peer is a trusted proxy.
+    pub fn client_address(&self, request: &Request) -> String {
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        match peer {
+            Some(ip) if self.inner.trusted_proxies.contains(&ip) => request
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit(',').next())
+                .and_then(|last| last.trim().parse::<IpAddr>().ok())
+                .unwrap_or(ip)
+                .to_string(),
+            Some(ip) => ip.to_string(),
+            None => "unknown".to_owned(),
+        }
+    }
+
+    /// Middleware enforcing `policy` (use with
+    /// `axum::middleware::from_fn_with_state(limiter.gate("writes"), enforce)`).
+    pub fn gate(&self, policy: &'static str) -> Gate {
+        let _ = self.policy(policy);
+        Gate {
+            limiter: self.clone(),
+            policy,
+        }
+    }
+}
+
+/// A limiter and the policy one group of routes is under.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    limiter: Limiter,
+    policy: &'static str,
+}
+
+/// Checks the gate's policy before the handler runs.
+pub async fn enforce(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+    run(&gate.limiter, gate.policy, request, next).await
+}
+
+/// Picks the policy of a request from its method and path; `None` for
+/// routes without one (cached public pages do no limiter work).
+pub type Classifier = fn(&axum::http::Method, &str) -> Option<&'static str>;
+
+/// A limiter and the table that says which routes are under which policy.
+#[derive(Debug, Clone)]
+pub struct Classified {
+    /// The limiter.
+    pub limiter: Limiter,
+    /// Route → policy.
+    pub classify: Classifier,
+}
+
+/// Checks the policy `classify` names for this request, if any.
+pub async fn enforce_classified(
+    State(classified): State<Classified>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match (classified.classify)(request.method(), request.uri().path()) {
+        Some(policy) => run(&classified.limiter, policy, request, next).await,
+        None => next.run(request).await,
+    }
+}
+
+async fn run(limiter: &Limiter, policy: &str, request: Request, next: Next) -> Response {
+    let policy = limiter.policy(policy).clone();
+    let subject = limiter.subject(&request, &policy);
+    match limiter.check(&policy, &subject).await {
+        Decision::Allowed { remaining, reset } => {
+            let mut response = next.run(request).await;
+            add_headers(&mut response, &policy, remaining, reset);
+            response
+        }
+        Decision::Denied { retry_after } => too_many(&policy, retry_after),
+        Decision::Unavailable => match policy.redis_down {
+            RedisDown::Open => next.run(request).await,
+            RedisDown::Closed => {
+                let mut response = Problem::unavailable(
+                    "the rate limiter is unavailable, and this route is not served without it",
+                )
+                .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                response
+            }
+        },
+    }
+}
+
+fn too_many(policy: &Policy, retry_after: Duration) -> Response {
+    let seconds = ceil_secs(retry_after).max(1);
+    let mut response = Problem::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
+        .with_detail(format!(
+            "over the {} limit of {} requests per {} s; retry in {seconds} s",
+            policy.name,
+            policy.limit,
+            policy.window.as_secs()
+        ))
+        .with_extension("policy", policy.name)
+        .into_response();
+    add_headers(&mut response, policy, 0, retry_after);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
+fn add_headers(response: &mut Response, policy: &Policy, remaining: u32, reset: Duration) {
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "\"{}\";q={};w={}",
+        policy.name,
+        policy.limit,
+        policy.window.as_secs()
+    )) {
+        headers.insert("ratelimit-policy", value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "\"{}\";r={remaining};t={}",
+        policy.name,
+        ceil_secs(reset)
+    )) {
+        headers.insert("ratelimit", value);
+    }
+}
+
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+fn from_micros(us: i64) -> Duration {
+    Duration::from_micros(u64::try_from(us).unwrap_or(0))
+}
+
+/// The 429 (and the 503 of closed policies) for the API description.
+#[derive(Debug, Clone, Copy)]
+pub struct Limited;
+
+impl utoipa::IntoResponses for Limited {
+    fn responses() -> problem::openapi::Responses {
+        problem::openapi::responses(&[(
+            429,
+            "Over a rate limit; `Retry-After` says when to retry, `RateLimit` and \
+             `RateLimit-Policy` describe the budget.",
+        )])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_benchmark_profile_raises_every_limit_and_overrides_win() {
+        let env = EnvSource::from_pairs([
+            ("RATE_LIMIT_PROFILE", "benchmark"),
+            ("RATE_LIMIT_SIGN_IN", "3/10"),
+            ("TRUSTED_PROXIES", "127.0.0.1, ::1"),
+        ]);
+        let config = LimitsConfig::from_env(&env).expect("valid");
+        let by_name = |n: &str| {
+            config
+                .policies
+                .iter()
+                .find(|p| p.name == n)
+                .expect("policy")
+        };
+        assert_eq!(by_name("writes").limit.get(), 60_000);
+        assert_eq!(by_name("sign_in").limit.get(), 3);
+        assert_eq!(by_name("sign_in").window, Duration::from_secs(10));
+        assert_eq!(config.trusted_proxies.len(), 2);
+    }
+
+    #[test]
+    fn malformed_settings_name_their_variable() {
+        for (var, value) in [
+            ("RATE_LIMIT_WRITES", "lots"),
+            ("RATE_LIMIT_WRITES", "0/60"),
+            ("RATE_LIMIT_SEARCH", "5/0"),
+            ("RATE_LIMIT_PROFILE", "off"),
+            ("TRUSTED_PROXIES", "edge.local"),
+        ] {
+            let err = LimitsConfig::from_env(&EnvSource::from_pairs([(var, value)]))
+                .expect_err("refused");
+            assert_eq!(err.var, var, "{value}");
+        }
+    }
+
+    #[test]
+    fn every_standard_policy_has_its_own_override_variable() {
+        let vars: std::collections::HashSet<_> =
+            STANDARD.iter().map(|p| override_var(p.name)).collect();
+        assert_eq!(vars.len(), STANDARD.len());
+        for p in &STANDARD {
+            assert_eq!(
+                override_var(p.name),
+                format!("RATE_LIMIT_{}", p.name.to_uppercase())
+            );
+        }
+    }
+}

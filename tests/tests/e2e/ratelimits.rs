@@ -1,0 +1,217 @@
+//! Rate limits against a real Redis: one budget shared by several
+//! instances, 429 problem+json with `Retry-After` and the `RateLimit`
+//! headers, client addresses from `X-Forwarded-For` only behind the
+//! trusted edge, and writes counted per account before per address.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use e2e::{Service, TestApp, TestDb, fixtures, header_of, spawn_app_with};
+use serde_json::{Value, json};
+use service_kit::config::EnvSource;
+use service_kit::ratelimit::{Decision, Limiter, LimitsConfig};
+
+fn client_from(address: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(address.parse::<IpAddr>().expect("address"))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+#[tokio::test]
+async fn two_instances_share_one_budget_in_redis() {
+    let config = LimitsConfig::from_env(&EnvSource::from_pairs([("RATE_LIMIT_WRITES", "5/60")]))
+        .expect("config");
+    let namespace = format!("rl-{}", uuid::Uuid::new_v4().simple());
+    let keys = Arc::new(auth::JwtKeys::new(&e2e::test_secret()));
+    let redis = redis::Client::open(e2e::redis_url()).expect("redis url");
+    let one = Limiter::new(&config, redis.clone(), &namespace, keys.clone());
+    let two = Limiter::new(&config, redis, &namespace, keys);
+    let policy = one.policy("writes").clone();
+
+    let mut decisions = Vec::new();
+    for i in 0..8 {
+        let limiter = if i % 2 == 0 { &one } else { &two };
+        decisions.push(limiter.check(&policy, "u:shopper").await);
+    }
+    let allowed = decisions
+        .iter()
+        .filter(|d| matches!(d, Decision::Allowed { .. }))
+        .count();
+    assert_eq!(allowed, 5, "{decisions:?}");
+    assert!(
+        matches!(decisions[0], Decision::Allowed { remaining: 4, .. }),
+        "{decisions:?}"
+    );
+    assert!(
+        matches!(decisions[4], Decision::Allowed { remaining: 0, .. }),
+        "{decisions:?}"
+    );
+    for denied in &decisions[5..] {
+        match denied {
+            Decision::Denied { retry_after } => {
+                assert!(
+                    *retry_after > Duration::ZERO && *retry_after <= Duration::from_secs(12),
+                    "{retry_after:?}"
+                );
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+    // Another subject has its own budget.
+    assert!(matches!(
+        two.check(&policy, "u:someone-else").await,
+        Decision::Allowed { remaining: 4, .. }
+    ));
+}
+
+async fn demo_login(
+    client: &reqwest::Client,
+    app: &TestApp,
+    forwarded_for: Option<&str>,
+) -> reqwest::Response {
+    let mut request = client
+        .post(format!("{}/v1/demo/login", app.address))
+        .json(&json!({"email": "nobody@demo.ticketing.test"}));
+    if let Some(xff) = forwarded_for {
+        request = request.header("x-forwarded-for", xff);
+    }
+    request.send().await.expect("reaches the api")
+}
+
+#[tokio::test]
+async fn sign_in_brute_force_is_stopped_with_429_and_the_headers_across_two_api_instances() {
+    let limits = [("RATE_LIMIT_SIGN_IN", "4/60")];
+    let first = spawn_app_with(Service::Api, TestDb::migrated().await, &limits).await;
+    let second = spawn_app_with(Service::Api, TestDb::attach(&first.db), &limits).await;
+    let client = client_from("127.0.0.2");
+
+    let mut statuses = Vec::new();
+    let mut last = None;
+    for i in 0..6 {
+        let app = if i % 2 == 0 { &first } else { &second };
+        let response = demo_login(&client, app, None).await;
+        statuses.push(response.status().as_u16());
+        if i == 0 {
+            assert_eq!(
+                header_of(&response, "ratelimit-policy"),
+                "\"sign_in\";q=4;w=60"
+            );
+            assert!(
+                header_of(&response, "ratelimit").starts_with("\"sign_in\";r=3;t="),
+                "{}",
+                header_of(&response, "ratelimit")
+            );
+        }
+        last = Some(response);
+    }
+    // Four guesses are answered (no such demo user: 400), then 429.
+    assert_eq!(statuses, [400, 400, 400, 400, 429, 429]);
+    let refused = last.expect("a response");
+    assert_eq!(
+        header_of(&refused, "content-type"),
+        "application/problem+json"
+    );
+    let retry_after: u64 = header_of(&refused, "retry-after")
+        .parse()
+        .expect("Retry-After in seconds");
+    assert!((1..=15).contains(&retry_after), "{retry_after}");
+    assert!(header_of(&refused, "ratelimit").starts_with("\"sign_in\";r=0;t="));
+    let problem: Value = refused.json().await.expect("json");
+    assert_eq!(problem["code"], "too_many_requests");
+    assert_eq!(problem["status"], 429);
+}
+
+#[tokio::test]
+async fn the_client_address_comes_from_x_forwarded_for_only_when_the_peer_is_the_edge() {
+    let app = spawn_app_with(
+        Service::Api,
+        TestDb::migrated().await,
+        &[
+            ("RATE_LIMIT_SIGN_IN", "2/60"),
+            ("TRUSTED_PROXIES", "127.0.0.1"),
+        ],
+    )
+    .await;
+    let shopper = client_from("127.0.0.2");
+    let neighbour = client_from("127.0.0.3");
+    let edge = client_from("127.0.0.1");
+    let status = |r: reqwest::Response| r.status().as_u16();
+
+    assert_eq!(status(demo_login(&shopper, &app, None).await), 400);
+    assert_eq!(status(demo_login(&shopper, &app, None).await), 400);
+    assert_eq!(
+        status(demo_login(&shopper, &app, None).await),
+        429,
+        "127.0.0.2 is over"
+    );
+    // An untrusted peer cannot pick another address by header.
+    assert_eq!(
+        status(demo_login(&shopper, &app, Some("198.51.100.9")).await),
+        429
+    );
+    // Another address has its own budget.
+    assert_eq!(
+        status(demo_login(&neighbour, &app, None).await),
+        400,
+        "127.0.0.3 is not"
+    );
+
+    // Behind the edge, the last X-Forwarded-For entry is the client.
+    for _ in 0..2 {
+        assert_eq!(
+            status(demo_login(&edge, &app, Some("203.0.113.7")).await),
+            400
+        );
+    }
+    assert_eq!(
+        status(demo_login(&edge, &app, Some("10.0.0.1, 203.0.113.7")).await),
+        429
+    );
+    assert_eq!(
+        status(demo_login(&edge, &app, Some("203.0.113.8")).await),
+        400
+    );
+}
+
+#[tokio::test]
+async fn writes_are_counted_per_account_so_one_address_does_not_lock_out_its_neighbours() {
+    let booking = spawn_app_with(
+        Service::Booking,
+        TestDb::migrated().await,
+        &[("RATE_LIMIT_WRITES", "2/60")],
+    )
+    .await;
+    let carrier = client_from("127.0.0.2");
+    let alice = fixtures::token(
+        fixtures::user(&booking.db.pool, "user").await,
+        auth::Role::User,
+    );
+    let bob = fixtures::token(
+        fixtures::user(&booking.db.pool, "user").await,
+        auth::Role::User,
+    );
+    let hold = |token: &str, key: &str| {
+        carrier
+            .post(format!("{}/v1/bookings", booking.address))
+            .bearer_auth(token.to_owned())
+            .header("idempotency-key", key.to_owned())
+            .json(&json!({"event_id": 999, "seat_ids": [1]}))
+            .send()
+    };
+    for key in ["a1", "a2"] {
+        let r = hold(&alice, key).await.expect("reaches");
+        assert_ne!(r.status(), 429, "alice's first two");
+    }
+    let refused = hold(&alice, "a3").await.expect("reaches");
+    assert_eq!(refused.status(), 429);
+    assert!(!header_of(&refused, "retry-after").is_empty());
+    let r = hold(&bob, "b1").await.expect("reaches");
+    assert_ne!(
+        r.status(),
+        429,
+        "bob shares alice's address, not her budget"
+    );
+}
