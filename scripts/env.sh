@@ -40,6 +40,12 @@ if [ -z "${JWT_SECRET:-}" ]; then
 fi
 export JWT_SECRET
 
+# The accounts tests' SMTP server (aiosmtpd), once scripts/test has
+# installed it; an explicit AIOSMTPD_PYTHON wins.
+if [ -z "${AIOSMTPD_PYTHON:-}" ] && [ -x "$TICKETING_STATE_DIR/venv-smtp/bin/python" ]; then
+    export AIOSMTPD_PYTHON="$TICKETING_STATE_DIR/venv-smtp/bin/python"
+fi
+
 log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 as_root() {

@@ -7,8 +7,11 @@
 //!   multi-select facets, sorting, geo and paging) and
 //!   `GET /v1/events/suggest` (typed autocomplete);
 //! - [`pages`]: the server-rendered HTML pages and the demo sign-in;
+//! - [`audit`]: every admin write in `admin_audit`;
 //! - [`cache`]: the two-level page cache behind every public read, with
-//!   CDN headers, and its invalidation.
+//!   CDN headers, and its invalidation;
+//! - [`accounts`]: sign-up with a verified address, sign-in, sessions with
+//!   rotating refresh tokens, sign-out, and their mail.
 //!
 //! [`openapi`] is the API description, generated from the handlers'
 //! `#[utoipa::path]` annotations as [`router`] registers them and served at
@@ -23,7 +26,9 @@
 //! Elasticsearch); when it is down those routes answer 503 and nothing else
 //! is affected.
 
+pub mod accounts;
 pub mod admin;
+pub mod audit;
 pub mod cache;
 pub mod error;
 pub mod events;
@@ -68,6 +73,9 @@ pub struct Config {
     pub cache_namespace: String,
     /// `CDN_PURGE_URL`: where to POST surrogate keys to purge, if anywhere.
     pub cdn_purge_url: Option<String>,
+    /// `AUTH_*_TTL_SECS`, `SMTP_URL`, `MAIL_FROM`, `PUBLIC_URL`,
+    /// `MAIL_RETRY_BASE_MS`: sessions and their mail.
+    pub accounts: accounts::AccountsConfig,
 }
 
 impl Config {
@@ -88,6 +96,7 @@ impl Config {
                 }
                 url => url,
             },
+            accounts: accounts::AccountsConfig::from_env(env)?,
         })
     }
 }
@@ -100,6 +109,8 @@ pub struct AppState {
     pub pages: cache::PageCache,
     /// `APP_ENV=production`: the demo sign-in is off.
     pub production: bool,
+    /// Session lifetimes and the mailer.
+    pub accounts: accounts::Accounts,
 }
 
 impl FromRef<AppState> for Arc<JwtKeys> {
@@ -125,6 +136,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(events::router())
         .merge(performers::router())
         .merge(pages::router())
+        .merge(accounts::router())
         .merge(venues::router())
 }
 
@@ -136,6 +148,10 @@ pub fn router(state: AppState) -> Router {
         classify: rate_limit_policy,
     };
     unbound_router()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit::record,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             limits,
             enforce_classified,
@@ -149,7 +165,11 @@ pub fn router(state: AppState) -> Router {
 pub fn rate_limit_policy(method: &axum::http::Method, path: &str) -> Option<&'static str> {
     use axum::http::Method;
     match (method, path) {
-        (&Method::POST, "/v1/demo/login") => Some("sign_in"),
+        (
+            &Method::POST,
+            "/v1/demo/login" | "/v1/sessions" | "/v1/sessions/refresh" | "/v1/accounts/verify",
+        ) => Some("sign_in"),
+        (&Method::POST, "/v1/accounts") => Some("sign_up"),
         (&Method::GET | &Method::HEAD, "/v1/events/search" | "/v1/events/suggest" | "/search") => {
             Some("search")
         }
@@ -203,6 +223,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         tag("venues", "Venue pages; admin venue and seat-map writes."),
         tag("performers", "Performer pages; admin performer writes."),
         tag(
+            "accounts",
+            "Sign-up with a verified address, sign-in with a password, sessions with rotating \
+             refresh tokens, sign-out. Answers are `no-store`; sign-in, verification and \
+             refresh are under the `sign_in` limit, sign-up under `sign_up`.",
+        ),
+        tag(
             "pages",
             "The server-rendered HTML pages, their assets and the demo sign-in. Nothing \
              user-specific is rendered: the browser fetches the user's data with the token \
@@ -242,7 +268,10 @@ impl Application {
                 .map(cache::invalidation::Purger::new),
         );
         events::sale_opener::spawn(ctx.pool.clone());
+        let accounts = accounts::Accounts::new(config.accounts.clone())
+            .map_err(|e| StartupError::Other(e.to_string()))?;
         let state = AppState {
+            accounts,
             pages,
             ctx: ctx.clone(),
             search,
@@ -288,6 +317,15 @@ mod tests {
 
     #[test]
     fn every_operation_documents_its_success_body_and_its_problems() {
+        // Writes anyone may call, and writes any signed-in user may call.
+        let public_writes = [
+            "/v1/demo/login",
+            "/v1/accounts",
+            "/v1/accounts/verify",
+            "/v1/sessions",
+            "/v1/sessions/refresh",
+        ];
+        let user_writes = ["/v1/sessions/current", "/v1/sessions/revoke-all"];
         let doc = serde_json::to_value(super::openapi()).expect("serializes");
         let mut operations = 0;
         for (path, item) in doc["paths"].as_object().expect("paths") {
@@ -299,23 +337,26 @@ mod tests {
                     .find(|(status, _)| status.starts_with('2'))
                     .unwrap_or_else(|| panic!("{method} {path} documents no success"));
                 assert!(
-                    success.1["content"].is_object(),
+                    success.1["content"].is_object() || success.0 == "204",
                     "{method} {path}: no success body"
                 );
                 if !path.starts_with("/v1/") {
                     continue;
                 }
-                let admin_write = method != "get" && path != "/v1/demo/login";
+                let public = method == "get" || public_writes.contains(&path.as_str());
                 let mut statuses = vec!["400", "404", "429", "500"];
-                if admin_write {
-                    statuses.extend(["401", "403"]);
+                if public {
+                    assert!(op["security"].is_null(), "{method} {path} needs no token");
+                } else {
+                    statuses.push("401");
+                    if !user_writes.contains(&path.as_str()) {
+                        statuses.push("403");
+                    }
                     assert_eq!(
                         op["security"][0]["bearer"],
                         serde_json::json!([]),
                         "{method} {path}"
                     );
-                } else {
-                    assert!(op["security"].is_null(), "{method} {path} needs no token");
                 }
                 for status in statuses {
                     assert_eq!(
@@ -328,8 +369,33 @@ mod tests {
         }
         assert_eq!(
             operations,
-            17 + 8 + 4,
-            "17 JSON routes, eight pages and four standard routes"
+            17 + 6 + 8 + 4,
+            "17 JSON routes, six accounts routes, eight pages and four standard routes"
+        );
+    }
+
+    #[test]
+    fn sign_in_and_sign_up_routes_are_under_their_limits() {
+        use axum::http::Method;
+        for path in [
+            "/v1/sessions",
+            "/v1/sessions/refresh",
+            "/v1/accounts/verify",
+            "/v1/demo/login",
+        ] {
+            assert_eq!(
+                super::rate_limit_policy(&Method::POST, path),
+                Some("sign_in"),
+                "{path}"
+            );
+        }
+        assert_eq!(
+            super::rate_limit_policy(&Method::POST, "/v1/accounts"),
+            Some("sign_up")
+        );
+        assert_eq!(
+            super::rate_limit_policy(&Method::DELETE, "/v1/sessions/current"),
+            Some("writes")
         );
     }
 
@@ -390,6 +456,12 @@ mod tests {
             ("/v1/performers/{id}", "get"),
             ("/v1/performers/{id}", "patch"),
             ("/v1/demo/login", "post"),
+            ("/v1/accounts", "post"),
+            ("/v1/accounts/verify", "post"),
+            ("/v1/sessions", "post"),
+            ("/v1/sessions/refresh", "post"),
+            ("/v1/sessions/current", "delete"),
+            ("/v1/sessions/revoke-all", "post"),
             ("/", "get"),
             ("/search", "get"),
             ("/events/{id}", "get"),

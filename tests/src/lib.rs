@@ -5,7 +5,8 @@
 //! - [`spawn_app`]: one of the three services, in-process, on port 0, against
 //!   its own [`TestDb`] and the project's private Redis.
 //! - [`binary`]: the path of a built service binary, for tests that need a
-//!   real process (exit codes, signals).
+//!   real process (exit codes, signals);
+//! - [`smtp::SmtpServer`]: a real SMTP server (aiosmtpd) and its Maildir.
 //!
 //! Connection settings come from `TEST_DATABASE_URL` (a server-level URL; the
 //! harness creates databases through it) and `TEST_REDIS_URL`. `scripts/test`
@@ -14,6 +15,7 @@
 pub mod cdc;
 pub mod fixtures;
 pub mod search_catalog;
+pub mod smtp;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -10,6 +10,18 @@
 //! the users table, not from the token. That answer is cached per user for
 //! at most `AUTH_USER_CACHE_MS` (default 5 s), which is therefore how long
 //! a deletion, a disable or a demotion takes to reach every route.
+//!
+//! A token minted by a sign-in also carries `sid`, its session
+//! ([`sessions`]); such a token is refused once its session is revoked or
+//! has expired, checked and cached the same way. Tokens without `sid`
+//! (minted by `ticketctl token` for development, tests and benchmarks)
+//! get the user check only. [`password`] holds the password policy and
+//! Argon2id hashing, [`tokens`] the opaque secrets of refresh tokens and
+//! email links.
+
+pub mod password;
+pub mod sessions;
+pub mod tokens;
 
 use std::sync::Arc;
 
@@ -67,6 +79,10 @@ pub struct Claims {
     /// Issued at, seconds since the epoch.
     #[serde(default)]
     pub iat: i64,
+    /// The session a sign-in started (`sessions.session_id`); absent from
+    /// tokens that `ticketctl token` mints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
 }
 
 /// Why a token was refused.
@@ -84,6 +100,10 @@ pub enum AuthError {
     /// The token verified, but its user does not exist or is disabled.
     #[error("the token's user does not exist or is disabled")]
     UnknownUser,
+    /// The token verified, but its session was signed out, revoked or has
+    /// expired.
+    #[error("the token's session has ended")]
+    SessionEnded,
     /// The users table could not be read.
     #[error("the user check failed: {0}")]
     Unavailable(#[from] sqlx::Error),
@@ -109,6 +129,10 @@ impl From<AuthError> for Problem {
                 Problem::unauthorized("the token's user does not exist or is disabled")
                     .with_field("authorization")
             }
+            AuthError::SessionEnded => Problem::unauthorized(
+                "the token's session has ended (signed out or revoked); sign in again",
+            )
+            .with_field("authorization"),
             AuthError::Unavailable(_) => {
                 Problem::unavailable("the user check is unavailable; try again shortly")
             }
@@ -144,7 +168,8 @@ impl JwtKeys {
         }
     }
 
-    /// Mints a token for `sub` with `role`, valid for `ttl` from `now`.
+    /// Mints a token for `sub` with `role`, valid for `ttl` from `now`,
+    /// without a session (development, tests, benchmarks).
     pub fn mint(
         &self,
         sub: Uuid,
@@ -152,15 +177,37 @@ impl JwtKeys {
         now: DateTime<Utc>,
         ttl: Duration,
     ) -> Result<String, AuthError> {
-        let claims = Claims {
+        self.mint_claims(&Claims {
             sub,
             role,
             exp: (now + ttl).timestamp(),
             iat: now.timestamp(),
-        };
+            sid: None,
+        })
+    }
+
+    /// Mints an access token of session `sid` (a sign-in's).
+    pub fn mint_session(
+        &self,
+        sub: Uuid,
+        role: Role,
+        sid: Uuid,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<String, AuthError> {
+        self.mint_claims(&Claims {
+            sub,
+            role,
+            exp: (now + ttl).timestamp(),
+            iat: now.timestamp(),
+            sid: Some(sid),
+        })
+    }
+
+    fn mint_claims(&self, claims: &Claims) -> Result<String, AuthError> {
         Ok(jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
-            &claims,
+            claims,
             &self.encoding,
         )?)
     }
@@ -190,14 +237,29 @@ impl JwtKeys {
     }
 }
 
-/// Whether a token's user may act, read from `users` and cached briefly.
+/// What the user check found for a user, or a user's session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// An enabled user (with a live session, when one was asked about).
+    Active(Role),
+    /// No such user, or a disabled one.
+    UnknownUser,
+    /// An enabled user whose session has ended.
+    SessionEnded,
+}
+
+/// The cache key: a user, and the session when the token names one.
+type StandingKey = (Uuid, Option<Uuid>);
+
+/// Whether a token's user may act, read from `users` (and `sessions`, for
+/// a token with `sid`) and cached briefly.
 #[derive(Clone)]
 pub struct Users {
     pool: sqlx::PgPool,
-    /// user id → the role of an enabled user, or `None` for an unknown or
-    /// disabled one (negative answers are cached too, so a flood of tokens
-    /// for a deleted user costs one query per TTL).
-    cache: Option<moka::future::Cache<Uuid, Option<Role>>>,
+    /// (user, session) → what the tables said. Negative answers are cached
+    /// too, so a flood of tokens for a deleted user or an ended session
+    /// costs one query per TTL.
+    cache: Option<moka::future::Cache<StandingKey, Standing>>,
 }
 
 impl std::fmt::Debug for Users {
@@ -215,6 +277,7 @@ impl Users {
             moka::future::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(ttl)
+                .support_invalidation_closures()
                 .build()
         });
         Self { pool, cache }
@@ -222,9 +285,34 @@ impl Users {
 
     /// The current role of an enabled user; `None` if unknown or disabled.
     pub async fn role(&self, user: Uuid) -> Result<Option<Role>, AuthError> {
+        Ok(match self.standing(user, None).await? {
+            Standing::Active(role) => Some(role),
+            Standing::UnknownUser | Standing::SessionEnded => None,
+        })
+    }
+
+    /// Forgets what this instance cached about `user`'s `session` (after a
+    /// sign-out, so this instance refuses its tokens at once; others within
+    /// the TTL).
+    pub async fn forget_session(&self, user: Uuid, session: Uuid) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate(&(user, Some(session))).await;
+        }
+    }
+
+    /// Forgets what this instance cached about every session of `user`.
+    pub fn forget_user(&self, user: Uuid) {
+        if let Some(cache) = &self.cache {
+            // Only fails without `support_invalidation_closures`, set above;
+            // the TTL still bounds the answer's life.
+            drop(cache.invalidate_entries_if(move |(u, _), _| *u == user));
+        }
+    }
+
+    async fn standing(&self, user: Uuid, session: Option<Uuid>) -> Result<Standing, AuthError> {
         match &self.cache {
             Some(cache) => cache
-                .try_get_with(user, self.lookup(user))
+                .try_get_with((user, session), self.lookup(user, session))
                 .await
                 .map_err(|e| match e.as_ref() {
                     AuthError::Unavailable(inner) => {
@@ -232,24 +320,53 @@ impl Users {
                     }
                     _ => AuthError::UnknownUser,
                 }),
-            None => self.lookup(user).await,
+            None => self.lookup(user, session).await,
         }
     }
 
-    async fn lookup(&self, user: Uuid) -> Result<Option<Role>, AuthError> {
-        let role: Option<String> =
-            sqlx::query_scalar("select role from users where user_id = $1 and disabled_at is null")
+    async fn lookup(&self, user: Uuid, session: Option<Uuid>) -> Result<Standing, AuthError> {
+        let row: Option<(String, bool)> = match session {
+            None => {
+                sqlx::query_as(
+                    "select role, true from users where user_id = $1 and disabled_at is null",
+                )
                 .bind(user)
                 .fetch_optional(&self.pool)
-                .await?;
-        Ok(role.and_then(|r| r.parse().ok()))
+                .await?
+            }
+            Some(session) => {
+                sqlx::query_as(
+                    "select u.role, exists (
+                            select 1 from sessions s
+                             where s.session_id = $2 and s.user_id = u.user_id
+                               and s.revoked_at is null and s.expires_at > now())
+                       from users u
+                      where u.user_id = $1 and u.disabled_at is null",
+                )
+                .bind(user)
+                .bind(session)
+                .fetch_optional(&self.pool)
+                .await?
+            }
+        };
+        Ok(match row {
+            None => Standing::UnknownUser,
+            Some((_, false)) => Standing::SessionEnded,
+            Some((role, true)) => role.parse().map_or(Standing::UnknownUser, Standing::Active),
+        })
     }
 
-    /// Verified claims whose user exists and is enabled, with the role as
-    /// it is now.
+    /// Verified claims whose user exists and is enabled (and whose session,
+    /// if the token names one, is live), with the role as it is now.
     async fn admit(&self, mut claims: Claims) -> Result<Claims, AuthError> {
-        claims.role = self.role(claims.sub).await?.ok_or(AuthError::UnknownUser)?;
-        Ok(claims)
+        match self.standing(claims.sub, claims.sid).await? {
+            Standing::Active(role) => {
+                claims.role = role;
+                Ok(claims)
+            }
+            Standing::UnknownUser => Err(AuthError::UnknownUser),
+            Standing::SessionEnded => Err(AuthError::SessionEnded),
+        }
     }
 }
 
@@ -426,11 +543,31 @@ mod tests {
                 .expect("lazy pool");
             let users = Users::new(pool, std::time::Duration::from_secs(60));
             for (user, role) in known {
+                let standing = role.map_or(Standing::UnknownUser, Standing::Active);
                 users
                     .cache
                     .as_ref()
                     .expect("cached")
-                    .insert(*user, *role)
+                    .insert((*user, None), standing)
+                    .await;
+            }
+            users
+        }
+
+        /// Like [`users`], with sessions: (user, session, live).
+        async fn users_with_sessions(known: &[(Uuid, Uuid, Role, bool)]) -> Users {
+            let users = users(&[]).await;
+            for &(user, session, role, live) in known {
+                let standing = if live {
+                    Standing::Active(role)
+                } else {
+                    Standing::SessionEnded
+                };
+                users
+                    .cache
+                    .as_ref()
+                    .expect("cached")
+                    .insert((user, Some(session)), standing)
                     .await;
             }
             users
@@ -552,6 +689,54 @@ mod tests {
                 assert_eq!(content_type, problem::CONTENT_TYPE);
                 assert!(body.contains("does not exist or is disabled"), "{body}");
             }
+        }
+
+        #[tokio::test]
+        async fn a_session_token_is_admitted_while_its_session_lives_and_refused_after() {
+            let keys = Arc::new(keys("s3cret-s3cret-s3cret-s3cret-s3cr"));
+            let (sub, live, ended) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+            let mint = |sid| {
+                keys.mint_session(sub, Role::User, sid, Utc::now(), Duration::minutes(5))
+                    .expect("mints")
+            };
+            let users = users_with_sessions(&[
+                (sub, live, Role::User, true),
+                (sub, ended, Role::User, false),
+            ])
+            .await;
+
+            let ok = call(&keys, &users, "/me", Some(mint(live))).await;
+            let refused = call(&keys, &users, "/me", Some(mint(ended))).await;
+
+            assert_eq!((ok.0, ok.2), (StatusCode::OK, sub.to_string()));
+            assert_eq!(refused.0, StatusCode::UNAUTHORIZED);
+            assert!(refused.2.contains("session has ended"), "{}", refused.2);
+
+            users.forget_session(sub, live).await;
+            users.forget_user(sub);
+            // Forgotten: the next check asks the (unreachable) table.
+            let unknown = call(&keys, &users, "/me", Some(mint(live))).await;
+            assert_eq!(unknown.0, StatusCode::SERVICE_UNAVAILABLE);
+        }
+
+        #[test]
+        fn sid_is_carried_when_set_and_absent_otherwise() {
+            let keys = keys("s3cret-s3cret-s3cret-s3cret-s3cr");
+            let (sub, sid) = (Uuid::new_v4(), Uuid::new_v4());
+            let with = keys
+                .mint_session(sub, Role::User, sid, Utc::now(), Duration::minutes(5))
+                .expect("mints");
+            let without = keys
+                .mint(sub, Role::User, Utc::now(), Duration::minutes(5))
+                .expect("mints");
+            assert_eq!(keys.verify(&with).expect("verifies").sid, Some(sid));
+            assert_eq!(keys.verify(&without).expect("verifies").sid, None);
+            let payload = without.split('.').nth(1).expect("payload");
+            use base64::Engine;
+            let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .expect("base64url");
+            assert!(!String::from_utf8_lossy(&json).contains("sid"));
         }
 
         #[tokio::test]

@@ -41,7 +41,7 @@ pub fn describe(
     routes: Description,
 ) -> Description {
     let mut routes = routes;
-    document_rate_limits(&mut routes);
+    document_shared_answers(&mut routes);
     let mut doc = Standard::openapi();
     doc.merge(routes);
     doc.info = InfoBuilder::new()
@@ -61,12 +61,17 @@ pub fn describe(
     doc
 }
 
-/// Adds 429 to every operation of `routes`: the edge limits every public
-/// route per address, and the services limit writes, personal reads,
-/// search and sign-in further (see [`crate::ratelimit`]).
-fn document_rate_limits(routes: &mut Description) {
+/// Adds what the shared layers answer to every operation of `routes`: 429
+/// (the edge limits every public route per address, and the services limit
+/// writes, personal reads, search and sign-in further, see
+/// [`crate::ratelimit`]), and a problem+json 400 wherever there are query
+/// parameters (see [`crate::hardening`]).
+fn document_shared_answers(routes: &mut Description) {
     use utoipa::IntoResponses;
     let limited = crate::ratelimit::Limited::responses();
+    let nul = problem::openapi::problem_response(
+        "A query parameter holds U+0000 (the NUL character); `field` names it.",
+    );
     for item in routes.paths.paths.values_mut() {
         let operations = [
             &mut item.get,
@@ -77,6 +82,28 @@ fn document_rate_limits(routes: &mut Description) {
             &mut item.head,
         ];
         for operation in operations.into_iter().flatten() {
+            // service_kit::hardening refuses a NUL in any query parameter
+            // before the handler runs, with problem+json, HTML page or not.
+            let has_query = operation
+                .parameters
+                .iter()
+                .flatten()
+                .any(|p| p.parameter_in == utoipa::openapi::path::ParameterIn::Query);
+            if has_query {
+                let entry = operation
+                    .responses
+                    .responses
+                    .entry("400".to_owned())
+                    .or_insert_with(|| nul.clone().into());
+                if let utoipa::openapi::RefOr::T(response) = entry {
+                    for (media_type, content) in &nul.content {
+                        response
+                            .content
+                            .entry(media_type.clone())
+                            .or_insert_with(|| content.clone());
+                    }
+                }
+            }
             for (status, response) in &limited {
                 operation
                     .responses

@@ -504,3 +504,75 @@ async fn a_cancelled_draft_stays_private_and_a_cancelled_published_event_stays_p
         );
     }
 }
+
+#[tokio::test]
+async fn every_admin_write_is_in_the_audit_log_with_who_what_and_how_it_ended() {
+    let app = spawn_app(Service::Api).await;
+    let admin_id = fixtures::user(&app.db.pool, "admin").await;
+    let admin = fixtures::token(admin_id, auth::Role::Admin);
+    let shopper = fixtures::token(fixtures::user(&app.db.pool, "user").await, auth::Role::User);
+    let (created, _, performer) = send(
+        &app,
+        Method::POST,
+        "/v1/performers",
+        Some(&admin),
+        &json!({"name": "Solo", "genre": "folk"}),
+    )
+    .await;
+    assert_eq!(created, 201);
+    let id = performer["performer_id"].as_i64().expect("id");
+    let (refused, _, _) = send(
+        &app,
+        Method::PATCH,
+        &format!("/v1/performers/{id}"),
+        Some(&admin),
+        &json!({"genre": ""}),
+    )
+    .await;
+    assert_eq!(refused, 400);
+    let (forbidden, _, _) = send(
+        &app,
+        Method::POST,
+        "/v1/performers",
+        Some(&shopper),
+        &json!({"name": "X", "genre": "y"}),
+    )
+    .await;
+    assert_eq!(forbidden, 403);
+    let (read, _, _) = send(
+        &app,
+        Method::GET,
+        &format!("/v1/performers/{id}"),
+        Some(&admin),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(read, 200);
+
+    let rows: Vec<(uuid::Uuid, String, String, i16, String, Option<String>)> = sqlx::query_as(
+        "select actor, method, path, status, client_address, request_id from admin_audit order by audit_id",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .expect("audit rows");
+    let summary: Vec<_> = rows
+        .iter()
+        .map(|(_, m, p, s, _, _)| (m.as_str(), p.clone(), *s))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("POST", "/v1/performers".to_owned(), 201),
+            ("PATCH", format!("/v1/performers/{id}"), 400)
+        ],
+        "admin writes only, refused ones included; not the shopper's attempt, not reads"
+    );
+    for (actor, _, _, _, address, request_id) in &rows {
+        assert_eq!(*actor, admin_id);
+        assert_eq!(address, "127.0.0.1");
+        assert!(
+            request_id.as_deref().is_some_and(|r| !r.is_empty()),
+            "request id recorded"
+        );
+    }
+}

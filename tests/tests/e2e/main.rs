@@ -1,5 +1,6 @@
 //! End-to-end tests: real Postgres, real Redis, real service processes.
 
+mod accounts;
 mod admin;
 mod booking;
 mod catalog;

@@ -1,0 +1,142 @@
+//! Accounts for JSON clients: sign-up with a verified address, sign-in
+//! with a password, sessions with rotating refresh tokens, sign-out.
+//!
+//! - [`signup`]: `POST /v1/accounts` and `POST /v1/accounts/verify`;
+//! - [`sessions`]: `POST /v1/sessions` (sign in), `POST /v1/sessions/refresh`,
+//!   `DELETE /v1/sessions/current` (sign out) and
+//!   `POST /v1/sessions/revoke-all` (sign out everywhere);
+//! - [`input`]: the bodies and their checks;
+//! - [`mail`]: the SMTP mailer and the mails' templates.
+//!
+//! Nothing here says whether an address is registered: sign-up answers
+//! the same 202 either way (the address's owner learns which by mail),
+//! and a wrong password and an unknown address are the same 401 after the
+//! same Argon2 work. Passwords, sessions and tokens are `auth`'s
+//! (`auth::password`, `auth::sessions`, `auth::tokens`); every answer
+//! here is `Cache-Control: no-store`.
+
+pub mod input;
+pub mod mail;
+pub mod sessions;
+pub mod signup;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use service_kit::config::{ConfigError, EnvSource};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+
+/// The largest body these routes read: a few short strings.
+const BODY_LIMIT: usize = 16 * 1024;
+
+/// Lifetimes and mail settings, from the environment.
+#[derive(Debug, Clone)]
+pub struct AccountsConfig {
+    /// `AUTH_VERIFY_TTL_SECS` (86400): how long a verification link works.
+    pub verify_ttl: Duration,
+    /// `AUTH_ACCESS_TTL_SECS` (900): an access token's lifetime.
+    pub access_ttl: Duration,
+    /// `AUTH_SESSION_TTL_SECS` (30 days): a session's lifetime, from sign-in.
+    pub session_ttl: Duration,
+    /// The mailer's settings.
+    pub mail: mail::MailConfig,
+}
+
+/// The longest lifetime accepted: ten years.
+const MAX_TTL_SECS: u64 = 10 * 366 * 86_400;
+
+/// A lifetime in seconds from `var`: from one second to ten years.
+fn seconds(env: &EnvSource, var: &'static str, default: u64) -> Result<Duration, ConfigError> {
+    match env.parse_or(var, default)? {
+        secs @ 1..=MAX_TTL_SECS => Ok(Duration::from_secs(secs)),
+        _ => Err(ConfigError {
+            var,
+            reason: format!("must be between 1 and {MAX_TTL_SECS} seconds"),
+        }),
+    }
+}
+
+impl AccountsConfig {
+    /// Reads the configuration; the error names the offending variable.
+    pub fn from_env(env: &EnvSource) -> Result<Self, ConfigError> {
+        Ok(Self {
+            verify_ttl: seconds(env, "AUTH_VERIFY_TTL_SECS", 86_400)?,
+            access_ttl: seconds(env, "AUTH_ACCESS_TTL_SECS", 900)?,
+            session_ttl: seconds(env, "AUTH_SESSION_TTL_SECS", 30 * 86_400)?,
+            mail: mail::MailConfig::from_env(env)?,
+        })
+    }
+}
+
+/// What the accounts routes share: their settings and the mailer.
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    /// Lifetimes and mail settings.
+    pub config: Arc<AccountsConfig>,
+    /// Sends mail off the request.
+    pub mailer: mail::Mailer,
+}
+
+impl Accounts {
+    /// The mailer for `config` (nothing connects until a mail is sent).
+    pub fn new(config: AccountsConfig) -> Result<Self, mail::MailError> {
+        let mailer = mail::Mailer::new(&config.mail)?;
+        Ok(Self {
+            config: Arc::new(config),
+            mailer,
+        })
+    }
+}
+
+async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `/v1/accounts` and `/v1/sessions`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signup::sign_up))
+        .routes(routes!(signup::verify_email))
+        .routes(routes!(sessions::sign_in))
+        .routes(routes!(sessions::refresh))
+        .routes(routes!(sessions::sign_out))
+        .routes(routes!(sessions::revoke_all))
+        .layer(axum::middleware::map_response(no_store))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_default_and_refuse_zero() {
+        let config = AccountsConfig::from_env(&EnvSource::from_pairs::<_, String, String>([]))
+            .expect("defaults");
+        assert_eq!(config.verify_ttl, Duration::from_secs(86_400));
+        assert_eq!(config.access_ttl, Duration::from_secs(900));
+        assert_eq!(config.session_ttl, Duration::from_secs(30 * 86_400));
+        for var in [
+            "AUTH_VERIFY_TTL_SECS",
+            "AUTH_ACCESS_TTL_SECS",
+            "AUTH_SESSION_TTL_SECS",
+        ] {
+            let err =
+                AccountsConfig::from_env(&EnvSource::from_pairs([(var, "0")])).expect_err("zero");
+            assert_eq!(err.var, var);
+        }
+        let short =
+            AccountsConfig::from_env(&EnvSource::from_pairs([("AUTH_ACCESS_TTL_SECS", "2")]))
+                .expect("short");
+        assert_eq!(short.access_ttl, Duration::from_secs(2));
+    }
+}

@@ -1,0 +1,103 @@
+//! The admin audit log: every catalog write by an admin (venues, seat maps,
+//! performers, events, ticket types, cancellations), with who, what, when,
+//! from where (the client address as the rate limiter sees it) and the
+//! status it got, in `admin_audit`.
+//!
+//! It is a layer, so no write route can forget it. The row is written after
+//! the handler answered, on the request's own task; a failure to write it
+//! is logged at error level and does not change the answer (the write
+//! itself has committed by then).
+
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::AppState;
+
+/// Whether `method path` is an admin catalog write.
+pub fn is_admin_write(method: &Method, path: &str) -> bool {
+    let write = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let search = matches!(path, "/v1/events/search" | "/v1/events/suggest");
+    write
+        && !search
+        && ["/v1/venues", "/v1/performers", "/v1/events"]
+            .iter()
+            .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")))
+}
+
+/// Records admin writes in `admin_audit`.
+pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if !is_admin_write(request.method(), request.uri().path()) {
+        return next.run(request).await;
+    }
+    let actor = state
+        .ctx
+        .jwt
+        .verify_headers_of(request.headers())
+        .ok()
+        .map(|claims| claims.sub);
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let client_address = state.ctx.limiter.client_address(&request);
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let response = next.run(request).await;
+    // Only admins' writes: a shopper's or a stranger's refused attempt is in
+    // the access log and the rate limiter, not here.
+    let Some(actor) = actor else {
+        return response;
+    };
+    if !matches!(
+        state.ctx.users.role(actor).await,
+        Ok(Some(auth::Role::Admin))
+    ) {
+        return response;
+    }
+    let written = sqlx::query(
+        "insert into admin_audit (actor, method, path, status, client_address, request_id)
+         values ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(actor)
+    .bind(&method)
+    .bind(&path)
+    .bind(i16::try_from(response.status().as_u16()).unwrap_or(i16::MAX))
+    .bind(&client_address)
+    .bind(&request_id)
+    .execute(&state.ctx.pool)
+    .await;
+    if let Err(e) = written {
+        tracing::error!(error = %e, %actor, %method, %path, "could not write the admin audit row");
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_writes_are_the_catalog_writes_only() {
+        for (method, path) in [
+            (Method::POST, "/v1/venues"),
+            (Method::PUT, "/v1/venues/3/seat-map"),
+            (Method::PATCH, "/v1/performers/1"),
+            (Method::POST, "/v1/events/9/cancel"),
+            (Method::POST, "/v1/events/9/ticket-types"),
+        ] {
+            assert!(is_admin_write(&method, path), "{method} {path}");
+        }
+        for (method, path) in [
+            (Method::GET, "/v1/venues/3"),
+            (Method::POST, "/v1/events/search"),
+            (Method::POST, "/v1/sessions"),
+            (Method::POST, "/v1/demo/login"),
+            (Method::POST, "/v1/eventsx"),
+        ] {
+            assert!(!is_admin_write(&method, path), "{method} {path}");
+        }
+    }
+}
