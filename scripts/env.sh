@@ -7,8 +7,18 @@ export REPO_ROOT
 : "${TICKETING_STATE_DIR:=$REPO_ROOT/.local}"
 export TICKETING_STATE_DIR
 
-# Ports the private instances were given when first started (they stay the
-# same for the life of the state directory); see scripts/services.
+# Ports: one the caller set wins; otherwise the one the private instance was
+# given when first started (recorded in ports.env, it stays the same for the
+# life of the state directory; see scripts/services); otherwise the default.
+# The first sourcing in a process tree notes which ports the caller set, so a
+# later sourcing (after scripts/services picked a port) does not mistake an
+# earlier default for the caller's choice.
+if [ -z "${TICKETING_PORTS_EXPLICIT+x}" ]; then
+    TICKETING_PORTS_EXPLICIT="${TICKETING_PG_PORT:+pg}${TICKETING_REDIS_PORT:+ redis}"
+    export TICKETING_PORTS_EXPLICIT
+fi
+case " $TICKETING_PORTS_EXPLICIT " in *" pg "*) ;; *) unset TICKETING_PG_PORT ;; esac
+case " $TICKETING_PORTS_EXPLICIT " in *" redis "*) ;; *) unset TICKETING_REDIS_PORT ;; esac
 if [ -f "$TICKETING_STATE_DIR/ports.env" ]; then
     # shellcheck source=/dev/null
     source "$TICKETING_STATE_DIR/ports.env"

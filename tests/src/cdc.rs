@@ -168,6 +168,20 @@ impl Workload {
         }
     }
 
+    /// Waits until at least `n` writes have committed in all, so a test's
+    /// workload is measured in writes, not in wall time on a loaded machine.
+    pub async fn wait_for(&self, n: u64, deadline: Duration) {
+        let until = tokio::time::Instant::now() + deadline;
+        while self.committed.load(Ordering::Relaxed) < n {
+            assert!(
+                tokio::time::Instant::now() < until,
+                "only {} of {n} writes committed within {deadline:?}",
+                self.committed.load(Ordering::Relaxed)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Stops and returns how many writes committed.
     pub async fn stop(self) -> u64 {
         self.stop.store(true, Ordering::Relaxed);

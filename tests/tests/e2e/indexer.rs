@@ -414,6 +414,9 @@ async fn the_index_converges_after_repeated_sigkills() {
     for (i, lifetime_ms) in [700u64, 1900, 300, 1200, 2500, 900].into_iter().enumerate() {
         let mut child = spawn_indexer(&db, dir.path());
         tokio::time::sleep(Duration::from_millis(lifetime_ms)).await;
+        // Every life sees writes: at least 90 more per life, however slow
+        // the machine is today.
+        workload.wait_for(90 * (i as u64 + 1), Duration::from_secs(60)).await;
         child.kill().expect("SIGKILL");
         child.wait().expect("reaped");
         kills += 1;
