@@ -56,6 +56,25 @@ if [ -z "${AIOSMTPD_PYTHON:-}" ] && [ -x "$TICKETING_STATE_DIR/venv-smtp/bin/pyt
     export AIOSMTPD_PYTHON="$TICKETING_STATE_DIR/venv-smtp/bin/python"
 fi
 
+# Installs aiosmtpd (PyPI, pinned) into a private venv when missing and
+# exports AIOSMTPD_PYTHON: the real SMTP server of the accounts tests.
+AIOSMTPD_VERSION=1.4.6
+ensure_aiosmtpd() {
+    local venv="$TICKETING_STATE_DIR/venv-smtp"
+    if ! "$venv/bin/python" -c "import sys, aiosmtpd; sys.exit(aiosmtpd.__version__ != '$AIOSMTPD_VERSION')" 2>/dev/null; then
+        log "installing aiosmtpd $AIOSMTPD_VERSION (PyPI) into $venv"
+        command -v python3 >/dev/null || die "python3 is needed for aiosmtpd (the accounts tests' SMTP server)"
+        python3 -m venv "$venv" 2>/dev/null || {
+            as_root apt-get install -y -q python3-venv >/dev/null
+            python3 -m venv "$venv"
+        }
+        "$venv/bin/pip" install -q "aiosmtpd==$AIOSMTPD_VERSION"
+    fi
+    export AIOSMTPD_PYTHON="$venv/bin/python"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 as_root() {

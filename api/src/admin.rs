@@ -1,7 +1,9 @@
 //! What the admin catalog writes share: venues (with their seat maps),
 //! performers, events and ticket types. Every such route takes an
-//! [`auth::AdminUser`] (401 without a valid token, 403 for another role),
-//! and answers `no-store`.
+//! [`auth::CatalogAdmin`]: an admin's token or session, as
+//! [`auth::AdminUser`] admits it, or an integration's API key with the
+//! `catalog:write` scope (401 without valid credentials, 403 for another
+//! role or a key without the scope), and answers `no-store`.
 //!
 //! The write path touches only Postgres. Search and the page caches follow
 //! through change data capture (the indexer), so no admin write touches

@@ -1,7 +1,15 @@
 //! The admin audit log: every catalog write by an admin (venues, seat maps,
-//! performers, events, ticket types, cancellations), with who, what, when,
+//! performers, events, ticket types, cancellations) and every write under
+//! `/v1/admin` (disabling and enabling users), with who, what, when,
 //! from where (the client address as the rate limiter sees it) and the
 //! status it got, in `admin_audit`.
+//!
+//! A write authenticated by an API key with `catalog:write` is recorded
+//! with the key in `api_key_id` and, as `actor`, the admin who created it
+//! (whose authority the key carries); the key is looked up before the
+//! handler runs, so a row names the key that was presented even if it is
+//! revoked meanwhile. A shopper's, a stranger's or a `catalog:read` key's
+//! refused attempt is not recorded.
 //!
 //! It is a layer, so no write route can forget it. The row is written after
 //! the handler answered, on the request's own task; a failure to write it
@@ -15,13 +23,14 @@ use axum::response::Response;
 
 use crate::AppState;
 
-/// Whether `method path` is an admin catalog write.
+/// Whether `method path` is an admin write: a catalog write, or anything
+/// under `/v1/admin`.
 pub fn is_admin_write(method: &Method, path: &str) -> bool {
     let write = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
     let search = matches!(path, "/v1/events/search" | "/v1/events/suggest");
     write
         && !search
-        && ["/v1/venues", "/v1/performers", "/v1/events"]
+        && ["/v1/venues", "/v1/performers", "/v1/events", "/v1/admin"]
             .iter()
             .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")))
 }
@@ -31,12 +40,25 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
     if !is_admin_write(request.method(), request.uri().path()) {
         return next.run(request).await;
     }
-    let actor = state
+    let user = state
         .ctx
         .jwt
         .verify_headers_of(request.headers())
         .ok()
         .map(|claims| claims.sub);
+    let presented = auth::api_keys::presented(request.headers()).map(str::to_owned);
+    let key = match presented {
+        // Cached: the extractor finds the answer again.
+        Some(presented) => state
+            .ctx
+            .api_keys
+            .find(&presented)
+            .await
+            .ok()
+            .flatten()
+            .filter(|key| key.has(auth::api_keys::Scope::CatalogWrite)),
+        None => None,
+    };
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
     let client_address = state.ctx.limiter.client_address(&request);
@@ -46,22 +68,27 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let response = next.run(request).await;
-    // Only admins' writes: a shopper's or a stranger's refused attempt is in
-    // the access log and the rate limiter, not here.
-    let Some(actor) = actor else {
-        return response;
+    // Only admins' writes (and their keys'): a shopper's or a stranger's
+    // refused attempt is in the access log and the rate limiter, not here.
+    let (actor, api_key_id) = match (key, user) {
+        (Some(key), _) => (key.created_by, Some(key.key_id)),
+        (None, Some(user))
+            if matches!(
+                state.ctx.users.role(user).await,
+                Ok(Some(auth::Role::Admin))
+            ) =>
+        {
+            (user, None)
+        }
+        (None, _) => return response,
     };
-    if !matches!(
-        state.ctx.users.role(actor).await,
-        Ok(Some(auth::Role::Admin))
-    ) {
-        return response;
-    }
     let written = sqlx::query(
-        "insert into admin_audit (actor, method, path, status, client_address, request_id)
-         values ($1, $2, $3, $4, $5, $6)",
+        "insert into admin_audit
+                (actor, api_key_id, method, path, status, client_address, request_id)
+         values ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(actor)
+    .bind(api_key_id)
     .bind(&method)
     .bind(&path)
     .bind(i16::try_from(response.status().as_u16()).unwrap_or(i16::MAX))
@@ -70,7 +97,10 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
     .execute(&state.ctx.pool)
     .await;
     if let Err(e) = written {
-        tracing::error!(error = %e, %actor, %method, %path, "could not write the admin audit row");
+        tracing::error!(
+            error = %e, %actor, ?api_key_id, %method, %path,
+            "could not write the admin audit row"
+        );
     }
     response
 }
@@ -80,13 +110,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn admin_writes_are_the_catalog_writes_only() {
+    fn admin_writes_are_the_catalog_writes_and_the_admin_routes() {
         for (method, path) in [
             (Method::POST, "/v1/venues"),
             (Method::PUT, "/v1/venues/3/seat-map"),
             (Method::PATCH, "/v1/performers/1"),
             (Method::POST, "/v1/events/9/cancel"),
             (Method::POST, "/v1/events/9/ticket-types"),
+            (Method::POST, "/v1/admin/users/7/disable"),
         ] {
             assert!(is_admin_write(&method, path), "{method} {path}");
         }
@@ -96,6 +127,7 @@ mod tests {
             (Method::POST, "/v1/sessions"),
             (Method::POST, "/v1/demo/login"),
             (Method::POST, "/v1/eventsx"),
+            (Method::POST, "/v1/administrators"),
         ] {
             assert!(!is_admin_write(&method, path), "{method} {path}");
         }

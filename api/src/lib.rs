@@ -11,7 +11,11 @@
 //! - [`cache`]: the two-level page cache behind every public read, with
 //!   CDN headers, and its invalidation;
 //! - [`accounts`]: sign-up with a verified address, sign-in, sessions with
-//!   rotating refresh tokens, sign-out, and their mail.
+//!   rotating refresh tokens, sign-out, password change and reset, and
+//!   their mail;
+//! - [`users`]: an admin's disable and enable of a user account;
+//! - [`api_keys`]: admins create, list and revoke integrations' API keys
+//!   (`tk_...`, stored hashed, shown once, scoped).
 //!
 //! [`openapi`] is the API description, generated from the handlers'
 //! `#[utoipa::path]` annotations as [`router`] registers them and served at
@@ -28,6 +32,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod api_keys;
 pub mod audit;
 pub mod cache;
 pub mod error;
@@ -37,6 +42,7 @@ pub mod pages;
 pub mod performers;
 pub mod schema;
 pub mod search;
+pub mod users;
 pub mod venues;
 
 use std::sync::Arc;
@@ -125,6 +131,12 @@ impl FromRef<AppState> for auth::Users {
     }
 }
 
+impl FromRef<AppState> for auth::ApiKeys {
+    fn from_ref(state: &AppState) -> Self {
+        state.ctx.api_keys.clone()
+    }
+}
+
 /// The service's own routes and their description, without the standard
 /// health routes and middleware: each resource's router, merged. Each route
 /// is registered with its `#[utoipa::path]`, so the description cannot miss
@@ -137,6 +149,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(performers::router())
         .merge(pages::router())
         .merge(accounts::router())
+        .merge(users::router())
+        .merge(api_keys::router())
         .merge(venues::router())
 }
 
@@ -167,9 +181,19 @@ pub fn rate_limit_policy(method: &axum::http::Method, path: &str) -> Option<&'st
     match (method, path) {
         (
             &Method::POST,
-            "/v1/demo/login" | "/v1/sessions" | "/v1/sessions/refresh" | "/v1/accounts/verify",
+            "/v1/demo/login"
+            | "/v1/sessions"
+            | "/v1/web/sessions"
+            | "/v1/sessions/refresh"
+            | "/v1/accounts/verify",
         ) => Some("sign_in"),
+        // A password change checks the current password: guessing it is
+        // password guessing.
+        (&Method::POST, "/v1/account/password") => Some("sign_in"),
         (&Method::POST, "/v1/accounts") => Some("sign_up"),
+        (&Method::POST, "/v1/password-resets" | "/v1/password-resets/complete") => {
+            Some("password_reset")
+        }
         (&Method::GET | &Method::HEAD, "/v1/events/search" | "/v1/events/suggest" | "/search") => {
             Some("search")
         }
@@ -204,8 +228,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
          Public reads come from a two-level page cache and carry `Cache-Control` (public), \
          a strong `ETag` (304 on a matching `If-None-Match`), `Surrogate-Key` and `Cache-Tag` \
          (the `event:ID`, `venue:ID` and `performer:ID` keys a purge names) and `X-Cache` \
-         (where the answer came from). Catalog writes need an admin token (401 without a \
-         valid one, 403 for another role), touch only Postgres (search and the caches follow \
+         (where the answer came from). Catalog writes need an admin token or an API key \
+         with the `catalog:write` scope (401 without valid credentials, 403 for another role \
+         or a key without the scope), touch only Postgres (search and the caches follow \
          through the indexer) and answer `Cache-Control: no-store`.",
         DEFAULT_PORT,
         paths,
@@ -225,8 +250,21 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         tag(
             "accounts",
             "Sign-up with a verified address, sign-in with a password, sessions with rotating \
-             refresh tokens, sign-out. Answers are `no-store`; sign-in, verification and \
-             refresh are under the `sign_in` limit, sign-up under `sign_up`.",
+             refresh tokens, sign-out, password change and reset by email. Answers are \
+             `no-store`; sign-in, verification, refresh and the password change are under the \
+             `sign_in` limit, sign-up under `sign_up`, the reset under `password_reset`.",
+        ),
+        tag(
+            "users",
+            "Admin: disable a user account (every session ends, sign-in is refused) and enable \
+             it again.",
+        ),
+        tag(
+            "api_keys",
+            "Admin: API keys for integrations (`Authorization: Bearer tk_...`). A key is shown \
+             once, when created, and only its SHA-256 is stored; `catalog:write` opens the \
+             admin catalog writes, `catalog:read` is a read identity the rate limiter counts \
+             on its own. Keys are made and revoked with an admin's sign-in, never with a key.",
         ),
         tag(
             "pages",
@@ -247,7 +285,7 @@ pub struct Application {
 impl Application {
     /// Opens connections (lazily) and binds the port.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let ctx = ServiceContext::new(&config.common, "api")?;
+        let ctx = ServiceContext::start(&config.common, "api").await?;
         let search = config
             .search
             .open_reader()
@@ -317,15 +355,19 @@ mod tests {
 
     #[test]
     fn every_operation_documents_its_success_body_and_its_problems() {
-        // Writes anyone may call, and writes any signed-in user may call.
+        // Writes anyone may call.
         let public_writes = [
             "/v1/demo/login",
             "/v1/accounts",
             "/v1/accounts/verify",
             "/v1/sessions",
+            "/v1/web/sessions",
             "/v1/sessions/refresh",
+            "/v1/password-resets",
+            "/v1/password-resets/complete",
         ];
-        let user_writes = ["/v1/sessions/current", "/v1/sessions/revoke-all"];
+        // Reads only a signed-in user may call.
+        let user_reads = ["/v1/account", "/v1/admin/api-keys"];
         let doc = serde_json::to_value(super::openapi()).expect("serializes");
         let mut operations = 0;
         for (path, item) in doc["paths"].as_object().expect("paths") {
@@ -343,15 +385,18 @@ mod tests {
                 if !path.starts_with("/v1/") {
                     continue;
                 }
-                let public = method == "get" || public_writes.contains(&path.as_str());
+                let public = if method == "get" {
+                    !user_reads.contains(&path.as_str())
+                } else {
+                    public_writes.contains(&path.as_str())
+                };
                 let mut statuses = vec!["400", "404", "429", "500"];
                 if public {
                     assert!(op["security"].is_null(), "{method} {path} needs no token");
                 } else {
-                    statuses.push("401");
-                    if !user_writes.contains(&path.as_str()) {
-                        statuses.push("403");
-                    }
+                    // 403: the admin role, or (any signed-in route) a
+                    // cross-site write signed in by the session cookie.
+                    statuses.extend(["401", "403"]);
                     assert_eq!(
                         op["security"][0]["bearer"],
                         serde_json::json!([]),
@@ -369,8 +414,11 @@ mod tests {
         }
         assert_eq!(
             operations,
-            17 + 6 + 8 + 4,
-            "17 JSON routes, six accounts routes, eight pages and four standard routes"
+            17 + 10 + 3 + 2 + 3 + 12 + 4,
+            "17 JSON routes, ten accounts routes (sign-up, sessions, the web sign-in, the \
+             account, TOTP), three password routes, two admin users routes, three admin API key \
+             routes, twelve pages and \
+             four standard routes"
         );
     }
 
@@ -392,6 +440,21 @@ mod tests {
         assert_eq!(
             super::rate_limit_policy(&Method::POST, "/v1/accounts"),
             Some("sign_up")
+        );
+        assert_eq!(
+            super::rate_limit_policy(&Method::POST, "/v1/account/password"),
+            Some("sign_in")
+        );
+        for path in ["/v1/password-resets", "/v1/password-resets/complete"] {
+            assert_eq!(
+                super::rate_limit_policy(&Method::POST, path),
+                Some("password_reset"),
+                "{path}"
+            );
+        }
+        assert_eq!(
+            super::rate_limit_policy(&Method::POST, "/v1/admin/users/{user_id}/disable"),
+            Some("writes")
         );
         assert_eq!(
             super::rate_limit_policy(&Method::DELETE, "/v1/sessions/current"),
@@ -462,6 +525,14 @@ mod tests {
             ("/v1/sessions/refresh", "post"),
             ("/v1/sessions/current", "delete"),
             ("/v1/sessions/revoke-all", "post"),
+            ("/v1/account/password", "post"),
+            ("/v1/password-resets", "post"),
+            ("/v1/password-resets/complete", "post"),
+            ("/v1/admin/users/{user_id}/disable", "post"),
+            ("/v1/admin/users/{user_id}/enable", "post"),
+            ("/v1/admin/api-keys", "post"),
+            ("/v1/admin/api-keys", "get"),
+            ("/v1/admin/api-keys/{key_id}", "delete"),
             ("/", "get"),
             ("/search", "get"),
             ("/events/{id}", "get"),

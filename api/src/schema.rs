@@ -60,12 +60,24 @@ pub enum TicketKind {
     GeneralAdmission,
 }
 
-/// A user's role.
+/// A user's role. A `scanner` (door staff) gets no more than a `user` on
+/// today's routes.
 #[derive(Debug, ToSchema)]
 #[schema(rename_all = "snake_case")]
 pub enum Role {
     User,
     Admin,
+    Scanner,
+}
+
+/// What an API key may do: `catalog:write`, the admin catalog writes;
+/// `catalog:read`, an authenticated read identity.
+#[derive(Debug, ToSchema)]
+pub enum ApiKeyScope {
+    #[schema(rename = "catalog:read")]
+    CatalogRead,
+    #[schema(rename = "catalog:write")]
+    CatalogWrite,
 }
 
 #[cfg(test)]
@@ -263,8 +275,17 @@ mod tests {
         assert_eq!(values::<Category>(), crate::search::params::CATEGORIES);
         assert_eq!(
             values::<Role>(),
-            [auth::Role::User.as_str(), auth::Role::Admin.as_str()]
+            [
+                auth::Role::User.as_str(),
+                auth::Role::Admin.as_str(),
+                auth::Role::Scanner.as_str()
+            ]
         );
+        let scopes: Vec<&str> = auth::api_keys::Scope::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        assert_eq!(values::<ApiKeyScope>(), scopes);
         assert_eq!(
             values::<EventStatus>(),
             ["draft", "scheduled", "cancelled", "completed"]

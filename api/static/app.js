@@ -1,35 +1,53 @@
 // The public pages' only script. Pages are cached by the edge and carry no
-// user data; everything about the signed-in shopper is fetched here, with
-// the token the demo sign-in keeps in localStorage.
+// user data; everything about the signed-in shopper is fetched here. The
+// session is an HttpOnly cookie the browser sends by itself: this script
+// never sees it, and keeps nothing about the shopper in storage.
 "use strict";
 
-const TOKEN = "ticketing.token";
-const EMAIL = "ticketing.email";
 const $ = (sel, root = document) => root.querySelector(sel);
-
-function token() { return localStorage.getItem(TOKEN); }
 
 async function api(path, options = {}) {
   const headers = Object.assign({ "Accept": "application/json" }, options.headers || {});
-  if (token()) headers["Authorization"] = "Bearer " + token();
   if (options.body && typeof options.body !== "string") {
     headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(options.body);
   }
-  const response = await fetch(path, Object.assign({}, options, { headers }));
+  let response;
+  try {
+    response = await fetch(path, Object.assign({ credentials: "same-origin" }, options, { headers }));
+  } catch (_) {
+    return { ok: false, status: 0, body: { detail: "The network is unreachable. Check your connection and try again." }, headers: new Headers() };
+  }
   let body = null;
   try { body = await response.json(); } catch (_) { body = null; }
-  return { ok: response.ok, status: response.status, body };
+  return { ok: response.ok, status: response.status, body, headers: response.headers };
 }
 
 function problemText(result) {
   const b = result.body || {};
+  if (result.status === 429) {
+    const wait = Number(result.headers.get("Retry-After")) || 0;
+    return "Too many attempts. Try again in " + (wait > 1 ? wait + " seconds." : "a moment.");
+  }
   return b.detail || b.title || ("Request failed (" + result.status + ")");
 }
 
-function requireSignIn() {
-  if (token()) return true;
-  location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+// Who is signed in: asked once per page, after load.
+let accountAnswer = null;
+function account() {
+  if (!accountAnswer) {
+    accountAnswer = api("/v1/account").then((r) => (r.ok ? r.body : null));
+  }
+  return accountAnswer;
+}
+
+function signInAddress() {
+  return "/login?next=" + encodeURIComponent(location.pathname + location.search);
+}
+
+async function requireSignIn() {
+  if (await account()) return true;
+  location.href = signInAddress();
   return false;
 }
 
@@ -38,26 +56,28 @@ function money(cents, currency) {
 }
 
 // --- header -----------------------------------------------------------
-function signinState() {
+async function signinState() {
   const slot = $("#signin");
   if (!slot) return;
+  const me = await account();
   slot.textContent = "";
-  if (token()) {
-    slot.append("Signed in as " + (localStorage.getItem(EMAIL) || "a demo user") + " ");
+  if (me) {
+    slot.append("Signed in as " + me.email + " ");
     const out = document.createElement("button");
     out.id = "sign-out";
     out.type = "button";
     out.textContent = "Sign out";
-    out.addEventListener("click", () => {
-      localStorage.removeItem(TOKEN);
-      localStorage.removeItem(EMAIL);
-      signinState();
+    out.addEventListener("click", async () => {
+      out.disabled = true;
+      await api("/v1/sessions/current", { method: "DELETE" });
+      // A fresh page: nothing of the shopper's stays on screen.
+      location.replace("/");
     });
     slot.append(out);
   } else {
     const a = document.createElement("a");
     a.id = "sign-in";
-    a.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+    a.href = signInAddress();
     a.textContent = "Sign in";
     slot.append(a);
   }
@@ -198,7 +218,7 @@ async function seatMap() {
 }
 
 async function hold(body) {
-  if (!requireSignIn()) return;
+  if (!(await requireSignIn())) return;
   const error = $("#hold-error");
   error.textContent = "";
   const result = await api("/v1/bookings", {
@@ -207,7 +227,7 @@ async function hold(body) {
     body,
   });
   if (result.ok) { location.href = "/checkout/" + result.body.booking_id; return; }
-  if (result.status === 401) { localStorage.removeItem(TOKEN); requireSignIn(); return; }
+  if (result.status === 401) { location.href = signInAddress(); return; }
   error.textContent = problemText(result);
 }
 
@@ -238,7 +258,7 @@ function describe(booking) {
 
 async function checkout() {
   const section = $("#checkout");
-  if (!section || !requireSignIn()) return;
+  if (!section || !(await requireSignIn())) return;
   const id = section.dataset.bookingId;
   const result = await api("/v1/bookings/" + id);
   if (!result.ok) { $("#booking-summary").textContent = problemText(result); return; }
@@ -268,7 +288,7 @@ async function checkout() {
 
 async function confirmation() {
   const section = $("#confirmation");
-  if (!section || !requireSignIn()) return;
+  if (!section || !(await requireSignIn())) return;
   const result = await api("/v1/bookings/" + section.dataset.bookingId);
   section.textContent = result.ok
     ? "Booking " + result.body.status + ": " + describe(result.body)
@@ -277,7 +297,7 @@ async function confirmation() {
 
 async function tickets() {
   const list = $("#tickets");
-  if (!list || !requireSignIn()) return;
+  if (!list || !(await requireSignIn())) return;
   const result = await api("/v1/me/tickets");
   if (!result.ok) { list.textContent = problemText(result); return; }
   const all = Array.isArray(result.body) ? result.body : [];
@@ -294,16 +314,118 @@ async function tickets() {
   }
 }
 
-// --- demo sign-in -------------------------------------------------------
-function login() {
+// --- accounts -----------------------------------------------------------
+function nextPage() {
+  const next = new URLSearchParams(location.search).get("next");
+  // Only a path on this site: never an address elsewhere ("//host" included).
+  return next && next.startsWith("/") && !next.startsWith("//") ? next : "/";
+}
+
+// Shows a problem on the form: under the field it names, or for the form.
+function showProblem(form, result) {
+  form.querySelectorAll(".field-error, .form-error").forEach((el) => { el.textContent = ""; });
+  form.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
+  const field = result.body && result.body.field;
+  const input = field && form.querySelector("#" + CSS.escape(field));
+  const slot = input ? form.querySelector("#" + CSS.escape(field) + "-error") : null;
+  if (slot) {
+    input.setAttribute("aria-invalid", "true");
+    slot.textContent = problemText(result);
+    input.focus();
+  } else {
+    form.querySelector(".form-error").textContent = problemText(result);
+  }
+}
+
+function accountForm(id, send) {
+  const form = $(id);
+  if (!form) return;
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const submit = form.querySelector("button[type=submit]");
+    submit.disabled = true;
+    try {
+      const values = Object.fromEntries(new FormData(form));
+      await send(form, values);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+}
+
+// Takes the one-time token of a mail's link out of the address bar.
+function linkToken() {
+  const params = new URLSearchParams(location.search);
+  const token = params.get("token");
+  if (token) history.replaceState(null, "", location.pathname);
+  return token;
+}
+
+function accounts() {
+  accountForm("#signin-form", async (form, values) => {
+    if (!values.totp_code) delete values.totp_code;
+    const result = await api("/v1/web/sessions", { method: "POST", body: values });
+    if (result.ok) { location.href = nextPage(); return; }
+    if (result.body && result.body.code === "totp_required") {
+      // The password was right; the account has a second factor.
+      $("#totp-field").hidden = false;
+      showProblem(form, { status: 401, body: { field: "totp_code", detail: "Enter the code from your authenticator app." }, headers: result.headers });
+      return;
+    }
+    if (result.body && result.body.code === "email_not_verified") {
+      form.querySelector(".form-error").textContent =
+        "Confirm your address first: follow the link in the mail we sent you.";
+      return;
+    }
+    showProblem(form, result);
+  });
+  accountForm("#signup-form", async (form, values) => {
+    const result = await api("/v1/accounts", { method: "POST", body: values });
+    if (!result.ok) { showProblem(form, result); return; }
+    form.hidden = true;
+    const done = $("#signup-done");
+    done.textContent = "Check your inbox at " + values.email +
+      ": we sent a link to confirm your address. Then sign in.";
+    done.hidden = false;
+  });
+  accountForm("#forgot-form", async (form, values) => {
+    const result = await api("/v1/password-resets", { method: "POST", body: values });
+    if (!result.ok) { showProblem(form, result); return; }
+    form.hidden = true;
+    const done = $("#forgot-done");
+    done.textContent = "If " + values.email + " has an account, a link to choose a new password is on its way. It works once.";
+    done.hidden = false;
+  });
+  const resetForm = $("#reset-form");
+  if (resetForm) {
+    const token = linkToken();
+    accountForm("#reset-form", async (form, values) => {
+      const result = await api("/v1/password-resets/complete", {
+        method: "POST",
+        body: { token: token || "", password: values.password },
+      });
+      if (!result.ok) { showProblem(form, result); return; }
+      form.hidden = true;
+      $("#reset-done").hidden = false;
+    });
+  }
+  const verify = $("#verify-status");
+  if (verify) {
+    const token = linkToken();
+    (async () => {
+      if (!token) { verify.textContent = "This link has no token: open the link from the mail again."; return; }
+      const result = await api("/v1/accounts/verify", { method: "POST", body: { token } });
+      verify.textContent = result.ok
+        ? "Your address is confirmed. You can sign in now."
+        : problemText(result);
+      $("#verify-next").hidden = !result.ok;
+    })();
+  }
   document.querySelectorAll("button.demo-user").forEach((button) => {
     button.addEventListener("click", async () => {
       const result = await api("/v1/demo/login", { method: "POST", body: { email: button.dataset.email } });
-      if (!result.ok) { alert(problemText(result)); return; }
-      localStorage.setItem(TOKEN, result.body.token);
-      localStorage.setItem(EMAIL, result.body.email);
-      const next = new URLSearchParams(location.search).get("next");
-      location.href = next && next.startsWith("/") ? next : "/";
+      if (!result.ok) { $("#form-error").textContent = problemText(result); return; }
+      location.href = nextPage();
     });
   });
 }
@@ -316,5 +438,5 @@ document.addEventListener("DOMContentLoaded", () => {
   checkout();
   confirmation();
   tickets();
-  login();
+  accounts();
 });

@@ -117,6 +117,12 @@ impl FromRef<AppState> for auth::Users {
     }
 }
 
+impl FromRef<AppState> for auth::ApiKeys {
+    fn from_ref(state: &AppState) -> Self {
+        state.ctx.api_keys.clone()
+    }
+}
+
 /// The routes that change bookings, each registered with its
 /// `#[utoipa::path]`, so the description cannot miss one.
 fn write_routes() -> OpenApiRouter<AppState> {
@@ -195,7 +201,7 @@ pub struct Application {
 impl Application {
     /// Opens connections (lazily) and binds the port.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let ctx = ServiceContext::new(&config.common, "booking")?;
+        let ctx = ServiceContext::start(&config.common, "booking").await?;
         let feed = SeatFeed::new(ctx.redis.clone());
         let provider: Arc<dyn PaymentProvider> =
             Arc::new(SandboxProvider::new(config.sandbox_slow));

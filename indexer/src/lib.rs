@@ -110,7 +110,7 @@ pub struct Application {
 impl Application {
     /// Opens connections (lazily) and binds the port.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let ctx = ServiceContext::new(&config.common, "indexer")?;
+        let ctx = ServiceContext::start(&config.common, "indexer").await?;
         let index = config
             .search
             .open_writer()

@@ -46,6 +46,20 @@ pub struct SignIn {
     pub email: String,
     #[schema(format = "password")]
     pub password: String,
+    /// The 6-digit code of the authenticator app, for an account with the
+    /// second factor enrolled (`POST /v1/account/totp`).
+    #[schema(pattern = "^[0-9]{6}$", example = "123456")]
+    #[serde(default)]
+    pub totp_code: Option<String>,
+}
+
+/// `POST /v1/account/totp/confirm`'s body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpCode {
+    /// The app's current 6-digit code.
+    #[schema(pattern = "^[0-9]{6}$", example = "123456")]
+    pub totp_code: String,
 }
 
 /// `POST /v1/sessions/refresh`'s body.
@@ -55,6 +69,40 @@ pub struct Refresh {
     /// The latest refresh token of the session (each works once).
     #[schema(min_length = 1, max_length = 200)]
     pub refresh_token: String,
+}
+
+/// `POST /v1/account/password`'s body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    /// The password the account signs in with now.
+    #[schema(format = "password")]
+    pub current_password: String,
+    /// 12 to 128 characters, not a common or easily guessed password.
+    #[schema(min_length = 12, max_length = 128, format = "password")]
+    pub new_password: String,
+}
+
+/// `POST /v1/password-resets`'s body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestPasswordReset {
+    /// The account's address; compared case-insensitively.
+    #[schema(format = "email", max_length = 254, example = "ada@example.com")]
+    pub email: String,
+}
+
+/// `POST /v1/password-resets/complete`'s body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompletePasswordReset {
+    /// The `token` of the reset link.
+    #[schema(min_length = 1, max_length = 200)]
+    pub token: String,
+    /// The new password: 12 to 128 characters, not a common or easily
+    /// guessed password.
+    #[schema(min_length = 12, max_length = 128, format = "password")]
+    pub password: String,
 }
 
 /// An address as stored and compared: trimmed and lowercased.
@@ -112,8 +160,14 @@ pub fn display_name(name: &str) -> Result<&str, Problem> {
 /// A new password against `auth::password`'s policy, with the address and
 /// the name as guessable words; the problem names the rule (`rule`).
 pub fn new_password(password: &str, email: &str, name: &str) -> Result<(), Problem> {
+    policy("password", password, email, name)
+}
+
+/// [`new_password`] for a body whose field is called `field`
+/// (`new_password` in a password change).
+pub fn policy(field: &str, password: &str, email: &str, name: &str) -> Result<(), Problem> {
     auth::password::check_policy(password, &[email, name]).map_err(|violation| {
-        Problem::invalid_field("password", format!("the password {violation}"))
+        Problem::invalid_field(field, format!("the password {violation}"))
             .with_extension("rule", violation.rule())
     })
 }
@@ -161,5 +215,13 @@ mod tests {
         let problem = new_password("short", "ada@example.com", "Ada").expect_err("short");
         assert_eq!(problem.extensions["rule"], "min_length");
         assert!(new_password("plum-sofa-harbour-1987", "ada@example.com", "Ada").is_ok());
+    }
+
+    #[test]
+    fn the_policy_names_the_field_it_is_given() {
+        let problem =
+            policy("new_password", "password1234", "ada@example.com", "Ada").expect_err("weak");
+        assert_eq!(problem.field.as_deref(), Some("new_password"));
+        assert_eq!(problem.extensions["rule"], "strength");
     }
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use maud::{DOCTYPE, Markup, html};
-use service_kit::config::{ConfigError, EnvSource};
+use service_kit::config::{AppEnv, ConfigError, EnvSource};
 
 /// Attempts per mail.
 pub const ATTEMPTS: u32 = 3;
@@ -42,7 +42,13 @@ pub struct MailConfig {
 
 impl MailConfig {
     /// Reads the configuration; the error names the offending variable.
+    /// With `APP_ENV=production`, `PUBLIC_URL` must be https and `SMTP_URL`
+    /// set, and not a local mail catcher
+    /// (`service_kit::config::refuse_demo_mail_settings`).
     pub fn from_env(env: &EnvSource) -> Result<Self, ConfigError> {
+        if env.parse_or("APP_ENV", AppEnv::Development)? == AppEnv::Production {
+            service_kit::config::refuse_demo_mail_settings(env)?;
+        }
         let smtp_url = env.string_or("SMTP_URL", "smtp://127.0.0.1:1025");
         AsyncSmtpTransport::<Tokio1Executor>::from_url(&smtp_url).map_err(|e| ConfigError {
             var: "SMTP_URL",
@@ -250,6 +256,37 @@ pub fn someone_tried(public_url: &str) -> Mail {
     }
 }
 
+/// The password-reset mail: a link to `{PUBLIC_URL}/reset-password` with
+/// the token, which works once, for `ttl`.
+pub fn password_reset(public_url: &str, name: &str, token: &str, ttl: Duration) -> Mail {
+    let link = format!("{public_url}/reset-password?token={token}");
+    let valid = lifetime(ttl);
+    let text = format!(
+        "Hello {name},\n\n\
+         Someone asked to reset the password of your Ticketing account. \
+         To choose a new password, open this link:\n\n\
+         {link}\n\n\
+         The link works once, for {valid}. Setting a new password signs you out \
+         everywhere. If you did not ask for this, ignore this mail: your password \
+         stays as it is.\n"
+    );
+    let html = frame(
+        "Reset your password",
+        html! {
+            p { "Hello " (name) "," }
+            p { "Someone asked to reset the password of your Ticketing account. To choose a new password, follow this link:" }
+            p { a href=(link) { "Choose a new password" } }
+            p { "Or open this address: " br; code { (link) } }
+            p { "The link works once, for " (valid) ". Setting a new password signs you out everywhere. If you did not ask for this, ignore this mail: your password stays as it is." }
+        },
+    );
+    Mail {
+        subject: "Reset your password".to_owned(),
+        text,
+        html,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +302,26 @@ mod tests {
         let link = "https://tickets.example/verify-email?token=abc_-123";
         assert!(mail.text.contains(link), "{}", mail.text);
         assert!(mail.text.contains("24 hours"));
+        let html = mail.html.into_string();
+        assert!(html.contains(&format!("href=\"{link}\"")), "{html}");
+        assert!(
+            html.contains("Ada &lt;b&gt;"),
+            "the name is escaped: {html}"
+        );
+    }
+
+    #[test]
+    fn the_password_reset_mail_carries_the_link_in_both_parts() {
+        let mail = password_reset(
+            "https://tickets.example",
+            "Ada <b>",
+            "abc_-123",
+            Duration::from_secs(3_600),
+        );
+        assert_eq!(mail.subject, "Reset your password");
+        let link = "https://tickets.example/reset-password?token=abc_-123";
+        assert!(mail.text.contains(link), "{}", mail.text);
+        assert!(mail.text.contains("1 hour"), "{}", mail.text);
         let html = mail.html.into_string();
         assert!(html.contains(&format!("href=\"{link}\"")), "{html}");
         assert!(

@@ -5,11 +5,19 @@
 //! - [`sessions`]: `POST /v1/sessions` (sign in), `POST /v1/sessions/refresh`,
 //!   `DELETE /v1/sessions/current` (sign out) and
 //!   `POST /v1/sessions/revoke-all` (sign out everywhere);
+//! - [`web`]: `POST /v1/web/sessions` (the browser's sign-in, into an
+//!   `HttpOnly` cookie) and `GET /v1/account` (who is signed in);
+//! - [`passwords`]: `POST /v1/account/password` (change), and the reset
+//!   by email, `POST /v1/password-resets` and
+//!   `POST /v1/password-resets/complete`;
+//! - [`totp`]: the TOTP second factor, `POST /v1/account/totp` and
+//!   `POST /v1/account/totp/confirm`, and its check at sign-in;
 //! - [`input`]: the bodies and their checks;
 //! - [`mail`]: the SMTP mailer and the mails' templates.
 //!
-//! Nothing here says whether an address is registered: sign-up answers
-//! the same 202 either way (the address's owner learns which by mail),
+//! Nothing here says whether an address is registered: sign-up and a
+//! reset request answer the same 202 either way (the address's owner
+//! learns which by mail),
 //! and a wrong password and an unknown address are the same 401 after the
 //! same Argon2 work. Passwords, sessions and tokens are `auth`'s
 //! (`auth::password`, `auth::sessions`, `auth::tokens`); every answer
@@ -17,8 +25,11 @@
 
 pub mod input;
 pub mod mail;
+pub mod passwords;
 pub mod sessions;
 pub mod signup;
+pub mod totp;
+pub mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +55,8 @@ pub struct AccountsConfig {
     pub access_ttl: Duration,
     /// `AUTH_SESSION_TTL_SECS` (30 days): a session's lifetime, from sign-in.
     pub session_ttl: Duration,
+    /// `AUTH_RESET_TTL_SECS` (3600): how long a password-reset link works.
+    pub reset_ttl: Duration,
     /// The mailer's settings.
     pub mail: mail::MailConfig,
 }
@@ -69,6 +82,7 @@ impl AccountsConfig {
             verify_ttl: seconds(env, "AUTH_VERIFY_TTL_SECS", 86_400)?,
             access_ttl: seconds(env, "AUTH_ACCESS_TTL_SECS", 900)?,
             session_ttl: seconds(env, "AUTH_SESSION_TTL_SECS", 30 * 86_400)?,
+            reset_ttl: seconds(env, "AUTH_RESET_TTL_SECS", 3_600)?,
             mail: mail::MailConfig::from_env(env)?,
         })
     }
@@ -97,7 +111,8 @@ impl Accounts {
 async fn no_store(mut response: Response) -> Response {
     response
         .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     response
 }
 
@@ -110,6 +125,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::refresh))
         .routes(routes!(sessions::sign_out))
         .routes(routes!(sessions::revoke_all))
+        .routes(routes!(web::web_sign_in))
+        .routes(routes!(web::current_account))
+        .routes(routes!(totp::start_enrolment))
+        .routes(routes!(totp::confirm_enrolment))
+        .routes(routes!(passwords::change_password))
+        .routes(routes!(passwords::request_reset))
+        .routes(routes!(passwords::complete_reset))
         .layer(axum::middleware::map_response(no_store))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
@@ -125,10 +147,12 @@ mod tests {
         assert_eq!(config.verify_ttl, Duration::from_secs(86_400));
         assert_eq!(config.access_ttl, Duration::from_secs(900));
         assert_eq!(config.session_ttl, Duration::from_secs(30 * 86_400));
+        assert_eq!(config.reset_ttl, Duration::from_secs(3_600));
         for var in [
             "AUTH_VERIFY_TTL_SECS",
             "AUTH_ACCESS_TTL_SECS",
             "AUTH_SESSION_TTL_SECS",
+            "AUTH_RESET_TTL_SECS",
         ] {
             let err =
                 AccountsConfig::from_env(&EnvSource::from_pairs([(var, "0")])).expect_err("zero");

@@ -4,7 +4,7 @@
 
 use auth::{AuthUser, Role};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use problem::{ApiJson, Problem};
@@ -42,7 +42,7 @@ pub struct SessionTokens {
 
 /// 401 `invalid_credentials`: the same for a wrong password, an unknown
 /// address and a disabled account.
-fn invalid_credentials() -> ApiError {
+pub(super) fn invalid_credentials() -> ApiError {
     Problem::new(StatusCode::UNAUTHORIZED, "invalid_credentials")
         .with_detail("the email address or the password is wrong")
         .into()
@@ -65,13 +65,16 @@ impl utoipa::IntoResponses for SignInRefused {
             (
                 401,
                 "`invalid_credentials`: the address or the password is wrong, or the account \
-                 is disabled (one answer for all three).",
+                 is disabled (one answer for all three). `totp_required`: the password is \
+                 right and the account has the second factor, so send `totp_code` too; \
+                 `invalid_totp`: the code is wrong, expired or used already.",
             ),
             (
                 403,
                 "`email_not_verified`: the password is right but the address is not verified \
                  yet; follow the link in the verification mail.",
             ),
+
         ])
     }
 }
@@ -123,7 +126,7 @@ fn issue(
     })
 }
 
-fn parse_role(role: &str) -> ApiResult<Role> {
+pub(super) fn parse_role(role: &str) -> ApiResult<Role> {
     role.parse().map_err(|e: String| {
         tracing::error!(error = %e, "a stored role does not parse");
         Problem::internal().into()
@@ -148,6 +151,25 @@ pub async fn sign_in(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<SignIn>,
 ) -> ApiResult<Response> {
+    let (user_id, role, second_factor) = authenticate(&state, &body).await?;
+    let (session_id, refresh_token) = auth::sessions::create(
+        &state.ctx.pool,
+        user_id,
+        state.accounts.config.session_ttl,
+        second_factor,
+    )
+    .await?;
+    let tokens = issue(&state, user_id, role, session_id, refresh_token)?;
+    Ok((StatusCode::CREATED, axum::Json(tokens)).into_response())
+}
+
+/// The user and role of a sign-in's address and password (and its TOTP
+/// code, once the account has the second factor), and whether the second
+/// factor was passed: the one check behind the JSON and the web sign-in.
+pub(super) async fn authenticate(
+    state: &AppState,
+    body: &SignIn,
+) -> ApiResult<(Uuid, Role, bool)> {
     let email = input::normalize_email(&body.email);
     let user: Option<(Uuid, String, Option<String>, bool, bool)> = sqlx::query_as(
         "select user_id, role, password_hash, email_verified_at is not null, disabled_at is null
@@ -173,10 +195,8 @@ pub async fn sign_in(
             .into());
     }
     let role = parse_role(&role)?;
-    let (session_id, refresh_token) =
-        auth::sessions::create(&state.ctx.pool, user_id, state.accounts.config.session_ttl).await?;
-    let tokens = issue(&state, user_id, role, session_id, refresh_token)?;
-    Ok((StatusCode::CREATED, axum::Json(tokens)).into_response())
+    let second_factor = super::totp::check_at_sign_in(state, user_id, body.totp_code.as_deref()).await?;
+    Ok((user_id, role, second_factor))
 }
 
 /// Refresh a session.
@@ -245,7 +265,8 @@ fn no_session() -> ApiError {
 
 /// Sign out.
 ///
-/// Ends the session of the bearer token (one from `POST /v1/sessions`):
+/// Ends the session of the bearer token (one from `POST /v1/sessions`) or
+/// of the web session cookie, and removes the cookie:
 /// its access and refresh tokens stop working (within
 /// `AUTH_USER_CACHE_MS` on other instances). Other sessions of the user go
 /// on.
@@ -258,11 +279,20 @@ fn no_session() -> ApiError {
 pub async fn sign_out(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Response> {
     let session_id = claims.sid.ok_or_else(no_session)?;
     auth::sessions::revoke(&state.ctx.pool, session_id).await?;
     state.ctx.users.forget_session(claims.sub, session_id).await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(signed_out(&state))
+}
+
+/// 204 that also removes the web session cookie (a JSON client ignores it).
+pub(super) fn signed_out(state: &AppState) -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, state.ctx.jwt.cookie().clear())],
+    )
+        .into_response()
 }
 
 /// Sign out everywhere.
@@ -277,8 +307,8 @@ pub async fn sign_out(
 pub async fn revoke_all(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Response> {
     auth::sessions::revoke_all(&state.ctx.pool, claims.sub).await?;
     state.ctx.users.forget_user(claims.sub);
-    Ok(StatusCode::NO_CONTENT)
+    Ok(signed_out(&state))
 }

@@ -4,7 +4,7 @@
 //! A write that leaves an event's sale open materializes its seat inventory
 //! in the same transaction ([`super::sale_opener`]).
 
-use auth::AdminUser;
+use auth::CatalogAdmin;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -192,11 +192,11 @@ fn venue_gone(db: &dyn sqlx::error::DatabaseError) -> Problem {
     responses(
         (status = 201, description = "Created; `Location` names the event.", body = StoredEvent,
             headers(("Location" = String, description = "The event's URL."))),
-        AdminUser, ApiJson<NewEvent>, ApiError,
+        CatalogAdmin, ApiJson<NewEvent>, ApiError,
     ))]
 pub async fn create_event(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    _admin: CatalogAdmin,
     ApiJson(body): ApiJson<NewEvent>,
 ) -> ApiResult<Response> {
     body.validate()?;
@@ -278,11 +278,11 @@ async fn check_venue_change(
     request_body = EventPatch,
     responses(
         (status = 200, description = "The changed event.", body = StoredEvent),
-        AdminUser, EventId, ApiJson<EventPatch>, ApiError,
+        CatalogAdmin, EventId, ApiJson<EventPatch>, ApiError,
     ))]
 pub async fn update_event(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    _admin: CatalogAdmin,
     EventId(id): EventId,
     ApiJson(patch): ApiJson<EventPatch>,
 ) -> ApiResult<Response> {
@@ -323,11 +323,11 @@ pub async fn update_event(
     params(EventId),
     responses(
         (status = 200, description = "The cancelled event.", body = StoredEvent),
-        AdminUser, EventId, ApiError,
+        CatalogAdmin, EventId, ApiError,
     ))]
 pub async fn cancel_event(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    _admin: CatalogAdmin,
     EventId(id): EventId,
 ) -> ApiResult<Response> {
     let mut tx = state.ctx.pool.begin().await?;

@@ -5,7 +5,7 @@
 //! another tier. If the event's sale is open, the tier's seats are
 //! materialized in the same transaction ([`super::sale_opener`]).
 
-use auth::AdminUser;
+use auth::CatalogAdmin;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -145,11 +145,11 @@ async fn insert_ticket_type(
         (status = 201, description = "Created; `Location` names the event, whose page lists it.",
             body = CreatedTicketType,
             headers(("Location" = String, description = "The event's URL."))),
-        AdminUser, EventId, ApiJson<NewTicketType>, ApiError,
+        CatalogAdmin, EventId, ApiJson<NewTicketType>, ApiError,
     ))]
 pub async fn create_ticket_type(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    _admin: CatalogAdmin,
     EventId(event_id): EventId,
     ApiJson(body): ApiJson<NewTicketType>,
 ) -> ApiResult<Response> {

@@ -1,10 +1,10 @@
-//! The demo sign-in: `GET /login` lists demo shoppers, and
-//! `POST /v1/demo/login` mints a token for one (JSON; off in production).
+//! The sign-in page (`GET /login`: email and password, and in development
+//! the demo shoppers), and `POST /v1/demo/login`, which signs in as one of
+//! them (JSON; off in production).
 
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use maud::html;
 use problem::{ApiJson, Problem};
 use serde::{Deserialize, Serialize};
@@ -16,32 +16,66 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::schema::Role;
 
-/// The demo sign-in page.
+/// The sign-in page.
 ///
-/// Lists up to 20 of the demo catalog's shoppers (never the admin);
-/// choosing one signs in on this browser through `POST /v1/demo/login`.
+/// Email and password, signing in on this browser through
+/// `POST /v1/web/sessions` (the session goes into an `HttpOnly` cookie,
+/// never into script-readable storage). In development it also lists up
+/// to 20 of the demo catalog's shoppers (never an admin): one click signs
+/// in as one through `POST /v1/demo/login`.
 #[utoipa::path(get, path = "/login", tag = "pages",
     responses((status = 200, description = "The page.", content_type = "text/html", body = String)))]
 pub async fn login_page(State(state): State<AppState>) -> Response {
-    let users: Vec<(String, String)> = sqlx::query_as(
-        "select email, role from users
-          where email like '%@demo.ticketing.test' and role = 'user' and disabled_at is null
-          order by email limit 20",
-    )
-    .fetch_all(&state.ctx.pool)
-    .await
-    .unwrap_or_default();
+    let users: Vec<String> = if state.production {
+        Vec::new()
+    } else {
+        sqlx::query_scalar(
+            "select email from users
+              where email like '%@demo.ticketing.test' and role = 'user' and disabled_at is null
+              order by email limit 20",
+        )
+        .fetch_all(&state.ctx.pool)
+        .await
+        .unwrap_or_default()
+    };
     shell(
         "Sign in",
         html! {
-            h1 { "Demo sign-in" }
-            p { "Pick a demo shopper. This signs you in on this browser only; the token is kept in local storage." }
-            ul #demo-users {
-                @for (email, role) in &users {
-                    li { button.demo-user type="button" data-email=(email) { (email) " (" (role) ")" } }
+            h1 { "Sign in" }
+            form #signin-form.account-form novalidate {
+                label for="email" { "Email address" }
+                input #email type="email" name="email" autocomplete="username" required
+                    aria-describedby="email-error";
+                p #email-error.field-error {}
+                label for="password" { "Password" }
+                input #password type="password" name="password" autocomplete="current-password"
+                    required aria-describedby="password-error";
+                p #password-error.field-error {}
+                div #totp-field hidden {
+                    label for="totp_code" { "Authentication code" }
+                    p.hint #totp_code-hint { "The 6-digit code your authenticator app shows for Ticketing." }
+                    input #totp_code type="text" name="totp_code" inputmode="numeric"
+                        autocomplete="one-time-code" pattern="[0-9]{6}" maxlength="6"
+                        aria-describedby="totp_code-hint totp_code-error";
+                    p #totp_code-error.field-error {}
+                }
+                button #signin-submit type="submit" { "Sign in" }
+                p #form-error.form-error role="alert" {}
+            }
+            p { a href="/forgot-password" { "Forgot your password?" } }
+            p { "New here? " a href="/signup" { "Create an account" } }
+            @if !state.production {
+                section #demo aria-labelledby="demo-title" {
+                    h2 #demo-title { "Try as a demo shopper" }
+                    p { "Development only: one click signs in as a shopper of the demo catalog." }
+                    ul #demo-users {
+                        @for email in &users {
+                            li { button.demo-user type="button" data-email=(email) { (email) } }
+                        }
+                    }
+                    @if users.is_empty() { p { "No demo shoppers: run " code { "ticketctl seed" } "." } }
                 }
             }
-            @if users.is_empty() { p { "No demo users: run " code { "ticketctl seed" } "." } }
         },
     )
 }
@@ -54,10 +88,11 @@ pub struct DemoLogin {
     email: String,
 }
 
-/// A demo user's token.
+/// A demo user's session.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DemoToken {
-    /// A bearer token, valid for 12 hours.
+    /// A bearer token of the new session (`AUTH_SESSION_TTL_SECS`); the
+    /// same session is in the `Set-Cookie` session cookie.
     token: String,
     email: String,
     #[schema(value_type = Role)]
@@ -67,8 +102,10 @@ pub struct DemoToken {
 
 /// Demo sign-in (development only).
 ///
-/// A token for one of the demo catalog's users (`@demo.ticketing.test`),
-/// for trying the pages by hand. 404 when `APP_ENV=production`.
+/// Starts a session for one of the demo catalog's shoppers
+/// (`@demo.ticketing.test`; never an admin), for trying the pages by
+/// hand: the session cookie, and its token for JSON clients. 404 when
+/// `APP_ENV=production`.
 #[utoipa::path(post, path = "/v1/demo/login", tag = "pages",
     request_body = DemoLogin,
     responses(
@@ -106,14 +143,7 @@ pub async fn demo_login(
         tracing::error!(error = %e, "demo login: a stored role does not parse");
         Problem::internal()
     })?;
-    let token = state
-        .ctx
-        .jwt
-        .mint(user_id, role, Utc::now(), chrono::Duration::hours(12))
-        .map_err(|e| {
-            tracing::error!(error = %e, "demo login: could not mint a token");
-            Problem::internal()
-        })?;
+    let (token, cookie) = crate::accounts::web::start(&state, user_id, role, false).await?;
     let mut response = axum::Json(DemoToken {
         token,
         email: body.email,
@@ -121,8 +151,8 @@ pub async fn demo_login(
         user_id,
     })
     .into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::SET_COOKIE, cookie);
     Ok(response)
 }

@@ -1,14 +1,18 @@
 //! Public HTML pages, server-rendered with maud: home, search, event (with
 //! the seat map drawn in the browser from `/v1/events/{id}/seats`),
-//! checkout, confirmation, my tickets, and a demo sign-in.
+//! checkout, confirmation, my tickets, sign-in (with the development demo
+//! shoppers) and the account pages (sign up, confirm the address,
+//! forgotten password).
 //!
-//! Nothing user-specific is ever rendered here: these pages are cached by
-//! the edge like the JSON they come from. Who is signed in, holds and
-//! tickets are fetched by `/static/app.js` after load, with the token the
-//! demo sign-in stored in the browser. A malformed id or search is
+//! Nothing user-specific is ever rendered here: these pages are the same
+//! bytes for every visitor, cached by the edge like the JSON they come
+//! from. Who is signed in, holds and tickets are fetched by
+//! `/static/app.js` after load, with the session cookie (`HttpOnly`: no
+//! script, ours included, can read it). A malformed id or search is
 //! answered with an HTML error page, not problem+json; only
 //! `POST /v1/demo/login` speaks JSON.
 
+pub mod account;
 pub mod assets;
 pub mod booking;
 pub mod event;
@@ -28,7 +32,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 
 /// Bumped with the assets so a cached page never pairs with an old script.
-const ASSET_VERSION: &str = "1";
+const ASSET_VERSION: &str = "2";
 
 const LIST_CACHE: &str =
     "public, max-age=15, s-maxage=15, stale-while-revalidate=30, stale-if-error=600";
@@ -47,6 +51,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(booking::confirmation_page))
         .routes(routes!(booking::my_tickets_page))
         .routes(routes!(login::login_page))
+        .routes(routes!(account::signup_page))
+        .routes(routes!(account::verify_email_page))
+        .routes(routes!(account::forgot_password_page))
+        .routes(routes!(account::reset_password_page))
         .routes(routes!(assets::get_asset))
 }
 

@@ -1,7 +1,7 @@
 //! Performer writes: `POST /v1/performers` and `PATCH /v1/performers/{id}`.
 //! Admin only (see [`crate::admin`]).
 
-use auth::AdminUser;
+use auth::CatalogAdmin;
 use axum::extract::State;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -48,11 +48,11 @@ async fn performer_view(conn: &mut PgConnection, id: i64) -> ApiResult<Option<Va
         (status = 201, description = "Created; `Location` names the performer.",
             body = StoredPerformer,
             headers(("Location" = String, description = "The performer's URL."))),
-        AdminUser, ApiJson<NewPerformer>, ApiError,
+        CatalogAdmin, ApiJson<NewPerformer>, ApiError,
     ))]
 pub async fn create_performer(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    _admin: CatalogAdmin,
     ApiJson(body): ApiJson<NewPerformer>,
 ) -> ApiResult<Response> {
     body.validate()?;
@@ -80,11 +80,11 @@ pub async fn create_performer(
     request_body = PerformerPatch,
     responses(
         (status = 200, description = "The changed performer.", body = StoredPerformer),
-        AdminUser, PerformerId, ApiJson<PerformerPatch>, ApiError,
+        CatalogAdmin, PerformerId, ApiJson<PerformerPatch>, ApiError,
     ))]
 pub async fn update_performer(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    _admin: CatalogAdmin,
     PerformerId(id): PerformerId,
     ApiJson(patch): ApiJson<PerformerPatch>,
 ) -> ApiResult<Response> {

@@ -1,7 +1,7 @@
 //! Venue writes: `POST /v1/venues`, `PATCH /v1/venues/{id}` and
 //! `PUT /v1/venues/{id}/seat-map`. Admin only (see [`crate::admin`]).
 
-use auth::AdminUser;
+use auth::CatalogAdmin;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -183,11 +183,11 @@ async fn insert_seats(conn: &mut PgConnection, map: &SeatMap, row_ids: &[i64]) -
     responses(
         (status = 201, description = "Created; `Location` names the venue.", body = StoredVenue,
             headers(("Location" = String, description = "The venue's URL."))),
-        AdminUser, ApiJson<NewVenue>, ApiError,
+        CatalogAdmin, ApiJson<NewVenue>, ApiError,
     ))]
 pub async fn create_venue(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    _admin: CatalogAdmin,
     ApiJson(body): ApiJson<NewVenue>,
 ) -> ApiResult<Response> {
     body.validate()?;
@@ -224,11 +224,11 @@ pub async fn create_venue(
     request_body = VenuePatch,
     responses(
         (status = 200, description = "The changed venue.", body = StoredVenue),
-        AdminUser, VenueId, ApiJson<VenuePatch>, ApiError,
+        CatalogAdmin, VenueId, ApiJson<VenuePatch>, ApiError,
     ))]
 pub async fn update_venue(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    _admin: CatalogAdmin,
     VenueId(id): VenueId,
     ApiJson(patch): ApiJson<VenuePatch>,
 ) -> ApiResult<Response> {
@@ -273,11 +273,11 @@ pub async fn update_venue(
     request_body = SeatMap,
     responses(
         (status = 200, description = "The venue with its new seat map.", body = StoredVenue),
-        AdminUser, VenueId, ApiJson<SeatMap>, ApiError,
+        CatalogAdmin, VenueId, ApiJson<SeatMap>, ApiError,
     ))]
 pub async fn replace_seat_map(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    _admin: CatalogAdmin,
     VenueId(id): VenueId,
     ApiJson(map): ApiJson<SeatMap>,
 ) -> ApiResult<Response> {

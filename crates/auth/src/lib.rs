@@ -1,7 +1,7 @@
 //! JWT bearer authentication shared by the services.
 //!
 //! Tokens are HS256, signed with a secret from the environment, and carry
-//! `sub` (the user id), `role` (`user` or `admin`) and `exp`.
+//! `sub` (the user id), `role` (`user`, `admin` or `scanner`) and `exp`.
 //! [`AuthUser`] and [`AdminUser`] are axum extractors that turn a missing or
 //! bad token into a 401 and a missing role into a 403, both problem+json.
 //!
@@ -18,10 +18,22 @@
 //! get the user check only. [`password`] holds the password policy and
 //! Argon2id hashing, [`tokens`] the opaque secrets of refresh tokens and
 //! email links.
+//!
+//! Integrations authenticate with API keys instead ([`api_keys`]:
+//! `Bearer tk_...`, stored hashed, with scopes); only [`CatalogAdmin`] (the
+//! catalog writes) takes one, and every other extractor refuses it.
+//!
+//! A browser holds its session in a cookie instead ([`web`]): the
+//! extractors read it when no `Authorization` header is sent, and refuse a
+//! write it authenticates unless the request comes from our own pages
+//! (403 `cross_site_request`).
 
+pub mod api_keys;
 pub mod password;
 pub mod sessions;
 pub mod tokens;
+pub mod totp;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -35,6 +47,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use api_keys::{ApiKeys, CatalogAdmin};
+
 /// What a user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -43,6 +57,10 @@ pub enum Role {
     User,
     /// A promoter or operator: may write the catalog and read any booking.
     Admin,
+    /// Door staff who check tickets in. Not an admin: on today's routes a
+    /// scanner gets no more than a user; the check-in routes will read the
+    /// event-scoped grants (`user_grants`, `checkin:{event_id}`).
+    Scanner,
 }
 
 impl Role {
@@ -51,6 +69,7 @@ impl Role {
         match self {
             Role::User => "user",
             Role::Admin => "admin",
+            Role::Scanner => "scanner",
         }
     }
 }
@@ -62,7 +81,10 @@ impl std::str::FromStr for Role {
         match s {
             "user" => Ok(Role::User),
             "admin" => Ok(Role::Admin),
-            other => Err(format!("unknown role {other:?}; expected user or admin")),
+            "scanner" => Ok(Role::Scanner),
+            other => Err(format!(
+                "unknown role {other:?}; expected user, admin or scanner"
+            )),
         }
     }
 }
@@ -83,6 +105,11 @@ pub struct Claims {
     /// tokens that `ticketctl token` mints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<Uuid>,
+    /// Whether the sign-in that started `sid` passed the second factor
+    /// (TOTP). Never read from the token: [`Users`] sets it from the
+    /// session's row.
+    #[serde(skip)]
+    pub second_factor: bool,
 }
 
 /// Why a token was refused.
@@ -104,6 +131,24 @@ pub enum AuthError {
     /// expired.
     #[error("the token's session has ended")]
     SessionEnded,
+    /// An admin route, with `ADMIN_REQUIRE_TOTP`, for a session whose
+    /// sign-in did not pass the second factor.
+    #[error("this action needs a sign-in with the second factor")]
+    SecondFactorRequired,
+    /// A write authenticated by the session cookie did not come from our
+    /// own pages (cross-site request forgery).
+    #[error("a cookie-authenticated write from another site")]
+    CrossSite,
+    /// An API key (`tk_...`) on a route that takes only a user's token or
+    /// session (everything but the catalog writes).
+    #[error("an API key is not accepted on this route")]
+    ApiKeyNotAccepted,
+    /// An API key that is malformed, unknown or revoked.
+    #[error("unknown or revoked API key")]
+    UnknownApiKey,
+    /// A live API key without the scope the route needs.
+    #[error("this action needs the {0} scope")]
+    MissingScope(api_keys::Scope),
     /// The users table could not be read.
     #[error("the user check failed: {0}")]
     Unavailable(#[from] sqlx::Error),
@@ -133,6 +178,40 @@ impl From<AuthError> for Problem {
                 "the token's session has ended (signed out or revoked); sign in again",
             )
             .with_field("authorization"),
+            AuthError::SecondFactorRequired => Problem::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "second_factor_required",
+            )
+            .with_field("authorization")
+            .with_detail(
+                "admin routes need a session signed in with an authentication code: enrol at \
+                 POST /v1/account/totp, then sign in again with totp_code",
+            ),
+            AuthError::CrossSite => Problem::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "cross_site_request",
+            )
+            .with_field("origin")
+            .with_detail(
+                "a write signed in by the session cookie must come from this site's own pages \
+                 (Sec-Fetch-Site: same-origin, or an Origin equal to the host)",
+            ),
+            AuthError::ApiKeyNotAccepted => Problem::unauthorized(
+                "an API key is not accepted on this route: it needs a user's sign-in \
+                 (API keys open the catalog writes only)",
+            )
+            .with_field("authorization"),
+            AuthError::UnknownApiKey => {
+                Problem::unauthorized("the API key is unknown or has been revoked")
+                    .with_field("authorization")
+            }
+            AuthError::MissingScope(scope) => {
+                Problem::new(axum::http::StatusCode::FORBIDDEN, "missing_scope")
+                    .with_detail(format!(
+                        "this action needs an API key with the {scope} scope"
+                    ))
+                    .with_extension("scope", scope.as_str())
+            }
             AuthError::Unavailable(_) => {
                 Problem::unavailable("the user check is unavailable; try again shortly")
             }
@@ -146,6 +225,8 @@ pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// The web session cookie, read when no bearer token is sent.
+    cookie: web::WebCookie,
 }
 
 impl std::fmt::Debug for JwtKeys {
@@ -165,7 +246,20 @@ impl JwtKeys {
             encoding: EncodingKey::from_secret(bytes),
             decoding: DecodingKey::from_secret(bytes),
             validation,
+            cookie: web::WebCookie::default(),
         }
+    }
+
+    /// These keys, reading the session cookie as `cookie` says.
+    #[must_use]
+    pub fn with_cookie(mut self, cookie: web::WebCookie) -> Self {
+        self.cookie = cookie;
+        self
+    }
+
+    /// The session cookie's settings.
+    pub fn cookie(&self) -> web::WebCookie {
+        self.cookie
     }
 
     /// Mints a token for `sub` with `role`, valid for `ttl` from `now`,
@@ -183,6 +277,7 @@ impl JwtKeys {
             exp: (now + ttl).timestamp(),
             iat: now.timestamp(),
             sid: None,
+            second_factor: false,
         })
     }
 
@@ -201,6 +296,7 @@ impl JwtKeys {
             exp: (now + ttl).timestamp(),
             iat: now.timestamp(),
             sid: Some(sid),
+            second_factor: false,
         })
     }
 
@@ -212,8 +308,13 @@ impl JwtKeys {
         )?)
     }
 
-    /// Verifies a token and returns its claims.
+    /// Verifies a token and returns its claims. An API key is refused as
+    /// such ([`AuthError::ApiKeyNotAccepted`]): only [`CatalogAdmin`] takes
+    /// one.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        if api_keys::is_key(token) {
+            return Err(AuthError::ApiKeyNotAccepted);
+        }
         Ok(jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?.claims)
     }
 
@@ -222,26 +323,56 @@ impl JwtKeys {
         self.verify_headers_of(&parts.headers)
     }
 
-    /// Verifies the bearer token in `headers`.
+    /// Verifies the credential in `headers`: the bearer token, or without
+    /// an `Authorization` header, the session cookie.
     pub fn verify_headers_of(&self, headers: &axum::http::HeaderMap) -> Result<Claims, AuthError> {
-        let header = headers.get(AUTHORIZATION).ok_or(AuthError::Missing)?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .ok_or(AuthError::Missing)?;
-        self.verify(token.trim())
+        let (token, _) = self.credential(headers)?;
+        self.verify(token)
+    }
+
+    /// The request's credential and where it came from. An `Authorization`
+    /// header decides alone: one that is not `Bearer` is no credential, even
+    /// with a cookie beside it.
+    pub fn credential<'h>(
+        &self,
+        headers: &'h axum::http::HeaderMap,
+    ) -> Result<(&'h str, web::Via), AuthError> {
+        if let Some(header) = headers.get(AUTHORIZATION) {
+            let token = header
+                .to_str()
+                .ok()
+                .and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                })
+                .ok_or(AuthError::Missing)?;
+            return Ok((token.trim(), web::Via::Bearer));
+        }
+        self.cookie
+            .read(headers)
+            .map(|token| (token, web::Via::Cookie))
+            .ok_or(AuthError::Missing)
+    }
+
+    /// Verifies a request's credential; a write authenticated by the
+    /// session cookie must come from our own pages
+    /// ([`web::same_origin_write`]).
+    pub fn verify_request(&self, parts: &Parts) -> Result<Claims, AuthError> {
+        let (token, via) = self.credential(&parts.headers)?;
+        let claims = self.verify(token)?;
+        if via == web::Via::Cookie && !web::same_origin_write(&parts.method, &parts.headers) {
+            return Err(AuthError::CrossSite);
+        }
+        Ok(claims)
     }
 }
 
 /// What the user check found for a user, or a user's session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Standing {
-    /// An enabled user (with a live session, when one was asked about).
-    Active(Role),
+    /// An enabled user (with a live session, when one was asked about),
+    /// and whether that session's sign-in passed the second factor.
+    Active(Role, bool),
     /// No such user, or a disabled one.
     UnknownUser,
     /// An enabled user whose session has ended.
@@ -260,6 +391,9 @@ pub struct Users {
     /// too, so a flood of tokens for a deleted user or an ended session
     /// costs one query per TTL.
     cache: Option<moka::future::Cache<StandingKey, Standing>>,
+    /// Whether admin routes need a session signed in with the second
+    /// factor (`ADMIN_REQUIRE_TOTP`).
+    admin_second_factor: bool,
 }
 
 impl std::fmt::Debug for Users {
@@ -280,13 +414,25 @@ impl Users {
                 .support_invalidation_closures()
                 .build()
         });
-        Self { pool, cache }
+        Self {
+            pool,
+            cache,
+            admin_second_factor: false,
+        }
+    }
+
+    /// These checks, with admin routes needing a session whose sign-in
+    /// passed the second factor when `required`.
+    #[must_use]
+    pub fn with_admin_second_factor(mut self, required: bool) -> Self {
+        self.admin_second_factor = required;
+        self
     }
 
     /// The current role of an enabled user; `None` if unknown or disabled.
     pub async fn role(&self, user: Uuid) -> Result<Option<Role>, AuthError> {
         Ok(match self.standing(user, None).await? {
-            Standing::Active(role) => Some(role),
+            Standing::Active(role, _) => Some(role),
             Standing::UnknownUser | Standing::SessionEnded => None,
         })
     }
@@ -325,10 +471,10 @@ impl Users {
     }
 
     async fn lookup(&self, user: Uuid, session: Option<Uuid>) -> Result<Standing, AuthError> {
-        let row: Option<(String, bool)> = match session {
+        let row: Option<(String, bool, bool)> = match session {
             None => {
                 sqlx::query_as(
-                    "select role, true from users where user_id = $1 and disabled_at is null",
+                    "select role, true, false from users where user_id = $1 and disabled_at is null",
                 )
                 .bind(user)
                 .fetch_optional(&self.pool)
@@ -339,7 +485,9 @@ impl Users {
                     "select u.role, exists (
                             select 1 from sessions s
                              where s.session_id = $2 and s.user_id = u.user_id
-                               and s.revoked_at is null and s.expires_at > now())
+                               and s.revoked_at is null and s.expires_at > now()),
+                            coalesce((select s.second_factor from sessions s
+                                       where s.session_id = $2 and s.user_id = u.user_id), false)
                        from users u
                       where u.user_id = $1 and u.disabled_at is null",
                 )
@@ -351,8 +499,12 @@ impl Users {
         };
         Ok(match row {
             None => Standing::UnknownUser,
-            Some((_, false)) => Standing::SessionEnded,
-            Some((role, true)) => role.parse().map_or(Standing::UnknownUser, Standing::Active),
+            Some((_, false, _)) => Standing::SessionEnded,
+            Some((role, true, second_factor)) => role
+                .parse()
+                .map_or(Standing::UnknownUser, |role| {
+                    Standing::Active(role, second_factor)
+                }),
         })
     }
 
@@ -360,8 +512,9 @@ impl Users {
     /// if the token names one, is live), with the role as it is now.
     async fn admit(&self, mut claims: Claims) -> Result<Claims, AuthError> {
         match self.standing(claims.sub, claims.sid).await? {
-            Standing::Active(role) => {
+            Standing::Active(role, second_factor) => {
                 claims.role = role;
+                claims.second_factor = second_factor;
                 Ok(claims)
             }
             Standing::UnknownUser => Err(AuthError::UnknownUser),
@@ -388,7 +541,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let keys = Arc::<JwtKeys>::from_ref(state);
-        let claims = keys.verify_headers(parts)?;
+        let claims = keys.verify_request(parts)?;
         Ok(AuthUser(Users::from_ref(state).admit(claims).await?))
     }
 }
@@ -403,10 +556,14 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let keys = Arc::<JwtKeys>::from_ref(state);
-        let claims = keys.verify_headers(parts)?;
-        let claims = Users::from_ref(state).admit(claims).await?;
+        let claims = keys.verify_request(parts)?;
+        let users = Users::from_ref(state);
+        let claims = users.admit(claims).await?;
         if claims.role != Role::Admin {
             return Err(AuthError::Forbidden("admin").into());
+        }
+        if users.admin_second_factor && !claims.second_factor {
+            return Err(AuthError::SecondFactorRequired.into());
         }
         Ok(AdminUser(claims))
     }
@@ -421,6 +578,11 @@ impl utoipa::IntoResponses for AuthUser {
                 "No bearer token, one that does not verify or has expired, or one whose user \
                  does not exist or is disabled.",
             ),
+            (
+                403,
+                "`cross_site_request`: a write signed in by the session cookie that did not \
+                 come from this site's pages.",
+            ),
             (503, "The user check is unavailable."),
         ])
     }
@@ -432,7 +594,8 @@ impl utoipa::IntoResponses for AdminUser {
         let mut answers = AuthUser::responses();
         answers.extend(problem::openapi::responses(&[(
             403,
-            "Valid credentials without the `admin` role.",
+            "Valid credentials without the `admin` role, or (`cross_site_request`) a write \
+             signed in by the session cookie that did not come from this site's pages.",
         )]));
         answers
     }
@@ -454,7 +617,15 @@ impl utoipa::Modify for BearerScheme {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
                     .description(Some(
-                        "HS256; claims `sub` (user id), `role` (`user` or `admin`), `exp`.",
+                        "HS256; claims `sub` (user id), `role` (`user`, `admin` or `scanner`), \
+                         `exp`, and `sid` for a sign-in's session. Browsers send the same \
+                         token in the `HttpOnly` session cookie (`session`, or \
+                         `__Host-session` over TLS) \
+                         set by `POST /v1/web/sessions` instead; a write signed in that way \
+                         must come from the site's own pages. The admin catalog writes also \
+                         take an API key, `Bearer tk_...` (created by an admin with \
+                         `POST /v1/admin/api-keys`), with the `catalog:write` scope; no other \
+                         route takes one.",
                     ))
                     .build(),
             ),
@@ -543,7 +714,7 @@ mod tests {
                 .expect("lazy pool");
             let users = Users::new(pool, std::time::Duration::from_secs(60));
             for (user, role) in known {
-                let standing = role.map_or(Standing::UnknownUser, Standing::Active);
+                let standing = role.map_or(Standing::UnknownUser, |r| Standing::Active(r, false));
                 users
                     .cache
                     .as_ref()
@@ -559,7 +730,7 @@ mod tests {
             let users = users(&[]).await;
             for &(user, session, role, live) in known {
                 let standing = if live {
-                    Standing::Active(role)
+                    Standing::Active(role, false)
                 } else {
                     Standing::SessionEnded
                 };

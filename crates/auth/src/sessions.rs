@@ -41,21 +41,24 @@ pub enum RefreshError {
     Database(#[from] sqlx::Error),
 }
 
-/// Starts a session for `user_id` lasting `ttl`; returns its id and its
-/// first refresh token (the secret: only its hash is stored).
+/// Starts a session for `user_id` lasting `ttl`, noting whether its
+/// sign-in passed the second factor; returns its id and its first refresh
+/// token (the secret: only its hash is stored).
 pub async fn create(
     pool: &PgPool,
     user_id: Uuid,
     ttl: Duration,
+    second_factor: bool,
 ) -> Result<(Uuid, String), sqlx::Error> {
     let token = tokens::generate();
     let mut tx = pool.begin().await?;
     let session_id: Uuid = sqlx::query_scalar(
-        "insert into sessions (user_id, expires_at)
-         values ($1, now() + make_interval(secs => $2)) returning session_id",
+        "insert into sessions (user_id, expires_at, second_factor)
+         values ($1, now() + make_interval(secs => $2), $3) returning session_id",
     )
     .bind(user_id)
     .bind(ttl.as_secs_f64())
+    .bind(second_factor)
     .fetch_one(&mut *tx)
     .await?;
     sqlx::query("insert into refresh_tokens (token_hash, session_id) values ($1, $2)")

@@ -56,12 +56,21 @@ where
             Ok(value) => Ok(Self(value)),
             Err(e) => {
                 let path = e.path().to_string();
-                let field = if path == "." || path.is_empty() {
-                    "body".to_owned()
-                } else {
-                    path
-                };
                 let inner = e.into_inner();
+                let parent = if path == "." || path.is_empty() {
+                    None
+                } else {
+                    Some(path)
+                };
+                // A missing or unknown member is named by serde's message,
+                // not by the path (which stops at its object).
+                let member = named_member(&inner.to_string());
+                let field = match (parent, member) {
+                    (Some(parent), Some(member)) => format!("{parent}.{member}"),
+                    (None, Some(member)) => member,
+                    (Some(parent), None) => parent,
+                    (None, None) => "body".to_owned(),
+                };
                 let detail = if inner.is_syntax() || inner.is_eof() {
                     format!("malformed JSON: {inner}")
                 } else {
@@ -71,6 +80,15 @@ where
             }
         }
     }
+}
+
+/// The member a "missing field `x`" or "unknown field `x`" message names.
+fn named_member(message: &str) -> Option<String> {
+    ["missing field `", "unknown field `"].iter().find_map(|prefix| {
+        let rest = message.strip_prefix(prefix)?;
+        let end = rest.find('`')?;
+        Some(rest[..end].to_owned()).filter(|m| !m.is_empty())
+    })
 }
 
 /// `application/json`, compared case-insensitively as RFC 9110 says media
@@ -151,6 +169,19 @@ mod tests {
         ] {
             assert!(!is_json_media_type(refused), "{refused}");
         }
+    }
+
+    #[test]
+    fn missing_and_unknown_members_are_named() {
+        assert_eq!(
+            named_member("missing field `genre` at line 1 column 29").as_deref(),
+            Some("genre")
+        );
+        assert_eq!(
+            named_member("unknown field `colour`, expected one of `name`, `genre`").as_deref(),
+            Some("colour")
+        );
+        assert_eq!(named_member("invalid type: integer `1`, expected a string"), None);
     }
 
     #[test]

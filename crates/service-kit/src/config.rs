@@ -165,6 +165,15 @@ pub struct CommonConfig {
     pub namespace: String,
     /// Rate limits and the trusted proxies.
     pub limits: crate::ratelimit::LimitsConfig,
+    /// `SESSION_COOKIE_SECURE` (default true in production, false in
+    /// development): the web session cookie is `Secure` and named
+    /// `__Host-session` (set it when the site is served over TLS), or plain
+    /// `session` over HTTP.
+    pub session_cookie_secure: bool,
+    /// `ADMIN_REQUIRE_TOTP` (default true in production, false in
+    /// development): admin routes need a session whose sign-in passed the
+    /// TOTP second factor.
+    pub admin_require_totp: bool,
 }
 
 /// Timeouts on every service port, against clients that hold connections
@@ -246,6 +255,9 @@ impl CommonConfig {
                 });
             }
         };
+        if production {
+            refuse_demo_settings(env, &jwt_secret)?;
+        }
         let default_format = if production {
             LogFormat::Json
         } else {
@@ -263,8 +275,133 @@ impl CommonConfig {
             auth_user_cache: Duration::from_millis(env.parse_or("AUTH_USER_CACHE_MS", 5_000)?),
             namespace: env.string_or("CACHE_NAMESPACE", "ticketing"),
             limits: crate::ratelimit::LimitsConfig::from_env(env)?,
+            session_cookie_secure: env.parse_or("SESSION_COOKIE_SECURE", production)?,
+            admin_require_totp: env.parse_or("ADMIN_REQUIRE_TOTP", production)?,
         })
     }
+}
+
+/// The domain of the demo catalog's accounts (`admin@demo.ticketing.test`,
+/// `user01@demo.ticketing.test`, ...). A production database holding any is
+/// refused at startup (`ServiceContext::start`).
+pub const DEMO_EMAIL_DOMAIN: &str = "demo.ticketing.test";
+
+/// The fewest distinct bytes a production `JWT_SECRET` may have. A
+/// hex-encoded secret (`openssl rand -hex 32`, `scripts/env.sh`) has at most
+/// 16, so the bar is lower than that: a random hex secret of 32 characters
+/// falls under it about once in 30 million.
+pub const MIN_JWT_SECRET_DISTINCT_BYTES: usize = 8;
+
+/// What `APP_ENV=production` refuses in the settings every service reads:
+/// the load generators' rate limit profile and a `JWT_SECRET` that is
+/// plainly not random.
+fn refuse_demo_settings(env: &EnvSource, jwt_secret: &str) -> Result<(), ConfigError> {
+    if env
+        .get("RATE_LIMIT_PROFILE")
+        .is_some_and(|p| p.trim() == "benchmark")
+    {
+        return Err(ConfigError {
+            var: "RATE_LIMIT_PROFILE",
+            reason: "benchmark (every limit times 1,000) is for load generators on loopback; \
+                     refused when APP_ENV=production"
+                .into(),
+        });
+    }
+    if let Some(why) = low_entropy(jwt_secret) {
+        return Err(ConfigError {
+            var: "JWT_SECRET",
+            reason: format!(
+                "{why}; refused when APP_ENV=production (use 32 or more random bytes, e.g. \
+                 `openssl rand -hex 32`)"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Why `secret` is plainly not random, if it is: fewer than
+/// [`MIN_JWT_SECRET_DISTINCT_BYTES`] distinct bytes (`xxxx...`,
+/// `secretsecret...`), or one short pattern repeated
+/// (`0123456789abcdef0123456789abcdef`).
+pub fn low_entropy(secret: &str) -> Option<String> {
+    let bytes = secret.as_bytes();
+    let mut seen = [false; 256];
+    for &b in bytes {
+        seen[usize::from(b)] = true;
+    }
+    let distinct = seen.iter().filter(|s| **s).count();
+    if distinct < MIN_JWT_SECRET_DISTINCT_BYTES {
+        return Some(format!(
+            "has only {distinct} distinct characters (at least \
+             {MIN_JWT_SECRET_DISTINCT_BYTES} expected of a random secret)"
+        ));
+    }
+    let period =
+        (1..=bytes.len() / 2).find(|&p| bytes.iter().zip(&bytes[p..]).all(|(a, b)| a == b))?;
+    Some(format!(
+        "is a pattern of {period} characters repeated, not a random secret"
+    ))
+}
+
+/// What `APP_ENV=production` refuses in the api's mail settings:
+/// `PUBLIC_URL` (the origin of the links in mails) must be set and `https`,
+/// and `SMTP_URL` must be set, and not a mail catcher on this machine (a
+/// loopback host on port 1025: maildev's, Mailpit's and MailHog's default,
+/// and the development default `smtp://127.0.0.1:1025`).
+pub fn refuse_demo_mail_settings(env: &EnvSource) -> Result<(), ConfigError> {
+    match env.get("PUBLIC_URL") {
+        Some(url) if url.trim().starts_with("https://") => {}
+        Some(url) => {
+            return Err(ConfigError {
+                var: "PUBLIC_URL",
+                reason: format!("{url:?} is not https; refused when APP_ENV=production"),
+            });
+        }
+        None => {
+            return Err(ConfigError {
+                var: "PUBLIC_URL",
+                reason: "must be set to the site's https:// origin when APP_ENV=production".into(),
+            });
+        }
+    }
+    let Some(smtp_url) = env.get("SMTP_URL") else {
+        return Err(ConfigError {
+            var: "SMTP_URL",
+            reason: "must be set when APP_ENV=production (the default is a local mail catcher)"
+                .into(),
+        });
+    };
+    if let Some((host, 1025)) = url_host_port(&smtp_url) {
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
+        if loopback {
+            return Err(ConfigError {
+                var: "SMTP_URL",
+                reason: format!(
+                    "{host}:1025 is a mail catcher on this machine, not a relay; refused when \
+                     APP_ENV=production"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The host and port of `scheme://[user@]host[:port][/...][?...]`, the port
+/// only when written.
+fn url_host_port(url: &str) -> Option<(&str, u16)> {
+    let rest = url.trim().split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, port.parse().ok()?),
+        _ => return None,
+    };
+    Some((host, port))
 }
 
 #[cfg(test)]
@@ -328,5 +465,80 @@ mod tests {
         let err = CommonConfig::from_env(&env).expect_err("must be refused");
         assert_eq!(err.var, "DATABASE_MAX_CONNECTIONS");
         assert!(err.to_string().contains("\"lots\""), "{err}");
+    }
+
+    const RANDOM_HEX: &str = "3f9a0c4e7b21d8565e0f1a9c3b7d2e4a8c6f0b1d9e3a5c7f2b4d6e8a0c1f3b5d";
+
+    #[test]
+    fn production_refuses_the_benchmark_profile_and_a_low_entropy_secret() {
+        let production = |extra: &[(&str, &str)]| {
+            let mut pairs = vec![
+                ("APP_ENV", "production"),
+                ("DATABASE_URL", "postgres://x@db/x"),
+                ("JWT_SECRET", RANDOM_HEX),
+            ];
+            pairs.extend_from_slice(extra);
+            CommonConfig::from_env(&EnvSource::from_pairs(pairs))
+        };
+        assert!(production(&[]).is_ok());
+        assert!(production(&[("RATE_LIMIT_PROFILE", "standard")]).is_ok());
+        let err = production(&[("RATE_LIMIT_PROFILE", "benchmark")]).expect_err("benchmark");
+        assert_eq!(err.var, "RATE_LIMIT_PROFILE");
+        for weak in [
+            "x".repeat(40),
+            "secretsecretsecretsecretsecretsecret".to_owned(),
+            "0123456789abcdef0123456789abcdef".to_owned(),
+        ] {
+            let err = production(&[("JWT_SECRET", &weak)]).expect_err(&weak);
+            assert_eq!(err.var, "JWT_SECRET", "{weak}");
+            assert!(err.to_string().contains("production"), "{err}");
+        }
+        // Development takes them: tests and benchmarks use both.
+        let dev = EnvSource::from_pairs([
+            ("RATE_LIMIT_PROFILE", "benchmark"),
+            ("JWT_SECRET", "x".repeat(40).as_str()),
+        ]);
+        assert!(CommonConfig::from_env(&dev).is_ok());
+    }
+
+    #[test]
+    fn random_secrets_are_not_low_entropy() {
+        assert_eq!(low_entropy(RANDOM_HEX), None);
+        assert_eq!(low_entropy(SECRET), None);
+        assert!(low_entropy("abababababababababababababababab").is_some());
+        assert!(low_entropy("abcdefgh-abcdefgh-abcdefgh-abcdefgh-").is_some());
+    }
+
+    #[test]
+    fn production_mail_needs_an_https_origin_and_a_real_relay() {
+        let check = |pairs: &[(&str, &str)]| {
+            refuse_demo_mail_settings(&EnvSource::from_pairs(pairs.iter().copied()))
+        };
+        let https = ("PUBLIC_URL", "https://tickets.example.com");
+        let relay = ("SMTP_URL", "smtp://mail.example.com:587?tls=required");
+        assert_eq!(check(&[https, relay]), Ok(()));
+        assert_eq!(check(&[relay]).expect_err("unset").var, "PUBLIC_URL");
+        assert_eq!(
+            check(&[("PUBLIC_URL", "http://127.0.0.1:8000"), relay])
+                .expect_err("http")
+                .var,
+            "PUBLIC_URL"
+        );
+        assert_eq!(check(&[https]).expect_err("unset").var, "SMTP_URL");
+        for catcher in [
+            "smtp://127.0.0.1:1025",
+            "smtp://localhost:1025",
+            "smtp://user:pw@127.0.0.2:1025/",
+            "smtp://[::1]:1025",
+        ] {
+            let err = check(&[https, ("SMTP_URL", catcher)]).expect_err(catcher);
+            assert_eq!(err.var, "SMTP_URL", "{catcher}");
+        }
+        // A relay on this machine on a real port (a local MTA) is fine.
+        assert_eq!(check(&[https, ("SMTP_URL", "smtp://127.0.0.1:25")]), Ok(()));
+        assert_eq!(
+            check(&[https, ("SMTP_URL", "smtp://mail.example.com:1025")]),
+            Ok(())
+        );
     }
 }

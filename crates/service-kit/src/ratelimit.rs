@@ -11,7 +11,12 @@
 //!
 //! The subject is the account for writes when the request carries a valid
 //! token (so shoppers behind one carrier address do not share a budget),
-//! and otherwise the client address. The address is the peer's, or, only
+//! the API key (`key:<key_id>`) when it carries a `tk_` key that this
+//! instance has verified within `AUTH_USER_CACHE_MS` (a look in
+//! [`auth::ApiKeys`]' cache after one SHA-256: the limiter never asks the
+//! database, so a key not verified lately, or any key with that cache off,
+//! counts against the address, and an invented key never earns a budget of
+//! its own), and otherwise the client address. The address is the peer's, or, only
 //! when the peer is a configured proxy (`TRUSTED_PROXIES`, the edge), the
 //! last entry of `X-Forwarded-For`, which the edge appends.
 //!
@@ -71,8 +76,8 @@ return {1, math.floor((tolerance + interval - (new_tat - now)) / interval), 0, n
 pub enum Scope {
     /// The client address.
     Address,
-    /// The account when the request carries a valid token, else the
-    /// address.
+    /// The account when the request carries a valid token (or the API
+    /// key, when it carries one verified lately), else the address.
     Account,
 }
 
@@ -248,6 +253,8 @@ struct Inner {
     local: HashMap<&'static str, DefaultKeyedRateLimiter<String>>,
     trusted_proxies: Vec<IpAddr>,
     jwt: Arc<JwtKeys>,
+    /// Recently verified API keys, when the service has them.
+    api_keys: std::sync::OnceLock<auth::ApiKeys>,
     redis: redis::Client,
     conn: Mutex<Connection>,
     script: redis::Script,
@@ -299,12 +306,22 @@ impl Limiter {
                 local,
                 trusted_proxies: config.trusted_proxies.clone(),
                 jwt,
+                api_keys: std::sync::OnceLock::new(),
                 redis,
                 conn: Mutex::new(Connection::default()),
                 script: redis::Script::new(GCRA_SCRIPT),
                 checks: AtomicU64::new(0),
             }),
         }
+    }
+
+    /// This limiter, counting a request with a recently verified API key
+    /// against the key (see the module doc).
+    #[must_use]
+    pub fn with_api_keys(self, keys: auth::ApiKeys) -> Self {
+        // Set once, at startup; a second call changes nothing.
+        let _ = self.inner.api_keys.set(keys);
+        self
     }
 
     /// The policy named `name`.
@@ -403,14 +420,36 @@ impl Limiter {
         guard.failed_at = Some(Instant::now());
     }
 
-    /// Whom `policy` counts for this request: `u:<user id>` or `a:<address>`.
-    pub fn subject(&self, request: &Request, policy: &Policy) -> String {
-        if policy.scope == Scope::Account
-            && let Ok(claims) = self.inner.jwt.verify_headers_of(request.headers())
-        {
-            return format!("u:{}", claims.sub);
+    /// Whom `policy` counts for this request: `u:<user id>`,
+    /// `key:<key id>` or `a:<address>`. What it needs of the request is
+    /// read at once (a request is not `Sync`); the future only looks in the
+    /// API key cache.
+    pub fn subject(
+        &self,
+        request: &Request,
+        policy: &Policy,
+    ) -> impl Future<Output = String> + Send + 'static {
+        let account = policy.scope == Scope::Account;
+        let user = account
+            .then(|| self.inner.jwt.verify_headers_of(request.headers()).ok())
+            .flatten()
+            .map(|claims| claims.sub);
+        let key = account
+            .then(|| auth::api_keys::presented(request.headers()).map(str::to_owned))
+            .flatten()
+            .zip(self.inner.api_keys.get().cloned());
+        let address = self.client_address(request);
+        async move {
+            if let Some(user) = user {
+                return format!("u:{user}");
+            }
+            if let Some((presented, keys)) = key
+                && let Some(key) = keys.cached(&presented).await
+            {
+                return format!("key:{}", key.key_id);
+            }
+            format!("a:{address}")
         }
-        format!("a:{}", self.client_address(request))
     }
 
     /// The client's address: the peer's, or the edge's `X-Forwarded-For`
@@ -484,7 +523,7 @@ pub async fn enforce_classified(
 
 async fn run(limiter: &Limiter, policy: &str, request: Request, next: Next) -> Response {
     let policy = limiter.policy(policy).clone();
-    let subject = limiter.subject(&request, &policy);
+    let subject = limiter.subject(&request, &policy).await;
     match limiter.check(&policy, &subject).await {
         Decision::Allowed { remaining, reset } => {
             let mut response = next.run(request).await;

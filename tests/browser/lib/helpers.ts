@@ -94,21 +94,38 @@ export async function findBookableEvent(
 
 // --- the browser ----------------------------------------------------------
 
-/** Demo sign-in through /login; returns the bearer token the page keeps. */
+/**
+ * Demo sign-in through /login; returns the session cookie's value. The
+ * session is an HttpOnly, SameSite=Strict cookie: no script on the page can
+ * read it, and nothing about the shopper is kept in web storage.
+ */
 export async function signIn(page: Page, email: string, next = '/'): Promise<string> {
   await page.goto(`/login?next=${encodeURIComponent(next)}`);
   const button = page.locator(`#demo-users button.demo-user[data-email="${email}"]`);
   await expect(button).toBeVisible();
   await button.click();
   await page.waitForURL((url) => url.pathname + url.search === next);
-  const stored = await page.evaluate(() => ({
-    token: localStorage.getItem('ticketing.token'),
-    email: localStorage.getItem('ticketing.email'),
+  await expect(page.locator('#signin')).toContainText(`Signed in as ${email}`);
+  return sessionCookie(page);
+}
+
+/** The session cookie's value, after checking its flags and that scripts cannot see it. */
+export async function sessionCookie(page: Page): Promise<string> {
+  const cookies = await page.context().cookies();
+  const session = cookies.find((c) => c.name === 'session' || c.name === '__Host-session');
+  expect(session, `a session cookie among ${cookies.map((c) => c.name).join(', ')}`).toBeTruthy();
+  expect(session!.httpOnly, 'the session cookie is HttpOnly').toBe(true);
+  expect(session!.sameSite).toBe('Strict');
+  expect(session!.path).toBe('/');
+  const visible = await page.evaluate(() => ({
+    cookie: document.cookie,
+    local: JSON.stringify(localStorage),
+    session: JSON.stringify(sessionStorage),
   }));
-  expect(stored.token, 'token in localStorage after sign-in').toBeTruthy();
-  expect(stored.email).toBe(email);
-  await expect(page.locator('#signin')).toContainText(email);
-  return stored.token!;
+  expect(visible.cookie, 'document.cookie').not.toContain(session!.value);
+  expect(visible.local, 'localStorage').toBe('{}');
+  expect(visible.session, 'sessionStorage').toBe('{}');
+  return session!.value;
 }
 
 /** On /me/tickets: the number of tickets, once the script has filled the list. */
@@ -142,7 +159,7 @@ export async function selectSeats(page: Page, ids: string[]): Promise<void> {
     await seat.click();
     await expect(seat).toHaveAttribute('aria-checked', 'true');
   }
-  await expect(page.locator('#selection')).toContainText(`${ids.length} seats selected`);
+  await expect(page.locator('#selection')).toContainText(`${ids.length} ${ids.length === 1 ? "seat" : "seats"} selected`);
 }
 
 /** Holds the selected seats; returns the booking id from /checkout/ID. */

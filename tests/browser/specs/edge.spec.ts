@@ -1,7 +1,7 @@
 // The edge: anonymous pages come from its cache, and nothing personal is
 // ever in a page or in the cache.
 import { APIRequestContext, APIResponse, expect, test } from '@playwright/test';
-import { demoUser, findBookableEvent } from '../lib/helpers';
+import { demoUser, findBookableEvent, signIn } from '../lib/helpers';
 
 const cacheStatus = (r: APIResponse) => r.headers()['x-cache-status'];
 
@@ -46,12 +46,7 @@ test('anonymous pages are served from the edge cache (X-Cache-Status: HIT)', asy
 
 test('a signed-in view puts no user data in page HTML, and credentials bypass the cache', async ({ page, request }) => {
   const email = demoUser(3);
-  await page.goto('/login?next=%2F');
-  await page.locator(`button.demo-user[data-email="${email}"]`).click();
-  await page.waitForURL((url) => url.pathname === '/');
-  const token = await page.evaluate(() => localStorage.getItem('ticketing.token'));
-  expect(token).toBeTruthy();
-  await expect(page.locator('#signin')).toContainText(email);
+  const session = await signIn(page, email, '/');
 
   const target = await findBookableEvent(request, { minSeats: 1 });
   for (const url of ['/', `/events/${target.id}`, `/search?q=${encodeURIComponent(target.title)}`, '/me/tickets']) {
@@ -61,31 +56,42 @@ test('a signed-in view puts no user data in page HTML, and credentials bypass th
     expect(response!.status(), url).toBe(200);
     const html = await response!.text();
     expect(html, `server HTML of ${url}`).not.toContain(email);
-    expect(html, `server HTML of ${url}`).not.toContain(token!);
+    expect(html, `server HTML of ${url}`).not.toContain(session);
     // ...while the page's script does know who is signed in.
     await expect(page.locator('#signin')).toContainText(email);
-    expect(await page.content(), `DOM of ${url}`).not.toContain(token!);
+    expect(await page.content(), `DOM of ${url}`).not.toContain(session);
   }
 
-  // The raw response to a request carrying the token: no user data either,
-  // answered by the upstream (BYPASS), and not stored for others.
-  const auth = { Authorization: `Bearer ${token}` };
-  const withToken = await request.get(`/events/${target.id}`, { headers: auth });
-  expect(withToken.status()).toBe(200);
-  const body = await withToken.text();
-  expect(body).not.toContain(email);
-  expect(body).not.toContain(token!);
-  expect(cacheStatus(withToken)).toBe('BYPASS');
+  // The raw response to a request carrying the session cookie or a bearer
+  // token: no user data either, answered by the upstream (BYPASS), and not
+  // stored for others.
+  const credentials: Record<string, Record<string, string>> = {
+    cookie: { Cookie: `session=${session}` },
+    bearer: { Authorization: `Bearer ${session}` },
+  };
+  for (const [kind, headers] of Object.entries(credentials)) {
+    const withCredential = await request.get(`/events/${target.id}`, { headers });
+    expect(withCredential.status(), kind).toBe(200);
+    const body = await withCredential.text();
+    expect(body, kind).not.toContain(email);
+    expect(body, kind).not.toContain(session);
+    expect(cacheStatus(withCredential), kind).toBe('BYPASS');
 
-  const probe = `/search?q=${encodeURIComponent(target.title)}&auth-probe=${Date.now()}`;
-  const signedIn = await request.get(probe, { headers: auth });
-  expect(signedIn.status()).toBe(200);
-  expect(cacheStatus(signedIn)).toBe('BYPASS');
-  const anonymous = await request.get(probe);
-  expect(cacheStatus(anonymous), 'a response to a request with Authorization is never stored').toBe('MISS');
+    const probe = `/search?q=${encodeURIComponent(target.title)}&${kind}-probe=${Date.now()}`;
+    const signedIn = await request.get(probe, { headers });
+    expect(signedIn.status(), kind).toBe(200);
+    expect(cacheStatus(signedIn), kind).toBe('BYPASS');
+    const anonymous = await request.get(probe);
+    expect(cacheStatus(anonymous), `a response to a request with a ${kind} credential is never stored`).toBe('MISS');
 
-  // The personal JSON behind the token is never cached either.
-  const tickets = await request.get('/v1/me/tickets', { headers: auth });
-  expect(tickets.status()).toBe(200);
-  expect(cacheStatus(tickets)).toBe('BYPASS');
+    // The personal JSON behind the credential is never cached either.
+    for (const personal of ['/v1/me/tickets', '/v1/account']) {
+      const answer = await request.get(personal, { headers });
+      expect(answer.status(), `${kind} ${personal}`).toBe(200);
+      expect(cacheStatus(answer), `${kind} ${personal}`).toBe('BYPASS');
+      expect(answer.headers()['cache-control'], `${kind} ${personal}`).toContain('no-store');
+    }
+    const me = await (await request.get('/v1/account', { headers })).json();
+    expect(me.email, kind).toBe(email);
+  }
 });
