@@ -306,6 +306,11 @@ impl Application {
                 .map(cache::invalidation::Purger::new),
         );
         events::sale_opener::spawn(ctx.pool.clone());
+        auth::sessions::spawn_sweeper(
+            ctx.pool.clone(),
+            config.accounts.sweep_every,
+            config.accounts.sweep_keep,
+        );
         let accounts = accounts::Accounts::new(config.accounts.clone())
             .map_err(|e| StartupError::Other(e.to_string()))?;
         let state = AppState {

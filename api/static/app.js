@@ -29,7 +29,8 @@ function problemText(result) {
     const wait = Number(result.headers.get("Retry-After")) || 0;
     return "Too many attempts. Try again in " + (wait > 1 ? wait + " seconds." : "a moment.");
   }
-  return b.detail || b.title || ("Request failed (" + result.status + ")");
+  const text = b.detail || b.title || ("Request failed (" + result.status + ")");
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 // Who is signed in: asked once per page, after load.

@@ -57,6 +57,12 @@ pub struct AccountsConfig {
     pub session_ttl: Duration,
     /// `AUTH_RESET_TTL_SECS` (3600): how long a password-reset link works.
     pub reset_ttl: Duration,
+    /// `AUTH_SWEEP_INTERVAL_SECS` (3600): how often ended sessions and
+    /// used or expired links are deleted.
+    pub sweep_every: Duration,
+    /// `AUTH_SWEEP_KEEP_SECS` (7 days): how long they are kept after they
+    /// end (a trail of recent sign-ins).
+    pub sweep_keep: Duration,
     /// The mailer's settings.
     pub mail: mail::MailConfig,
 }
@@ -83,6 +89,8 @@ impl AccountsConfig {
             access_ttl: seconds(env, "AUTH_ACCESS_TTL_SECS", 900)?,
             session_ttl: seconds(env, "AUTH_SESSION_TTL_SECS", 30 * 86_400)?,
             reset_ttl: seconds(env, "AUTH_RESET_TTL_SECS", 3_600)?,
+            sweep_every: seconds(env, "AUTH_SWEEP_INTERVAL_SECS", 3_600)?,
+            sweep_keep: seconds(env, "AUTH_SWEEP_KEEP_SECS", 7 * 86_400)?,
             mail: mail::MailConfig::from_env(env)?,
         })
     }

@@ -87,7 +87,10 @@ mod tests {
                 "name",
             ),
             (json!({"name": "sync", "scopes": []}), "scopes"),
-            (json!({"name": "sync", "scopes": ["catalog:admin"]}), "scopes"),
+            (
+                json!({"name": "sync", "scopes": ["catalog:admin"]}),
+                "scopes",
+            ),
             (
                 json!({"name": "sync", "scopes": ["catalog:read", "users:write"]}),
                 "scopes",

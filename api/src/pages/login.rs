@@ -21,7 +21,7 @@ use crate::schema::Role;
 /// Email and password, signing in on this browser through
 /// `POST /v1/web/sessions` (the session goes into an `HttpOnly` cookie,
 /// never into script-readable storage). In development it also lists up
-/// to 20 of the demo catalog's shoppers (never an admin): one click signs
+/// to six of the demo catalog's shoppers (never an admin): one click signs
 /// in as one through `POST /v1/demo/login`.
 #[utoipa::path(get, path = "/login", tag = "pages",
     responses((status = 200, description = "The page.", content_type = "text/html", body = String)))]
@@ -32,7 +32,7 @@ pub async fn login_page(State(state): State<AppState>) -> Response {
         sqlx::query_scalar(
             "select email from users
               where email like '%@demo.ticketing.test' and role = 'user' and disabled_at is null
-              order by email limit 20",
+              order by email limit 6",
         )
         .fetch_all(&state.ctx.pool)
         .await

@@ -244,7 +244,10 @@ impl ApiKeys {
     /// or revoked, 403 naming the scope for one without it. Notes the use
     /// (`last_used_at`, at most once a minute).
     pub async fn admit(&self, presented: &str, needed: Scope) -> Result<ApiKey, AuthError> {
-        let key = self.find(presented).await?.ok_or(AuthError::UnknownApiKey)?;
+        let key = self
+            .find(presented)
+            .await?
+            .ok_or(AuthError::UnknownApiKey)?;
         self.touch(&key).await;
         if !key.has(needed) {
             return Err(AuthError::MissingScope(needed));
@@ -256,7 +259,13 @@ impl ApiKeys {
     /// minute (or any instance did: the update skips a fresh row). A
     /// failure is logged and does not refuse the request.
     pub async fn touch(&self, key: &ApiKey) {
-        if !self.touched.entry(key.key_id).or_insert(()).await.is_fresh() {
+        if !self
+            .touched
+            .entry(key.key_id)
+            .or_insert(())
+            .await
+            .is_fresh()
+        {
             return;
         }
         let written = sqlx::query(
@@ -514,7 +523,10 @@ mod tests {
             ))),
             users: Users::new(unreachable_pool(), Duration::from_secs(60)),
             keys: keys(&[
-                (&writer, Some(key(vec![Scope::CatalogRead, Scope::CatalogWrite]))),
+                (
+                    &writer,
+                    Some(key(vec![Scope::CatalogRead, Scope::CatalogWrite])),
+                ),
                 (&reader, Some(key(vec![Scope::CatalogRead]))),
                 (&revoked, None),
             ])
@@ -539,7 +551,10 @@ mod tests {
         let (status, body) = call(state.clone(), "/admin", &writer).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
         assert!(
-            body["detail"].as_str().unwrap_or_default().contains("API key"),
+            body["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("API key"),
             "{body}"
         );
 
@@ -561,7 +576,11 @@ mod tests {
         assert_eq!(keys.cached(&generate().key).await, None);
 
         keys.forget(key.key_id);
-        keys.cache.as_ref().expect("cached").run_pending_tasks().await;
+        keys.cache
+            .as_ref()
+            .expect("cached")
+            .run_pending_tasks()
+            .await;
         assert_eq!(keys.cached(&presented).await, None);
         // Forgotten: the next check asks the (unreachable) table.
         assert!(matches!(

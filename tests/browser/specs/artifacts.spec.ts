@@ -21,3 +21,27 @@ test('screenshots: event page with its seat map, search page', async ({ page, re
   console.log(`search "${words}": ${await page.locator('#total').textContent()}`);
   await saveScreenshot(page, testInfo, 'search-page');
 });
+
+test('screenshots: the account pages on a desktop and on a phone', async ({ page }, testInfo) => {
+  for (const [device, size] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 390, height: 844 }]] as const) {
+    await page.setViewportSize(size);
+    await page.goto('/login');
+    await expect(page.locator('h1')).toHaveText('Sign in');
+    await expect(page.locator('#sign-in')).toHaveText('Sign in');
+    await saveScreenshot(page, testInfo, `login-${device}`);
+
+    await page.goto('/signup');
+    await page.getByLabel('Your name').fill('Grace Hopper');
+    await page.getByLabel('Email address').fill('grace@example.test');
+    await page.getByLabel('Password').fill('password1234');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    // A common password: refused, and said so next to the field.
+    await expect(page.locator('#password-error')).toHaveText(/\S/);
+    console.log(`signup (${device}): ${await page.locator('#password-error').textContent()}`);
+    await saveScreenshot(page, testInfo, `signup-error-${device}`);
+
+    await page.goto('/forgot-password');
+    await expect(page.locator('h1')).toHaveText('Forgot your password?');
+    await saveScreenshot(page, testInfo, `forgot-password-${device}`);
+  }
+});

@@ -111,7 +111,20 @@ async fn the_demo_sign_in_mints_a_token_only_in_development() {
     assert!(page.contains("user01@demo.ticketing.test"), "{page}");
     assert!(!page.contains("admin@demo.ticketing.test"), "{page}");
 
-    let production = site(&[("APP_ENV", "production")]).await;
+    // Production refuses a database with demo accounts outright, so the
+    // production instance gets a clean one, and settings that are not
+    // demo-like.
+    let production = spawn_app_with(
+        Service::Api,
+        TestDb::migrated().await,
+        &[
+            ("APP_ENV", "production"),
+            ("RATE_LIMIT_PROFILE", "standard"),
+            ("PUBLIC_URL", "https://tickets.example.com"),
+            ("SMTP_URL", "smtp://mail.example.com:25"),
+        ],
+    )
+    .await;
     let response = production
         .http
         .post(format!("{}/v1/demo/login", production.address))

@@ -259,3 +259,65 @@ async fn the_demo_sign_in_starts_a_real_session_in_the_cookie() {
     assert_eq!(answer.status().as_u16(), 400);
     assert!(header_of(&answer, "set-cookie").is_empty());
 }
+
+#[tokio::test]
+async fn the_sweep_deletes_ended_sessions_and_links_and_keeps_live_ones() {
+    let db = TestDb::migrated().await;
+    let email = account(&db).await;
+    let user: Uuid = sqlx::query_scalar("select user_id from users where email = $1")
+        .bind(&email)
+        .fetch_one(&db.pool)
+        .await
+        .expect("user");
+    let day = std::time::Duration::from_secs(86_400);
+    let (live, _) = auth::sessions::create(&db.pool, user, day, false)
+        .await
+        .expect("live");
+    let (ended, _) = auth::sessions::create(&db.pool, user, day, false)
+        .await
+        .expect("ended");
+    let (recent, _) = auth::sessions::create(&db.pool, user, day, false)
+        .await
+        .expect("recent");
+    sqlx::query(
+        "update sessions set revoked_at = now() - interval '8 days',
+                created_at = now() - interval '9 days' where session_id = $1",
+    )
+    .bind(ended)
+    .execute(&db.pool)
+    .await
+    .expect("end long ago");
+    assert!(auth::sessions::revoke(&db.pool, recent).await.expect("revoke"));
+    sqlx::query(
+        "insert into email_tokens (token_hash, user_id, purpose, created_at, expires_at) values
+           (sha256('old'), $1, 'verify_email', now() - interval '9 days', now() - interval '8 days'),
+           (sha256('new'), $1, 'verify_email', now(), now() + interval '1 day')",
+    )
+    .bind(user)
+    .execute(&db.pool)
+    .await
+    .expect("links");
+
+    let week = std::time::Duration::from_secs(7 * 86_400);
+    assert_eq!(
+        auth::sessions::sweep(&db.pool, week).await.expect("sweep"),
+        (1, 1)
+    );
+    let left: Vec<Uuid> = sqlx::query_scalar("select session_id from sessions order by created_at")
+        .fetch_all(&db.pool)
+        .await
+        .expect("sessions");
+    assert!(left.contains(&live) && left.contains(&recent) && !left.contains(&ended));
+    let refresh_tokens: i64 =
+        sqlx::query_scalar("select count(*) from refresh_tokens where session_id = $1")
+            .bind(ended)
+            .fetch_one(&db.pool)
+            .await
+            .expect("count");
+    assert_eq!(refresh_tokens, 0, "its refresh tokens went with it");
+    // Nothing more to do the second time.
+    assert_eq!(
+        auth::sessions::sweep(&db.pool, week).await.expect("sweep"),
+        (0, 0)
+    );
+}
