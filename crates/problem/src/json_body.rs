@@ -66,6 +66,13 @@ where
                 // not by the path (which stops at its object).
                 let member = named_member(&inner.to_string());
                 let field = match (parent, member) {
+                    // serde_path_to_error's path already ends with an
+                    // unknown member; a missing one it cannot reach.
+                    (Some(parent), Some(member))
+                        if parent == member || parent.ends_with(&format!(".{member}")) =>
+                    {
+                        parent
+                    }
                     (Some(parent), Some(member)) => format!("{parent}.{member}"),
                     (None, Some(member)) => member,
                     (Some(parent), None) => parent,

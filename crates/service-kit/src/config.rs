@@ -298,12 +298,12 @@ pub const MIN_JWT_SECRET_DISTINCT_BYTES: usize = 8;
 fn refuse_demo_settings(env: &EnvSource, jwt_secret: &str) -> Result<(), ConfigError> {
     if env
         .get("RATE_LIMIT_PROFILE")
-        .is_some_and(|p| p.trim() == "benchmark")
+        .is_some_and(|p| matches!(p.trim(), "benchmark" | "off"))
     {
         return Err(ConfigError {
             var: "RATE_LIMIT_PROFILE",
-            reason: "benchmark (every limit times 1,000) is for load generators on loopback; \
-                     refused when APP_ENV=production"
+            reason: "benchmark (every limit times 1,000) and off are for load generators on \
+                     loopback; refused when APP_ENV=production"
                 .into(),
         });
     }

@@ -132,7 +132,8 @@ impl Policy {
 }
 
 /// The standard policies. `RATE_LIMIT_PROFILE=benchmark` multiplies every
-/// limit by 1,000 (the limiter still runs, so benchmarks pay its cost), and
+/// limit by 1,000 (the limiter still runs, so benchmarks pay its cost),
+/// `RATE_LIMIT_PROFILE=off` checks nothing (only to measure that cost), and
 /// `RATE_LIMIT_<NAME>=<requests>/<seconds>` overrides one.
 pub const STANDARD: [Policy; 6] = [
     // Guessing passwords: per address, and closed without Redis.
@@ -155,18 +156,23 @@ pub struct LimitsConfig {
     /// `TRUSTED_PROXIES`: comma-separated addresses whose
     /// `X-Forwarded-For` is believed (the edge). Default: none.
     pub trusted_proxies: Vec<IpAddr>,
+    /// `false` with `RATE_LIMIT_PROFILE=off`: no limit is checked at all
+    /// (the baseline of the limiter's cost in BENCHMARKS.md; refused in
+    /// production).
+    pub enabled: bool,
 }
 
 impl LimitsConfig {
     /// Reads `RATE_LIMIT_PROFILE`, `RATE_LIMIT_<NAME>` and `TRUSTED_PROXIES`.
     pub fn from_env(env: &EnvSource) -> Result<Self, ConfigError> {
-        let factor = match env.string_or("RATE_LIMIT_PROFILE", "standard").as_str() {
-            "standard" => NonZeroU32::MIN,
+        let profile = env.string_or("RATE_LIMIT_PROFILE", "standard");
+        let factor = match profile.as_str() {
+            "standard" | "off" => NonZeroU32::MIN,
             "benchmark" => NonZeroU32::new(1000).unwrap_or(NonZeroU32::MAX),
             other => {
                 return Err(ConfigError {
                     var: "RATE_LIMIT_PROFILE",
-                    reason: format!("{other:?} is not standard or benchmark"),
+                    reason: format!("{other:?} is not standard, benchmark or off"),
                 });
             }
         };
@@ -200,6 +206,7 @@ impl LimitsConfig {
         Ok(Self {
             policies,
             trusted_proxies,
+            enabled: profile != "off",
         })
     }
 }
@@ -252,6 +259,7 @@ struct Inner {
     policies: HashMap<&'static str, Policy>,
     local: HashMap<&'static str, DefaultKeyedRateLimiter<String>>,
     trusted_proxies: Vec<IpAddr>,
+    enabled: bool,
     jwt: Arc<JwtKeys>,
     /// Recently verified API keys, when the service has them.
     api_keys: std::sync::OnceLock<auth::ApiKeys>,
@@ -305,6 +313,7 @@ impl Limiter {
                 policies,
                 local,
                 trusted_proxies: config.trusted_proxies.clone(),
+                enabled: config.enabled,
                 jwt,
                 api_keys: std::sync::OnceLock::new(),
                 redis,
@@ -522,6 +531,9 @@ pub async fn enforce_classified(
 }
 
 async fn run(limiter: &Limiter, policy: &str, request: Request, next: Next) -> Response {
+    if !limiter.inner.enabled {
+        return next.run(request).await;
+    }
     let policy = limiter.policy(policy).clone();
     let subject = limiter.subject(&request, &policy).await;
     match limiter.check(&policy, &subject).await {
@@ -633,6 +645,15 @@ mod tests {
         assert_eq!(by_name("sign_in").limit.get(), 3);
         assert_eq!(by_name("sign_in").window, Duration::from_secs(10));
         assert_eq!(config.trusted_proxies.len(), 2);
+        assert!(config.enabled);
+        let off = LimitsConfig::from_env(&EnvSource::from_pairs([("RATE_LIMIT_PROFILE", "off")]))
+            .expect("valid");
+        assert!(!off.enabled);
+        assert!(
+            LimitsConfig::from_env(&EnvSource::from_pairs::<_, &str, &str>([]))
+                .expect("valid")
+                .enabled
+        );
     }
 
     #[test]
@@ -641,7 +662,7 @@ mod tests {
             ("RATE_LIMIT_WRITES", "lots"),
             ("RATE_LIMIT_WRITES", "0/60"),
             ("RATE_LIMIT_SEARCH", "5/0"),
-            ("RATE_LIMIT_PROFILE", "off"),
+            ("RATE_LIMIT_PROFILE", "none"),
             ("TRUSTED_PROXIES", "edge.local"),
         ] {
             let err = LimitsConfig::from_env(&EnvSource::from_pairs([(var, value)]))
