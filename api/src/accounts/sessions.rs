@@ -74,7 +74,6 @@ impl utoipa::IntoResponses for SignInRefused {
                 "`email_not_verified`: the password is right but the address is not verified \
                  yet; follow the link in the verification mail.",
             ),
-
         ])
     }
 }
@@ -166,10 +165,7 @@ pub async fn sign_in(
 /// The user and role of a sign-in's address and password (and its TOTP
 /// code, once the account has the second factor), and whether the second
 /// factor was passed: the one check behind the JSON and the web sign-in.
-pub(super) async fn authenticate(
-    state: &AppState,
-    body: &SignIn,
-) -> ApiResult<(Uuid, Role, bool)> {
+pub(super) async fn authenticate(state: &AppState, body: &SignIn) -> ApiResult<(Uuid, Role, bool)> {
     let email = input::normalize_email(&body.email);
     let user: Option<(Uuid, String, Option<String>, bool, bool)> = sqlx::query_as(
         "select user_id, role, password_hash, email_verified_at is not null, disabled_at is null
@@ -195,7 +191,8 @@ pub(super) async fn authenticate(
             .into());
     }
     let role = parse_role(&role)?;
-    let second_factor = super::totp::check_at_sign_in(state, user_id, body.totp_code.as_deref()).await?;
+    let second_factor =
+        super::totp::check_at_sign_in(state, user_id, body.totp_code.as_deref()).await?;
     Ok((user_id, role, second_factor))
 }
 

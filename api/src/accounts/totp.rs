@@ -200,7 +200,16 @@ pub async fn confirm_enrolment(
                 .into());
         }
     };
-    if accept(&state, claims.sub, &secret, last_step, &body.totp_code, true).await? {
+    if accept(
+        &state,
+        claims.sub,
+        &secret,
+        last_step,
+        &body.totp_code,
+        true,
+    )
+    .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(code_problem(

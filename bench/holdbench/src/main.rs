@@ -52,6 +52,11 @@ enum Command {
         seconds: u64,
         #[arg(long, value_enum, default_value_t = Mode::Explicit)]
         mode: Mode,
+        /// Give every buyer a signed-in session first and send its token
+        /// (with `sid`), so each hold also pays the session check, as a
+        /// shopper's does.
+        #[arg(long)]
+        sessions: bool,
     },
 }
 
@@ -88,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
             clients,
             seconds,
             mode,
+            sessions,
         } => {
             run(
                 &pool,
@@ -98,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
                 clients,
                 Duration::from_secs(seconds),
                 mode,
+                sessions,
             )
             .await
         }
@@ -212,6 +219,7 @@ async fn run(
     clients: usize,
     duration: Duration,
     mode: Mode,
+    with_sessions: bool,
 ) -> anyhow::Result<()> {
     let seats: Vec<(i64, i64, i32)> = sqlx::query_as(
         "select es.seat_id, s.row_id, s.number from event_seats es join seats s using (seat_id)
@@ -228,6 +236,22 @@ async fn run(
             .bind(format!("bench-{event_id}-%"))
             .fetch_all(pool)
             .await?;
+    // One live session per buyer, made before the clock starts.
+    let sessions: std::collections::HashMap<Uuid, Uuid> = if with_sessions {
+        sqlx::query_as::<_, (Uuid, Uuid)>(
+            "insert into sessions (user_id, expires_at)
+             select unnest($1::uuid[]), now() + interval '1 day'
+             returning user_id, session_id",
+        )
+        .bind(&users)
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .collect()
+    } else {
+        std::collections::HashMap::new()
+    };
+    let sessions = std::sync::Arc::new(sessions);
     let keys = auth::JwtKeys::new(&SecretString::from(secret.to_owned()));
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
@@ -253,6 +277,7 @@ async fn run(
     for c in 0..clients {
         let users = users.clone();
         let keys = keys.clone();
+        let sessions = sessions.clone();
         let http = http.clone();
         let url = format!("{booking_url}/v1/bookings");
         let seats = seats.clone();
@@ -268,7 +293,12 @@ async fn run(
                 // Client c takes buyers c, c + clients, c + 2 * clients, ...
                 let user = users[(c + n * clients) % users.len()];
                 n += 1;
-                let Ok(token) = keys.mint(user, auth::Role::User, chrono::Utc::now(), chrono::Duration::hours(1)) else {
+                let (now, ttl) = (chrono::Utc::now(), chrono::Duration::hours(1));
+                let minted = match sessions.get(&user) {
+                    Some(&sid) => keys.mint_session(user, auth::Role::User, sid, now, ttl),
+                    None => keys.mint(user, auth::Role::User, now, ttl),
+                };
+                let Ok(token) = minted else {
                     break;
                 };
                 let body = match mode {

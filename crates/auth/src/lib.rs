@@ -471,24 +471,23 @@ impl Users {
     }
 
     async fn lookup(&self, user: Uuid, session: Option<Uuid>) -> Result<Standing, AuthError> {
-        let row: Option<(String, bool, bool)> = match session {
-            None => {
-                sqlx::query_as(
-                    "select role, true, false from users where user_id = $1 and disabled_at is null",
-                )
-                .bind(user)
-                .fetch_optional(&self.pool)
-                .await?
-            }
+        // (role, session live, session passed the second factor); the
+        // session columns are null when there is no such session.
+        let row: Option<(String, Option<bool>, Option<bool>)> = match session {
+            None => sqlx::query_as(
+                "select role, true, false from users where user_id = $1 and disabled_at is null",
+            )
+            .bind(user)
+            .fetch_optional(&self.pool)
+            .await?,
             Some(session) => {
+                // One index lookup each on users and sessions.
                 sqlx::query_as(
-                    "select u.role, exists (
-                            select 1 from sessions s
-                             where s.session_id = $2 and s.user_id = u.user_id
-                               and s.revoked_at is null and s.expires_at > now()),
-                            coalesce((select s.second_factor from sessions s
-                                       where s.session_id = $2 and s.user_id = u.user_id), false)
+                    "select u.role,
+                            s.revoked_at is null and s.expires_at > now(),
+                            s.second_factor
                        from users u
+                       left join sessions s on s.session_id = $2 and s.user_id = u.user_id
                       where u.user_id = $1 and u.disabled_at is null",
                 )
                 .bind(user)
@@ -499,12 +498,12 @@ impl Users {
         };
         Ok(match row {
             None => Standing::UnknownUser,
-            Some((_, false, _)) => Standing::SessionEnded,
-            Some((role, true, second_factor)) => role
-                .parse()
-                .map_or(Standing::UnknownUser, |role| {
-                    Standing::Active(role, second_factor)
-                }),
+            Some((_, None | Some(false), _)) => Standing::SessionEnded,
+            Some((role, Some(true), second_factor)) => {
+                role.parse().map_or(Standing::UnknownUser, |role| {
+                    Standing::Active(role, second_factor.unwrap_or(false))
+                })
+            }
         })
     }
 

@@ -113,7 +113,11 @@ mod tests {
             (1_234_567_890, "89005924"),
             (2_000_000_000, "69279037"),
         ] {
-            assert_eq!(code_at(RFC_SECRET, time).expect("code"), eight[2..], "{time}");
+            assert_eq!(
+                code_at(RFC_SECRET, time).expect("code"),
+                eight[2..],
+                "{time}"
+            );
         }
     }
 
@@ -123,16 +127,37 @@ mod tests {
         assert_eq!(secret.len(), SECRET_BYTES);
         let now = 1_700_000_000;
         let code = code_at(&secret, now).expect("code");
-        let step = verify(&secret, &code, None, now).expect("verifies").expect("accepted");
+        let step = verify(&secret, &code, None, now)
+            .expect("verifies")
+            .expect("accepted");
         assert_eq!(step, i64::try_from(now / STEP_SECS).expect("fits"));
         // One step of drift either way is fine.
-        assert!(verify(&secret, &code, None, now + STEP_SECS).expect("ok").is_some());
-        assert!(verify(&secret, &code, None, now - STEP_SECS).expect("ok").is_some());
+        assert!(
+            verify(&secret, &code, None, now + STEP_SECS)
+                .expect("ok")
+                .is_some()
+        );
+        assert!(
+            verify(&secret, &code, None, now - STEP_SECS)
+                .expect("ok")
+                .is_some()
+        );
         // Two steps away, or a step already used, is not.
-        assert!(verify(&secret, &code, None, now + 2 * STEP_SECS).expect("ok").is_none());
-        assert!(verify(&secret, &code, Some(step), now).expect("ok").is_none());
+        assert!(
+            verify(&secret, &code, None, now + 2 * STEP_SECS)
+                .expect("ok")
+                .is_none()
+        );
+        assert!(
+            verify(&secret, &code, Some(step), now)
+                .expect("ok")
+                .is_none()
+        );
         for junk in ["", "12345", "1234567", "abcdef", "12 456"] {
-            assert!(verify(&secret, junk, None, now).expect("ok").is_none(), "{junk}");
+            assert!(
+                verify(&secret, junk, None, now).expect("ok").is_none(),
+                "{junk}"
+            );
         }
     }
 
@@ -140,7 +165,13 @@ mod tests {
     fn the_uri_names_the_issuer_and_account_and_carries_the_secret() {
         let secret = generate_secret();
         let uri = otpauth_uri(&secret, "ada@example.com", "Ticketing").expect("uri");
-        assert!(uri.starts_with("otpauth://totp/Ticketing:ada%40example.com?"), "{uri}");
-        assert!(uri.contains(&format!("secret={}", base32(&secret))), "{uri}");
+        assert!(
+            uri.starts_with("otpauth://totp/Ticketing:ada%40example.com?"),
+            "{uri}"
+        );
+        assert!(
+            uri.contains(&format!("secret={}", base32(&secret))),
+            "{uri}"
+        );
     }
 }

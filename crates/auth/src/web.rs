@@ -123,7 +123,10 @@ mod tests {
     #[test]
     fn the_cookie_is_http_only_strict_and_secure_over_tls() {
         let plain = WebCookie { secure: false }.set("t", 60).expect("value");
-        assert_eq!(plain, "session=t; Path=/; Max-Age=60; HttpOnly; SameSite=Strict");
+        assert_eq!(
+            plain,
+            "session=t; Path=/; Max-Age=60; HttpOnly; SameSite=Strict"
+        );
         let tls = WebCookie { secure: true }.set("t", 60).expect("value");
         assert_eq!(
             tls,
@@ -141,7 +144,10 @@ mod tests {
     #[test]
     fn the_cookie_is_found_among_others_in_any_cookie_header() {
         let cookie = WebCookie { secure: false };
-        let h = headers(&[("cookie", "a=1; sessionx=no"), ("cookie", "b=2;  session=tok ")]);
+        let h = headers(&[
+            ("cookie", "a=1; sessionx=no"),
+            ("cookie", "b=2;  session=tok "),
+        ]);
         assert_eq!(cookie.read(&h), Some("tok"));
         assert_eq!(cookie.read(&headers(&[("cookie", "session=")])), None);
         // The plain name is not the TLS one.
@@ -157,16 +163,26 @@ mod tests {
             &headers(&[("sec-fetch-site", "same-origin")])
         ));
         for site in ["cross-site", "same-site", "none"] {
-            let h = headers(&[("sec-fetch-site", site), ("origin", "http://a"), ("host", "a")]);
+            let h = headers(&[
+                ("sec-fetch-site", site),
+                ("origin", "http://a"),
+                ("host", "a"),
+            ]);
             assert!(!same_origin_write(&post, &h), "{site}");
         }
         assert!(same_origin_write(
             &post,
-            &headers(&[("origin", "http://127.0.0.1:8000"), ("host", "127.0.0.1:8000")])
+            &headers(&[
+                ("origin", "http://127.0.0.1:8000"),
+                ("host", "127.0.0.1:8000")
+            ])
         ));
         assert!(!same_origin_write(
             &post,
-            &headers(&[("origin", "https://evil.example"), ("host", "127.0.0.1:8000")])
+            &headers(&[
+                ("origin", "https://evil.example"),
+                ("host", "127.0.0.1:8000")
+            ])
         ));
         assert!(!same_origin_write(
             &post,

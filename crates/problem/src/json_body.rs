@@ -91,11 +91,13 @@ where
 
 /// The member a "missing field `x`" or "unknown field `x`" message names.
 fn named_member(message: &str) -> Option<String> {
-    ["missing field `", "unknown field `"].iter().find_map(|prefix| {
-        let rest = message.strip_prefix(prefix)?;
-        let end = rest.find('`')?;
-        Some(rest[..end].to_owned()).filter(|m| !m.is_empty())
-    })
+    ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|prefix| {
+            let rest = message.strip_prefix(prefix)?;
+            let end = rest.find('`')?;
+            Some(rest[..end].to_owned()).filter(|m| !m.is_empty())
+        })
 }
 
 /// `application/json`, compared case-insensitively as RFC 9110 says media
@@ -188,7 +190,10 @@ mod tests {
             named_member("unknown field `colour`, expected one of `name`, `genre`").as_deref(),
             Some("colour")
         );
-        assert_eq!(named_member("invalid type: integer `1`, expected a string"), None);
+        assert_eq!(
+            named_member("invalid type: integer `1`, expected a string"),
+            None
+        );
     }
 
     #[test]

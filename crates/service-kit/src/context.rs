@@ -84,9 +84,11 @@ impl ServiceContext {
         let probes = Probes::new(metrics.clone())
             .with_check(PostgresCheck(pool.clone()))
             .with_check(RedisCheck(redis.clone()));
-        let jwt = Arc::new(JwtKeys::new(&config.jwt_secret).with_cookie(auth::web::WebCookie {
-            secure: config.session_cookie_secure,
-        }));
+        let jwt = Arc::new(
+            JwtKeys::new(&config.jwt_secret).with_cookie(auth::web::WebCookie {
+                secure: config.session_cookie_secure,
+            }),
+        );
         let api_keys = auth::ApiKeys::new(pool.clone(), config.auth_user_cache);
         let limiter = crate::ratelimit::Limiter::new(
             &config.limits,

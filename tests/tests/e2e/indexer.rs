@@ -416,7 +416,9 @@ async fn the_index_converges_after_repeated_sigkills() {
         tokio::time::sleep(Duration::from_millis(lifetime_ms)).await;
         // Every life sees writes: at least 90 more per life, however slow
         // the machine is today.
-        workload.wait_for(90 * (i as u64 + 1), Duration::from_secs(60)).await;
+        workload
+            .wait_for(90 * (i as u64 + 1), Duration::from_secs(60))
+            .await;
         child.kill().expect("SIGKILL");
         child.wait().expect("reaped");
         kills += 1;

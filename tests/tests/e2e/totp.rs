@@ -63,16 +63,29 @@ async fn enrol(app: &TestApp, user_id: Uuid, token: &str) -> Vec<u8> {
     assert_eq!(enrolment["secret"], auth::totp::base32(&secret).as_str());
     let uri = enrolment["otpauth_uri"].as_str().expect("uri");
     assert!(uri.starts_with("otpauth://totp/Ticketing:"), "{uri}");
-    assert!(uri.contains(&format!("secret={}", enrolment["secret"].as_str().expect("s"))));
+    assert!(uri.contains(&format!(
+        "secret={}",
+        enrolment["secret"].as_str().expect("s")
+    )));
 
-    let wrong = post(app, "/v1/account/totp/confirm", &json!({"totp_code": "000000"}), Some(token))
-        .await;
+    let wrong = post(
+        app,
+        "/v1/account/totp/confirm",
+        &json!({"totp_code": "000000"}),
+        Some(token),
+    )
+    .await;
     // (One in a million it is right; then the rest of the test says so.)
     assert_eq!(wrong.0, 401, "{}", wrong.1);
     assert_eq!(wrong.1["code"], "invalid_totp");
     let code = auth::totp::code_at(&secret, now() - STEP).expect("code");
-    let (status, body) =
-        post(app, "/v1/account/totp/confirm", &json!({"totp_code": code}), Some(token)).await;
+    let (status, body) = post(
+        app,
+        "/v1/account/totp/confirm",
+        &json!({"totp_code": code}),
+        Some(token),
+    )
+    .await;
     assert_eq!(status, 204, "{body}");
     secret
 }
@@ -83,13 +96,26 @@ async fn once_enrolled_every_sign_in_needs_a_fresh_code_and_each_code_works_once
     let (user_id, email) = account(&api.db, "user").await;
     let (status, tokens) = sign_in(&api, &email, None).await;
     assert_eq!(status, 201, "{tokens}");
-    let secret = enrol(&api, user_id, tokens["access_token"].as_str().expect("token")).await;
+    let secret = enrol(
+        &api,
+        user_id,
+        tokens["access_token"].as_str().expect("token"),
+    )
+    .await;
 
     let (status, problem) = sign_in(&api, &email, None).await;
-    assert_eq!((status, problem["code"].as_str()), (401, Some("totp_required")), "{problem}");
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (401, Some("totp_required")),
+        "{problem}"
+    );
     assert_eq!(problem["field"], "totp_code");
     let (status, problem) = sign_in(&api, &email, Some("12345")).await;
-    assert_eq!((status, problem["code"].as_str()), (401, Some("invalid_totp")), "{problem}");
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (401, Some("invalid_totp")),
+        "{problem}"
+    );
     // A wrong password is still the one answer, code or not.
     let (status, problem) = post(
         &api,
@@ -98,23 +124,37 @@ async fn once_enrolled_every_sign_in_needs_a_fresh_code_and_each_code_works_once
         None,
     )
     .await;
-    assert_eq!((status, problem["code"].as_str()), (401, Some("invalid_credentials")));
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (401, Some("invalid_credentials"))
+    );
 
     // The code the enrolment used does not work again...
     let used = auth::totp::code_at(&secret, now() - STEP).expect("code");
     let (status, problem) = sign_in(&api, &email, Some(&used)).await;
-    assert_eq!((status, problem["code"].as_str()), (401, Some("invalid_totp")), "{problem}");
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (401, Some("invalid_totp")),
+        "{problem}"
+    );
     // ...a later one does, once.
     let fresh = auth::totp::code_at(&secret, now() + STEP).expect("code");
     let (status, body) = sign_in(&api, &email, Some(&fresh)).await;
     assert_eq!(status, 201, "{body}");
     let (status, problem) = sign_in(&api, &email, Some(&fresh)).await;
-    assert_eq!((status, problem["code"].as_str()), (401, Some("invalid_totp")), "{problem}");
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (401, Some("invalid_totp")),
+        "{problem}"
+    );
 
     // Enrolling again is refused once confirmed.
     let token = body["access_token"].as_str().expect("token");
     let (status, problem) = post(&api, "/v1/account/totp", &json!({}), Some(token)).await;
-    assert_eq!((status, problem["code"].as_str()), (409, Some("totp_already_enabled")));
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("totp_already_enabled"))
+    );
 }
 
 #[tokio::test]

@@ -238,7 +238,10 @@ async fn the_demo_sign_in_starts_a_real_session_in_the_cookie() {
     assert_eq!(answer.status().as_u16(), 200);
     let cookie = cookie_pair(&header_of(&answer, "set-cookie"));
     let (status, me) = call(&api, Method::GET, "/v1/account", &cookie, &[]).await;
-    assert_eq!((status, me["email"].as_str()), (200, Some("user77@demo.ticketing.test")));
+    assert_eq!(
+        (status, me["email"].as_str()),
+        (200, Some("user77@demo.ticketing.test"))
+    );
     let sessions: i64 = sqlx::query_scalar(
         "select count(*) from sessions s join users u using (user_id)
           where u.email = 'user77@demo.ticketing.test' and s.revoked_at is null",
@@ -287,7 +290,11 @@ async fn the_sweep_deletes_ended_sessions_and_links_and_keeps_live_ones() {
     .execute(&db.pool)
     .await
     .expect("end long ago");
-    assert!(auth::sessions::revoke(&db.pool, recent).await.expect("revoke"));
+    assert!(
+        auth::sessions::revoke(&db.pool, recent)
+            .await
+            .expect("revoke")
+    );
     sqlx::query(
         "insert into email_tokens (token_hash, user_id, purpose, created_at, expires_at) values
            (sha256('old'), $1, 'verify_email', now() - interval '9 days', now() - interval '8 days'),
