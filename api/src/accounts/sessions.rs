@@ -93,16 +93,15 @@ impl utoipa::IntoResponses for RefreshRefused {
     }
 }
 
-/// A new access token of `session_id`, with `refresh_token`.
-fn issue(
+/// A token of `session_id`, valid for `ttl` from now.
+pub(super) fn mint(
     state: &AppState,
     user_id: Uuid,
     role: Role,
     session_id: Uuid,
-    refresh_token: String,
-) -> ApiResult<SessionTokens> {
-    let ttl = state.accounts.config.access_ttl;
-    let access_token = chrono::Duration::from_std(ttl)
+    ttl: std::time::Duration,
+) -> ApiResult<String> {
+    chrono::Duration::from_std(ttl)
         .map_err(|e| e.to_string())
         .and_then(|ttl| {
             state
@@ -112,9 +111,21 @@ fn issue(
                 .map_err(|e| e.to_string())
         })
         .map_err(|e| {
-            tracing::error!(error = %e, "could not mint an access token");
-            Problem::internal()
-        })?;
+            tracing::error!(error = %e, "could not mint a session token");
+            Problem::internal().into()
+        })
+}
+
+/// A new access token of `session_id`, with `refresh_token`.
+fn issue(
+    state: &AppState,
+    user_id: Uuid,
+    role: Role,
+    session_id: Uuid,
+    refresh_token: String,
+) -> ApiResult<SessionTokens> {
+    let ttl = state.accounts.config.access_ttl;
+    let access_token = mint(state, user_id, role, session_id, ttl)?;
     Ok(SessionTokens {
         access_token,
         token_type: TokenType::Bearer,

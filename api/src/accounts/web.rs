@@ -13,7 +13,6 @@ use auth::AuthUser;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use problem::{ApiJson, Problem};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -46,19 +45,7 @@ pub(crate) async fn start(
     let ttl = state.accounts.config.session_ttl;
     let (session_id, _refresh) =
         auth::sessions::create(&state.ctx.pool, user_id, ttl, second_factor).await?;
-    let token = chrono::Duration::from_std(ttl)
-        .map_err(|e| e.to_string())
-        .and_then(|ttl| {
-            state
-                .ctx
-                .jwt
-                .mint_session(user_id, role, session_id, Utc::now(), ttl)
-                .map_err(|e| e.to_string())
-        })
-        .map_err(|e| {
-            tracing::error!(error = %e, "could not mint a session token");
-            Problem::internal()
-        })?;
+    let token = super::sessions::mint(state, user_id, role, session_id, ttl)?;
     let cookie = state
         .ctx
         .jwt
