@@ -67,6 +67,83 @@ async fn two_instances_share_one_budget_in_redis() {
     ));
 }
 
+#[tokio::test]
+async fn subjects_far_from_the_limit_are_counted_after_the_answer_and_the_budget_still_holds() {
+    let config = LimitsConfig::from_env(&EnvSource::from_pairs([("RATE_LIMIT_WRITES", "40/60")]))
+        .expect("config");
+    let namespace = format!("rl-{}", uuid::Uuid::new_v4().simple());
+    let keys = Arc::new(auth::JwtKeys::new(&e2e::test_secret()));
+    let redis = redis::Client::open(e2e::redis_url()).expect("redis url");
+    let instances: Vec<_> = (0..3)
+        .map(|_| Limiter::new(&config, redis.clone(), &namespace, keys.clone()))
+        .collect();
+    let policy = instances[0].policy("writes").clone();
+    assert!(instances[0].counts_behind(&policy));
+
+    // A burst alternating between two instances, without waiting for the
+    // counts behind the answers.
+    let mut allowed = 0;
+    for i in 0..70 {
+        let decision = instances[i % 2].check(&policy, "u:shopper").await;
+        allowed += usize::from(matches!(decision, Decision::Allowed { .. }));
+    }
+    instances[0].settled().await;
+    instances[1].settled().await;
+    // A third instance has never seen the shopper: its view may let one
+    // more through, and Redis's answer to that count ends it.
+    let third = &instances[2];
+    allowed += usize::from(matches!(
+        third.check(&policy, "u:shopper").await,
+        Decision::Allowed { .. }
+    ));
+    third.settled().await;
+    for limiter in &instances {
+        assert!(
+            matches!(
+                limiter.check(&policy, "u:shopper").await,
+                Decision::Denied { .. }
+            ),
+            "every instance refuses once the shared budget is spent"
+        );
+    }
+    assert!(
+        (40..=43).contains(&allowed),
+        "the limit of 40, plus at most one per instance: {allowed}"
+    );
+}
+
+#[tokio::test]
+async fn without_redis_a_far_subject_goes_ahead_at_once_and_guarded_routes_do_not() {
+    let keys = Arc::new(auth::JwtKeys::new(&e2e::test_secret()));
+    // Nothing listens on port 1: every Redis call fails.
+    let down = redis::Client::open("redis://127.0.0.1:1/").expect("redis url");
+    let standard =
+        LimitsConfig::from_env(&EnvSource::from_pairs::<_, &str, &str>([])).expect("config");
+    let limiter = Limiter::new(&standard, down.clone(), "rl-down", keys.clone());
+    let writes = limiter.policy("writes").clone();
+    assert_eq!(
+        limiter.check(&writes, "u:far").await,
+        Decision::Allowed {
+            remaining: writes.limit.get() - 1,
+            reset: writes.window / writes.limit.get(),
+        },
+        "decided without waiting on Redis"
+    );
+    limiter.settled().await;
+    let sign_in = limiter.policy("sign_in").clone();
+    assert!(!limiter.counts_behind(&sign_in));
+    assert_eq!(
+        limiter.check(&sign_in, "a:127.0.0.1").await,
+        Decision::Unavailable
+    );
+    let small = LimitsConfig::from_env(&EnvSource::from_pairs([("RATE_LIMIT_WRITES", "5/60")]))
+        .expect("config");
+    let limiter = Limiter::new(&small, down, "rl-down", keys);
+    let writes = limiter.policy("writes").clone();
+    assert!(!limiter.counts_behind(&writes));
+    assert_eq!(limiter.check(&writes, "u:far").await, Decision::Unavailable);
+}
+
 async fn demo_login(
     client: &reqwest::Client,
     app: &TestApp,

@@ -8,6 +8,11 @@
 //! `governor`, the same GCRA in process with the same quota: a process only
 //! sees part of a subject's traffic, so when its local count is over, the
 //! shared one is too, and the request is refused without a Redis round trip.
+//! For the open policies with larger budgets (writes, personal reads,
+//! search), a subject that this instance last saw far from its limit goes
+//! ahead at once and is counted in Redis right after, in batches
+//! ([`write_behind`] says what that gives up); near the limit every request
+//! waits on Redis's answer.
 //!
 //! The subject is the account for writes when the request carries a valid
 //! token (so shoppers behind one carrier address do not share a budget),
@@ -46,6 +51,8 @@ use tokio::sync::Mutex;
 
 use crate::config::{ConfigError, EnvSource};
 
+mod write_behind;
+
 /// The longest a limit check waits on Redis before treating it as down.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(100);
 /// After Redis fails, how long checks skip it before trying again.
@@ -54,7 +61,9 @@ const REDIS_BACKOFF: Duration = Duration::from_secs(1);
 const LOCAL_SWEEP_EVERY: u64 = 4096;
 
 /// GCRA over one key. ARGV: emission interval and burst tolerance, in
-/// microseconds. Returns `{allowed, remaining, retry_after_us, reset_us}`.
+/// microseconds, and `1` to count the request even when it is over (it was
+/// already let through: see [`write_behind`]). Returns `{allowed,
+/// remaining, retry_after_us, reset_us}`.
 pub const GCRA_SCRIPT: &str = r"
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
@@ -64,6 +73,9 @@ local tat = tonumber(redis.call('GET', KEYS[1])) or now
 if tat < now then tat = now end
 local ahead = tat - now
 if ahead > tolerance then
+  if ARGV[3] == '1' then
+    redis.call('SET', KEYS[1], tat + interval, 'PX', math.ceil((ahead + interval) / 1000))
+  end
   return {0, 0, ahead - tolerance, ahead}
 end
 local new_tat = tat + interval
@@ -267,6 +279,8 @@ struct Inner {
     conn: Mutex<Connection>,
     script: redis::Script,
     checks: AtomicU64,
+    /// Counting after the answer for subjects far from their limit.
+    behind: write_behind::WriteBehind,
 }
 
 #[derive(Default)]
@@ -316,6 +330,11 @@ impl Limiter {
                 enabled: config.enabled,
                 jwt,
                 api_keys: std::sync::OnceLock::new(),
+                behind: write_behind::WriteBehind::new(
+                    &config.policies,
+                    redis.clone(),
+                    GCRA_SCRIPT,
+                ),
                 redis,
                 conn: Mutex::new(Connection::default()),
                 script: redis::Script::new(GCRA_SCRIPT),
@@ -361,19 +380,29 @@ impl Limiter {
                 };
             }
         }
-        let Some(mut conn) = self.connection().await else {
-            return Decision::Unavailable;
-        };
         let interval = policy.interval();
         let tolerance = interval * (policy.limit.get() - 1);
         let key = format!(
             "{}:ratelimit:{}:{subject}",
             self.inner.namespace, policy.name
         );
-        let mut invocation = self.inner.script.key(key);
-        invocation.arg(micros(interval)).arg(micros(tolerance));
+        if let Some(decision) = self
+            .inner
+            .behind
+            .try_allow(policy, &key, interval, tolerance)
+        {
+            return decision;
+        }
+        let Some(mut conn) = self.connection().await else {
+            return Decision::Unavailable;
+        };
+        let mut invocation = self.inner.script.key(&key);
+        invocation
+            .arg(micros(interval))
+            .arg(micros(tolerance))
+            .arg(0);
         let invocation = invocation.invoke_async::<(i64, i64, i64, i64)>(&mut conn);
-        match tokio::time::timeout(REDIS_TIMEOUT, invocation).await {
+        let decision = match tokio::time::timeout(REDIS_TIMEOUT, invocation).await {
             Ok(Ok((1, remaining, _, reset))) => Decision::Allowed {
                 remaining: u32::try_from(remaining.max(0)).unwrap_or(u32::MAX),
                 reset: from_micros(reset),
@@ -391,7 +420,25 @@ impl Limiter {
                 self.forget_connection().await;
                 Decision::Unavailable
             }
+        };
+        match decision {
+            Decision::Allowed { remaining, .. } => self.inner.behind.learn(policy, &key, remaining),
+            Decision::Denied { .. } => self.inner.behind.learn(policy, &key, 0),
+            Decision::Unavailable => {}
         }
+        decision
+    }
+
+    /// Whether `policy` lets requests of subjects far from the limit go
+    /// ahead before Redis has counted them (see [`write_behind`]).
+    pub fn counts_behind(&self, policy: &Policy) -> bool {
+        self.inner.behind.covers(policy)
+    }
+
+    /// Returns once Redis has answered every count this instance queued
+    /// (for tests, which wait on it instead of sleeping).
+    pub async fn settled(&self) {
+        self.inner.behind.settled().await;
     }
 
     async fn connection(&self) -> Option<MultiplexedConnection> {
