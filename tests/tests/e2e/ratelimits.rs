@@ -20,20 +20,28 @@ fn client_from(address: &str) -> reqwest::Client {
         .expect("client")
 }
 
-#[tokio::test]
-async fn two_instances_share_one_budget_in_redis() {
-    let config = LimitsConfig::from_env(&EnvSource::from_pairs([("RATE_LIMIT_WRITES", "5/60")]))
+/// `n` limiters sharing one Redis namespace, as `n` instances would, with
+/// the writes limit set to `writes` (`<requests>/<seconds>`).
+fn instances(writes: &str, n: usize) -> Vec<Limiter> {
+    let config = LimitsConfig::from_env(&EnvSource::from_pairs([("RATE_LIMIT_WRITES", writes)]))
         .expect("config");
     let namespace = format!("rl-{}", uuid::Uuid::new_v4().simple());
     let keys = Arc::new(auth::JwtKeys::new(&e2e::test_secret()));
     let redis = redis::Client::open(e2e::redis_url()).expect("redis url");
-    let one = Limiter::new(&config, redis.clone(), &namespace, keys.clone());
-    let two = Limiter::new(&config, redis, &namespace, keys);
+    (0..n)
+        .map(|_| Limiter::new(&config, redis.clone(), &namespace, keys.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn two_instances_share_one_budget_in_redis() {
+    let pair = instances("5/60", 2);
+    let (one, two) = (&pair[0], &pair[1]);
     let policy = one.policy("writes").clone();
 
     let mut decisions = Vec::new();
     for i in 0..8 {
-        let limiter = if i % 2 == 0 { &one } else { &two };
+        let limiter = if i % 2 == 0 { one } else { two };
         decisions.push(limiter.check(&policy, "u:shopper").await);
     }
     let allowed = decisions
@@ -69,14 +77,7 @@ async fn two_instances_share_one_budget_in_redis() {
 
 #[tokio::test]
 async fn subjects_far_from_the_limit_are_counted_after_the_answer_and_the_budget_still_holds() {
-    let config = LimitsConfig::from_env(&EnvSource::from_pairs([("RATE_LIMIT_WRITES", "40/60")]))
-        .expect("config");
-    let namespace = format!("rl-{}", uuid::Uuid::new_v4().simple());
-    let keys = Arc::new(auth::JwtKeys::new(&e2e::test_secret()));
-    let redis = redis::Client::open(e2e::redis_url()).expect("redis url");
-    let instances: Vec<_> = (0..3)
-        .map(|_| Limiter::new(&config, redis.clone(), &namespace, keys.clone()))
-        .collect();
+    let instances = instances("40/60", 3);
     let policy = instances[0].policy("writes").clone();
     assert!(instances[0].counts_behind(&policy));
 
