@@ -144,6 +144,17 @@ pub fn router() -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
+/// The answer to a request over `policy`, a limit per account named in
+/// the body (`sign_in_account`, `reset_mail`), if it is over: `None` to go
+/// ahead. The subject is a SHA-256 of the normalized address, so Redis
+/// holds no address.
+pub(crate) async fn per_account(state: &AppState, policy: &str, email: &str) -> Option<Response> {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(input::normalize_email(email).as_bytes());
+    let subject = format!("e:{}", hex::encode(&digest[..16]));
+    state.ctx.limiter.refusal(policy, &subject).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

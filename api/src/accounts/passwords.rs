@@ -164,7 +164,10 @@ pub async fn change_password(
 /// enabled account gets a mail with a link to
 /// `{PUBLIC_URL}/reset-password?token=...`, which works once, for
 /// `AUTH_RESET_TTL_SECS`; an unknown address gets nothing. An address that
-/// is not one is 400 naming `email`. Under the `password_reset` limit.
+/// is not one is 400 naming `email`. Under the `password_reset` limit per
+/// client address; past the `reset_mail` limit per address asked about
+/// (3 an hour), the answer is the same but no mail goes out, so a flood
+/// from many addresses cannot fill someone's mailbox.
 #[utoipa::path(post, path = "/v1/password-resets", tag = "accounts",
     request_body = RequestPasswordReset,
     responses(
@@ -178,13 +181,21 @@ pub async fn request_reset(
 ) -> ApiResult<Response> {
     let email = input::normalize_email(&body.email);
     let address = input::email(&email)?;
-    // Whether the address is known decides only what this task does, after
-    // the answer: the request does the same work either way.
-    tokio::spawn(async move {
-        if let Err(e) = mail_reset_link(&state, &email, address).await {
-            tracing::error!(error = %e, "could not issue a password-reset link");
-        }
-    });
+    // Known or not, every address is counted the same way.
+    if super::per_account(&state, "reset_mail", &email)
+        .await
+        .is_some()
+    {
+        tracing::info!("a password-reset request over the per-address mail limit: no mail");
+    } else {
+        // Whether the address is known decides only what this task does,
+        // after the answer: the request does the same work either way.
+        tokio::spawn(async move {
+            if let Err(e) = mail_reset_link(&state, &email, address).await {
+                tracing::error!(error = %e, "could not issue a password-reset link");
+            }
+        });
+    }
     let body = PasswordResetRequested {
         status: PasswordResetStatus::CheckYourEmail,
     };

@@ -150,7 +150,7 @@ pub(super) fn parse_role(role: &str) -> ApiResult<Role> {
 /// password and an unknown address are one 401 `invalid_credentials`,
 /// after the same password-hashing work; a right password on an address
 /// not verified yet is 403 `email_not_verified`. Rate limited per address
-/// (`sign_in`).
+/// (`sign_in`) and per account named (`sign_in_account`).
 #[utoipa::path(post, path = "/v1/sessions", tag = "accounts",
     request_body = SignIn,
     responses(
@@ -161,6 +161,9 @@ pub async fn sign_in(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<SignIn>,
 ) -> ApiResult<Response> {
+    if let Some(refusal) = super::per_account(&state, "sign_in_account", &body.email).await {
+        return Ok(refusal);
+    }
     let (user_id, role, second_factor) = authenticate(&state, &body).await?;
     let (session_id, refresh_token) = auth::sessions::create(
         &state.ctx.pool,

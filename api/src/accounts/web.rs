@@ -83,7 +83,8 @@ async fn account(state: &AppState, user_id: Uuid) -> ApiResult<Account> {
 /// but the session comes back as an `HttpOnly`, `SameSite=Strict` cookie
 /// (`Secure` and named `__Host-session` over TLS) that lasts the session;
 /// the body says who signed in. Writes signed in by the cookie must come
-/// from this site's pages. Rate limited per address (`sign_in`).
+/// from this site's pages. Rate limited per address (`sign_in`) and per
+/// account named (`sign_in_account`).
 #[utoipa::path(post, path = "/v1/web/sessions", tag = "accounts",
     request_body = SignIn,
     responses(
@@ -95,6 +96,9 @@ pub async fn web_sign_in(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<SignIn>,
 ) -> ApiResult<Response> {
+    if let Some(refusal) = super::per_account(&state, "sign_in_account", &body.email).await {
+        return Ok(refusal);
+    }
     let (user_id, role, second_factor) = authenticate(&state, &body).await?;
     let (_, cookie) = start(&state, user_id, role, second_factor).await?;
     let account = account(&state, user_id).await?;

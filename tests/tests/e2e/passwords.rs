@@ -636,3 +636,31 @@ async fn the_reset_routes_share_the_password_reset_limit_per_address() {
     let (status, _) = sign_in(&site.api, &address(), PASSWORD).await;
     assert_eq!(status, 401, "other limits are their own");
 }
+
+#[tokio::test]
+async fn a_flood_of_reset_requests_for_one_address_mails_it_only_up_to_the_reset_mail_limit() {
+    let site = site(&[("RATE_LIMIT_RESET_MAIL", "2/3600")]).await;
+    let email = address();
+    verified_account(&site, &email).await;
+    let before = mails_to(&site, &email).len();
+    let mut answers = Vec::new();
+    for ask_as in [email.clone(), email.to_uppercase(), email.to_lowercase()] {
+        let answer = post(&site.api, "/v1/password-resets", json!({"email": ask_as})).await;
+        let status = answer.status().as_u16();
+        answers.push((status, answer.bytes().await.expect("body")));
+    }
+    assert!(answers.iter().all(|a| a == &answers[0]), "{answers:?}");
+    assert_eq!(answers[0].0, 202, "the third is answered like the first");
+
+    // The two allowed requests mail; the third was refused before any
+    // task started, so once both mails are in, the count is final.
+    let mails = site.smtp.wait_for(&email, before + 2, MAIL_WAIT).await;
+    assert!(mails[before..].iter().all(|m| m.subject == RESET_SUBJECT));
+    let links: i64 =
+        sqlx::query_scalar("select count(*) from email_tokens where purpose = 'reset_password'")
+            .fetch_one(&site.api.db.pool)
+            .await
+            .expect("tokens");
+    assert_eq!(links, 2, "no third link");
+    assert_eq!(mails_to(&site, &email).len(), before + 2);
+}

@@ -202,6 +202,100 @@ async fn sign_in_brute_force_is_stopped_with_429_and_the_headers_across_two_api_
     assert_eq!(problem["status"], 429);
 }
 
+/// A verified account with `password`, its address in lower case.
+async fn verified_account(app: &TestApp, password: &str) -> String {
+    let email = format!("ada.{}@example.test", uuid::Uuid::new_v4().simple());
+    let hash = auth::password::hash(password).await.expect("hashes");
+    sqlx::query(
+        "insert into users (email, display_name, password_hash, email_verified_at)
+         values ($1, 'Ada', $2, now())",
+    )
+    .bind(&email)
+    .bind(&hash)
+    .execute(&app.db.pool)
+    .await
+    .expect("user");
+    email
+}
+
+async fn sign_in_from(
+    client: &reqwest::Client,
+    app: &TestApp,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    client
+        .post(format!("{}/v1/sessions", app.address))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("reaches the api")
+}
+
+#[tokio::test]
+async fn guesses_at_one_account_from_many_addresses_are_stopped_per_account() {
+    const PASSWORD: &str = "plum-sofa-harbour-1987";
+    // Every address is far under its own limit; the account is not.
+    let limits = [
+        ("RATE_LIMIT_SIGN_IN", "100/60"),
+        ("RATE_LIMIT_SIGN_IN_ACCOUNT", "3/600"),
+    ];
+    let first = spawn_app_with(Service::Api, TestDb::migrated().await, &limits).await;
+    let second = spawn_app_with(Service::Api, TestDb::attach(&first.db), &limits).await;
+    let target = verified_account(&first, PASSWORD).await;
+    let other = verified_account(&first, PASSWORD).await;
+    let from = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"].map(client_from);
+
+    // Three wrong guesses from three addresses over two instances, one
+    // with the address in another case: all count against the account.
+    let guesses = [
+        (&from[0], &first, target.clone()),
+        (&from[1], &second, target.to_uppercase()),
+        (&from[2], &first, format!("  {target} ")),
+    ];
+    for (client, app, email) in guesses {
+        let response = sign_in_from(client, app, &email, "wrong-password-guess").await;
+        assert_eq!(response.status().as_u16(), 401, "{email}");
+    }
+    // The fourth, from a fresh address, and even with the right password.
+    let refused = sign_in_from(&from[3], &second, &target, PASSWORD).await;
+    assert_eq!(refused.status().as_u16(), 429);
+    assert_eq!(
+        header_of(&refused, "content-type"),
+        "application/problem+json"
+    );
+    let retry_after: u64 = header_of(&refused, "retry-after")
+        .parse()
+        .expect("Retry-After in seconds");
+    assert!((1..=200).contains(&retry_after), "{retry_after}");
+    let problem: Value = refused.json().await.expect("json");
+    assert_eq!(
+        (&problem["code"], &problem["policy"]),
+        (&json!("too_many_requests"), &json!("sign_in_account")),
+        "{problem}"
+    );
+    let web = from[3]
+        .post(format!("{}/v1/web/sessions", first.address))
+        .json(&json!({"email": target, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("reaches the api");
+    assert_eq!(web.status().as_u16(), 429, "the cookie sign-in too");
+
+    // Another account, from an address that guessed: signs in.
+    let response = sign_in_from(&from[0], &first, &other, PASSWORD).await;
+    assert_eq!(response.status().as_u16(), 201);
+    // Redis keeps no address: the key is a digest.
+    let mut redis = e2e::redis_connection().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:ratelimit:sign_in_account:*", first.db.name))
+        .query_async(&mut redis)
+        .await
+        .expect("keys");
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys.iter().all(|k| !k.contains('@')), "{keys:?}");
+}
+
 #[tokio::test]
 async fn the_client_address_comes_from_x_forwarded_for_only_when_the_peer_is_the_edge() {
     let app = spawn_app_with(
