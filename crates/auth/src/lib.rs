@@ -359,11 +359,40 @@ impl JwtKeys {
     /// ([`web::same_origin_write`]).
     pub fn verify_request(&self, parts: &Parts) -> Result<Claims, AuthError> {
         let (token, via) = self.credential(&parts.headers)?;
-        let claims = self.verify(token)?;
+        let claims = match parts.extensions.get::<Verified>() {
+            Some(verified) if *verified.token == *token => verified.claims.clone(),
+            _ => self.verify(token)?,
+        };
         if via == web::Via::Cookie && !web::same_origin_write(&parts.method, &parts.headers) {
             return Err(AuthError::CrossSite);
         }
         Ok(claims)
+    }
+}
+
+/// A token this process has already verified for this request (the rate
+/// limiter does, to find whom to count), kept in the request's extensions
+/// so the extractors do not verify it again. Only code in this process
+/// puts it there, and it is used only for the very token the request
+/// carries.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    token: Arc<str>,
+    claims: Claims,
+}
+
+impl Verified {
+    /// `claims`, verified from `token`.
+    pub fn new(token: &str, claims: Claims) -> Self {
+        Self {
+            token: token.into(),
+            claims,
+        }
+    }
+
+    /// The claims.
+    pub fn claims(&self) -> &Claims {
+        &self.claims
     }
 }
 
@@ -677,6 +706,32 @@ mod tests {
         let problem = Problem::from(keys.verify(&token).expect_err("must be refused"));
         assert_eq!(problem.status, 401);
         assert_eq!(problem.detail.as_deref(), Some("token expired"));
+    }
+
+    #[test]
+    fn claims_verified_earlier_in_the_request_are_used_only_for_its_own_token() {
+        let keys = keys("s3cret-s3cret-s3cret-s3cret-s3cr");
+        let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+        let token = keys
+            .mint(alice, Role::User, Utc::now(), Duration::hours(1))
+            .expect("mints");
+        let other = keys
+            .mint(bob, Role::Admin, Utc::now(), Duration::hours(1))
+            .expect("mints");
+        let (mut parts, ()) = axum::http::Request::builder()
+            .header("authorization", format!("Bearer {token}"))
+            .body(())
+            .expect("request")
+            .into_parts();
+        // Left for another token: ignored, the request's own is verified.
+        let bobs = keys.verify(&other).expect("verifies");
+        parts.extensions.insert(Verified::new(&other, bobs));
+        assert_eq!(keys.verify_request(&parts).expect("verifies").sub, alice);
+        // Left for this token: used as it stands.
+        let mut marked = keys.verify(&token).expect("verifies");
+        marked.role = Role::Scanner;
+        parts.extensions.insert(Verified::new(&token, marked));
+        assert_eq!(keys.verify_request(&parts).expect("kept").role, Role::Scanner);
     }
 
     mod extractors {

@@ -61,9 +61,9 @@ const REDIS_BACKOFF: Duration = Duration::from_secs(1);
 const LOCAL_SWEEP_EVERY: u64 = 4096;
 
 /// GCRA over one key. ARGV: emission interval and burst tolerance, in
-/// microseconds, and `1` to count the request even when it is over (it was
-/// already let through: see [`write_behind`]). Returns `{allowed,
-/// remaining, retry_after_us, reset_us}`.
+/// microseconds. Returns `{allowed, remaining, retry_after_us, reset_us}`.
+/// (Requests already let through are counted by
+/// `write_behind::GCRA_BATCH_SCRIPT`, the same GCRA over many keys.)
 pub const GCRA_SCRIPT: &str = r"
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
@@ -73,9 +73,6 @@ local tat = tonumber(redis.call('GET', KEYS[1])) or now
 if tat < now then tat = now end
 local ahead = tat - now
 if ahead > tolerance then
-  if ARGV[3] == '1' then
-    redis.call('SET', KEYS[1], tat + interval, 'PX', math.ceil((ahead + interval) / 1000))
-  end
   return {0, 0, ahead - tolerance, ahead}
 end
 local new_tat = tat + interval
@@ -343,11 +340,7 @@ impl Limiter {
                 enabled: config.enabled,
                 jwt,
                 api_keys: std::sync::OnceLock::new(),
-                behind: write_behind::WriteBehind::new(
-                    &config.policies,
-                    redis.clone(),
-                    GCRA_SCRIPT,
-                ),
+                behind: write_behind::WriteBehind::new(&config.policies, redis.clone()),
                 redis,
                 conn: Mutex::new(Connection::default()),
                 script: redis::Script::new(GCRA_SCRIPT),
@@ -410,10 +403,7 @@ impl Limiter {
             return Decision::Unavailable;
         };
         let mut invocation = self.inner.script.key(&key);
-        invocation
-            .arg(micros(interval))
-            .arg(micros(tolerance))
-            .arg(0);
+        invocation.arg(micros(interval)).arg(micros(tolerance));
         let invocation = invocation.invoke_async::<(i64, i64, i64, i64)>(&mut conn);
         let decision = match tokio::time::timeout(REDIS_TIMEOUT, invocation).await {
             Ok(Ok((1, remaining, _, reset))) => Decision::Allowed {
@@ -504,19 +494,29 @@ impl Limiter {
     }
 
     /// Whom `policy` counts for this request: `u:<user id>`,
-    /// `key:<key id>` or `a:<address>`. What it needs of the request is
-    /// read at once (a request is not `Sync`); the future only looks in the
-    /// API key cache.
+    /// `key:<key id>` or `a:<address>`. A token verified here is left in
+    /// the request ([`auth::Verified`]) for the handler's extractor. What
+    /// it needs of the request is read at once (a request is not `Sync`);
+    /// the future only looks in the API key cache.
     pub fn subject(
         &self,
-        request: &Request,
+        request: &mut Request,
         policy: &Policy,
     ) -> impl Future<Output = String> + Send + 'static {
         let account = policy.scope == Scope::Account;
+        let jwt = &self.inner.jwt;
         let user = account
-            .then(|| self.inner.jwt.verify_headers_of(request.headers()).ok())
+            .then(|| {
+                let (token, _) = jwt.credential(request.headers()).ok()?;
+                let claims = jwt.verify(token).ok()?;
+                Some(auth::Verified::new(token, claims))
+            })
             .flatten()
-            .map(|claims| claims.sub);
+            .map(|verified| {
+                let user = verified.claims().sub;
+                request.extensions_mut().insert(verified);
+                user
+            });
         let key = account
             .then(|| auth::api_keys::presented(request.headers()).map(str::to_owned))
             .flatten()
@@ -609,7 +609,8 @@ async fn run(limiter: &Limiter, policy: &str, request: Request, next: Next) -> R
         return next.run(request).await;
     }
     let policy = limiter.policy(policy).clone();
-    let subject = limiter.subject(&request, &policy).await;
+    let mut request = request;
+    let subject = limiter.subject(&mut request, &policy).await;
     match limiter.check(&policy, &subject).await {
         Decision::Allowed { remaining, reset } => {
             let mut response = next.run(request).await;
