@@ -731,7 +731,10 @@ mod tests {
         let mut marked = keys.verify(&token).expect("verifies");
         marked.role = Role::Scanner;
         parts.extensions.insert(Verified::new(&token, marked));
-        assert_eq!(keys.verify_request(&parts).expect("kept").role, Role::Scanner);
+        assert_eq!(
+            keys.verify_request(&parts).expect("kept").role,
+            Role::Scanner
+        );
     }
 
     mod extractors {

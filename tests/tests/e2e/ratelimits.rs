@@ -159,6 +159,21 @@ async fn demo_login(
     request.send().await.expect("reaches the api")
 }
 
+/// Checks that `refused` is a 429 problem+json whose `Retry-After` is 1 to
+/// `max_retry` seconds, and returns the problem.
+async fn too_many(refused: reqwest::Response, max_retry: u64) -> Value {
+    assert_eq!(refused.status().as_u16(), 429);
+    assert_eq!(
+        header_of(&refused, "content-type"),
+        "application/problem+json"
+    );
+    let retry_after: u64 = header_of(&refused, "retry-after")
+        .parse()
+        .expect("Retry-After in seconds");
+    assert!((1..=max_retry).contains(&retry_after), "{retry_after}");
+    refused.json().await.expect("json")
+}
+
 #[tokio::test]
 async fn sign_in_brute_force_is_stopped_with_429_and_the_headers_across_two_api_instances() {
     let limits = [("RATE_LIMIT_SIGN_IN", "4/60")];
@@ -188,16 +203,8 @@ async fn sign_in_brute_force_is_stopped_with_429_and_the_headers_across_two_api_
     // Four guesses are answered (no such demo user: 400), then 429.
     assert_eq!(statuses, [400, 400, 400, 400, 429, 429]);
     let refused = last.expect("a response");
-    assert_eq!(
-        header_of(&refused, "content-type"),
-        "application/problem+json"
-    );
-    let retry_after: u64 = header_of(&refused, "retry-after")
-        .parse()
-        .expect("Retry-After in seconds");
-    assert!((1..=15).contains(&retry_after), "{retry_after}");
     assert!(header_of(&refused, "ratelimit").starts_with("\"sign_in\";r=0;t="));
-    let problem: Value = refused.json().await.expect("json");
+    let problem = too_many(refused, 15).await;
     assert_eq!(problem["code"], "too_many_requests");
     assert_eq!(problem["status"], 429);
 }
@@ -259,16 +266,7 @@ async fn guesses_at_one_account_from_many_addresses_are_stopped_per_account() {
     }
     // The fourth, from a fresh address, and even with the right password.
     let refused = sign_in_from(&from[3], &second, &target, PASSWORD).await;
-    assert_eq!(refused.status().as_u16(), 429);
-    assert_eq!(
-        header_of(&refused, "content-type"),
-        "application/problem+json"
-    );
-    let retry_after: u64 = header_of(&refused, "retry-after")
-        .parse()
-        .expect("Retry-After in seconds");
-    assert!((1..=200).contains(&retry_after), "{retry_after}");
-    let problem: Value = refused.json().await.expect("json");
+    let problem = too_many(refused, 200).await;
     assert_eq!(
         (&problem["code"], &problem["policy"]),
         (&json!("too_many_requests"), &json!("sign_in_account")),
