@@ -147,7 +147,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The answer to a request over `policy`, a limit per account named in
 /// the body (`sign_in_account`, `reset_mail`), if it is over: `None` to go
 /// ahead. The subject is a SHA-256 of the normalized address, so Redis
-/// holds no address.
+/// keys show no address in the clear (it is not keyed: whoever can read
+/// Redis can still test a guessed address against a key).
 pub(crate) async fn per_account(state: &AppState, policy: &str, email: &str) -> Option<Response> {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(input::normalize_email(email).as_bytes());

@@ -354,6 +354,12 @@ impl JwtKeys {
             .ok_or(AuthError::Missing)
     }
 
+    /// Verifies `token`, keeping its claims with it for the request's
+    /// extensions ([`Verified`]).
+    pub fn verified(&self, token: &str) -> Result<Verified, AuthError> {
+        Ok(Verified::new(token, self.verify(token)?))
+    }
+
     /// Verifies a request's credential; a write authenticated by the
     /// session cookie must come from our own pages
     /// ([`web::same_origin_write`]).
@@ -372,9 +378,9 @@ impl JwtKeys {
 
 /// A token this process has already verified for this request (the rate
 /// limiter does, to find whom to count), kept in the request's extensions
-/// so the extractors do not verify it again. Only code in this process
-/// puts it there, and it is used only for the very token the request
-/// carries.
+/// so the extractors do not verify it again. Only [`JwtKeys::verified`]
+/// makes one, from a token it has just verified, and it is used only for
+/// the very token the request carries.
 #[derive(Debug, Clone)]
 pub struct Verified {
     token: Arc<str>,
@@ -382,8 +388,7 @@ pub struct Verified {
 }
 
 impl Verified {
-    /// `claims`, verified from `token`.
-    pub fn new(token: &str, claims: Claims) -> Self {
+    fn new(token: &str, claims: Claims) -> Self {
         Self {
             token: token.into(),
             claims,
@@ -724,8 +729,9 @@ mod tests {
             .expect("request")
             .into_parts();
         // Left for another token: ignored, the request's own is verified.
-        let bobs = keys.verify(&other).expect("verifies");
-        parts.extensions.insert(Verified::new(&other, bobs));
+        parts
+            .extensions
+            .insert(keys.verified(&other).expect("verifies"));
         assert_eq!(keys.verify_request(&parts).expect("verifies").sub, alice);
         // Left for this token: used as it stands.
         let mut marked = keys.verify(&token).expect("verifies");

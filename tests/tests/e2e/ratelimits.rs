@@ -283,7 +283,7 @@ async fn guesses_at_one_account_from_many_addresses_are_stopped_per_account() {
     // Another account, from an address that guessed: signs in.
     let response = sign_in_from(&from[0], &first, &other, PASSWORD).await;
     assert_eq!(response.status().as_u16(), 201);
-    // Redis keeps no address: the key is a digest.
+    // Redis keys show no address in the clear: the key is a digest.
     let mut redis = e2e::redis_connection().await;
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{}:ratelimit:sign_in_account:*", first.db.name))

@@ -508,8 +508,7 @@ impl Limiter {
         let user = account
             .then(|| {
                 let (token, _) = jwt.credential(request.headers()).ok()?;
-                let claims = jwt.verify(token).ok()?;
-                Some(auth::Verified::new(token, claims))
+                jwt.verified(token).ok()
             })
             .flatten()
             .map(|verified| {
