@@ -5,14 +5,16 @@
 //! state is one Redis key per policy and subject, updated atomically by one
 //! Lua script ([`GCRA_SCRIPT`]) that reads Redis's own clock, so several api
 //! or booking processes count against the same budget. In front of it sits
-//! `governor`, the same GCRA in process with the same quota: a process only
-//! sees part of a subject's traffic, so when its local count is over, the
-//! shared one is too, and the request is refused without a Redis round trip.
-//! For the open policies with larger budgets (writes, personal reads,
-//! search), a subject that this instance last saw far from its limit goes
-//! ahead at once and is counted in Redis right after, in batches
-//! ([`write_behind`] says what that gives up); near the limit every request
-//! waits on Redis's answer.
+//! the same GCRA in process with the same quota: a process only sees part
+//! of a subject's traffic, so when its local count is over, the shared one
+//! is too, and the request is refused without a Redis round trip. For the
+//! open policies with larger budgets (writes, personal reads, search), a
+//! subject that this instance last saw far from its limit goes ahead at
+//! once and is counted in Redis right after, in batches; their local GCRA
+//! lives in the same per-subject view ([`write_behind`] says what that
+//! gives up). Near the limit every request waits on Redis's answer. The
+//! other policies (sign-in, sign-up, resets: few requests, and closed
+//! without Redis) keep their local GCRA in `governor`.
 //!
 //! The subject is the account for writes when the request carries a valid
 //! token (so shoppers behind one carrier address do not share a budget),
@@ -324,6 +326,7 @@ impl Limiter {
         let local = config
             .policies
             .iter()
+            .filter(|p| !write_behind::eligible(p))
             .map(|p| {
                 let quota = Quota::with_period(p.interval())
                     .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
@@ -371,37 +374,30 @@ impl Limiter {
 
     /// Counts one request of `subject` against `policy`.
     pub async fn check(&self, policy: &Policy, subject: &str) -> Decision {
-        if let Some(local) = self.inner.local.get(policy.name) {
-            if self
-                .inner
-                .checks
-                .fetch_add(1, Ordering::Relaxed)
-                .is_multiple_of(LOCAL_SWEEP_EVERY)
-            {
-                local.retain_recent();
+        let key = || {
+            format!(
+                "{}:ratelimit:{}:{subject}",
+                self.inner.namespace, policy.name
+            )
+        };
+        match self.inner.behind.try_allow(policy, subject, key) {
+            Some(write_behind::Local::Allowed(decision)) => return decision,
+            Some(write_behind::Local::Denied(retry_after)) => {
+                return Decision::Denied { retry_after };
             }
-            if let Err(not_until) = local.check_key(&subject.to_owned()) {
-                return Decision::Denied {
-                    retry_after: not_until.wait_time_from(DefaultClock::default().now()),
-                };
+            Some(write_behind::Local::Wait) => {}
+            None => {
+                if let Some(retry_after) = self.local_check(policy, subject) {
+                    return Decision::Denied { retry_after };
+                }
             }
         }
         let interval = policy.interval();
         let tolerance = interval * (policy.limit.get() - 1);
-        let key = format!(
-            "{}:ratelimit:{}:{subject}",
-            self.inner.namespace, policy.name
-        );
-        if let Some(decision) = self
-            .inner
-            .behind
-            .try_allow(policy, &key, interval, tolerance)
-        {
-            return decision;
-        }
         let Some(mut conn) = self.connection().await else {
             return Decision::Unavailable;
         };
+        let key = key();
         let mut invocation = self.inner.script.key(&key);
         invocation.arg(micros(interval)).arg(micros(tolerance));
         let invocation = invocation.invoke_async::<(i64, i64, i64, i64)>(&mut conn);
@@ -425,11 +421,34 @@ impl Limiter {
             }
         };
         match decision {
-            Decision::Allowed { remaining, .. } => self.inner.behind.learn(policy, &key, remaining),
-            Decision::Denied { .. } => self.inner.behind.learn(policy, &key, 0),
+            Decision::Allowed { remaining, reset } => {
+                self.inner.behind.learn(policy, subject, remaining, reset);
+            }
+            Decision::Denied { retry_after } => {
+                self.inner.behind.learn(policy, subject, 0, retry_after);
+            }
             Decision::Unavailable => {}
         }
         decision
+    }
+
+    /// The per-process pre-filter of a policy not counted behind the
+    /// answer (whose views keep their own local GCRA): how long to wait
+    /// when this instance alone has seen too many requests of `subject`.
+    fn local_check(&self, policy: &Policy, subject: &str) -> Option<Duration> {
+        let local = self.inner.local.get(policy.name)?;
+        if self
+            .inner
+            .checks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(LOCAL_SWEEP_EVERY)
+        {
+            local.retain_recent();
+        }
+        local
+            .check_key(&subject.to_owned())
+            .err()
+            .map(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
     /// Counts one request of `subject` against the policy named `policy`,
@@ -520,7 +539,11 @@ impl Limiter {
             .then(|| auth::api_keys::presented(request.headers()).map(str::to_owned))
             .flatten()
             .zip(self.inner.api_keys.get().cloned());
-        let address = self.client_address(request);
+        let address = if user.is_some() {
+            None
+        } else {
+            self.client_ip(request)
+        };
         async move {
             if let Some(user) = user {
                 return format!("u:{user}");
@@ -530,29 +553,37 @@ impl Limiter {
             {
                 return format!("key:{}", key.key_id);
             }
-            format!("a:{address}")
+            match address {
+                Some(ip) => format!("a:{ip}"),
+                None => "a:unknown".to_owned(),
+            }
         }
     }
 
     /// The client's address: the peer's, or the edge's `X-Forwarded-For`
     /// when the peer is a trusted proxy.
     pub fn client_address(&self, request: &Request) -> String {
+        self.client_ip(request)
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+    }
+
+    fn client_ip(&self, request: &Request) -> Option<IpAddr> {
         let peer = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
-        match peer {
-            Some(ip) if self.inner.trusted_proxies.contains(&ip) => request
+            .map(|ConnectInfo(addr)| addr.ip())?;
+        if !self.inner.trusted_proxies.contains(&peer) {
+            return Some(peer);
+        }
+        Some(
+            request
                 .headers()
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.rsplit(',').next())
                 .and_then(|last| last.trim().parse::<IpAddr>().ok())
-                .unwrap_or(ip)
-                .to_string(),
-            Some(ip) => ip.to_string(),
-            None => "unknown".to_owned(),
-        }
+                .unwrap_or(peer),
+        )
     }
 
     /// Middleware enforcing `policy` (use with
@@ -664,7 +695,7 @@ fn too_many(policy: &Policy, retry_after: Duration) -> Response {
 
 fn add_headers(response: &mut Response, policy: &Policy, remaining: u32, reset: Duration) {
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&format!(
+    if let Ok(value) = HeaderValue::try_from(format!(
         "\"{}\";q={};w={}",
         policy.name,
         policy.limit,
@@ -672,7 +703,7 @@ fn add_headers(response: &mut Response, policy: &Policy, remaining: u32, reset: 
     )) {
         headers.insert("ratelimit-policy", value);
     }
-    if let Ok(value) = HeaderValue::from_str(&format!(
+    if let Ok(value) = HeaderValue::try_from(format!(
         "\"{}\";r={remaining};t={}",
         policy.name,
         ceil_secs(reset)
@@ -765,6 +796,76 @@ mod tests {
             assert_eq!(
                 override_var(p.name),
                 format!("RATE_LIMIT_{}", p.name.to_uppercase())
+            );
+        }
+    }
+}
+
+/// The limiter's own CPU per check, against real Redis, for
+/// BENCHMARKS.md: every check is a new subject (the worst case), 64 tasks
+/// at once, the same loop without checks as the baseline.
+/// `PACE_MS=32` paces each task (about 2,000 checks a second, as in the
+/// hold benchmark), so counts go to Redis in small batches.
+#[cfg(test)]
+mod cost {
+    use super::*;
+
+    /// This process's CPU time so far (user and system, 10 ms ticks).
+    fn cpu() -> Duration {
+        let stat = std::fs::read_to_string("/proc/self/stat").expect("stat");
+        let fields: Vec<&str> = stat.rsplit_once(") ").expect("comm").1.split(' ').collect();
+        let ticks: u64 =
+            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+        Duration::from_millis(ticks * 10)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement: REDIS_URL=... cargo test -p service-kit --release --lib -- --ignored --nocapture check_cost"]
+    async fn check_cost() {
+        let redis =
+            redis::Client::open(std::env::var("REDIS_URL").expect("REDIS_URL")).expect("redis url");
+        let env = EnvSource::from_pairs([("RATE_LIMIT_PROFILE", "benchmark")]);
+        let config = LimitsConfig::from_env(&env).expect("config");
+        let jwt = Arc::new(JwtKeys::new(&secrecy::SecretString::from("x".repeat(40))));
+        let pace = std::env::var("PACE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_millis);
+        let n: u32 = if pace.is_some() { 12_800 } else { 64_000 };
+        for round in 0..6 {
+            let on = round % 2 == 0;
+            let namespace = format!("cost-{round}-{}", std::process::id());
+            let limiter = Limiter::new(&config, redis.clone(), &namespace, jwt.clone());
+            let (cpu0, wall0) = (cpu(), Instant::now());
+            let tasks: Vec<_> = (0..64u32)
+                .map(|task| {
+                    let limiter = limiter.clone();
+                    tokio::spawn(async move {
+                        let policy = limiter.policy("writes").clone();
+                        for i in 0..n / 64 {
+                            let subject = format!("u:{}", task * 100_000 + i);
+                            if on {
+                                let decision = limiter.check(&policy, &subject).await;
+                                assert!(!matches!(decision, Decision::Denied { .. }));
+                            } else {
+                                std::hint::black_box(subject);
+                            }
+                            if let Some(pace) = pace {
+                                tokio::time::sleep(pace).await;
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.expect("task");
+            }
+            limiter.settled().await;
+            let per = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(n);
+            println!(
+                "round {round} checks={on}: {:.1} us CPU and {:.1} us wall per iteration",
+                per(cpu() - cpu0),
+                per(wall0.elapsed())
             );
         }
     }
