@@ -123,7 +123,7 @@ impl utoipa::IntoResponses for BookingError {
             (
                 409,
                 "The request conflicts with the current state; `code` says how: \
-                 `seats_unavailable` (with `unavailable_seat_ids`), `tickets_unavailable`, \
+                 `seats_unavailable` (with `unavailable_seat_ids` and `unavailable_seats`: section, row and number), `tickets_unavailable`, \
                  `ticket_limit_reached`, `sale_not_open`, `event_not_on_sale`, \
                  `request_in_progress`, `hold_expired` (nothing charged), `payment_declined` \
                  (seats released), `payment_in_progress`, `booking_not_pending`, \

@@ -21,6 +21,10 @@ use crate::status::{BookingStatus, PaymentStatus, SeatStatus};
 const PAYMENT_GRACE: &str = "2 minutes";
 /// A charge still pending this long after it was recorded is abandoned.
 const ABANDONED_AFTER: &str = "5 minutes";
+/// Cards a booking may try: a decline before the last keeps the hold (so
+/// the shopper can try another card), the last one rejects the booking and
+/// releases its seats.
+pub const PAYMENT_ATTEMPTS: i64 = 3;
 
 /// Background sweeper: expires lapsed holds every `interval`.
 pub fn spawn_sweeper(
@@ -156,8 +160,10 @@ async fn view(pool: &PgPool, booking_id: Uuid) -> Result<BookingView, BookingErr
         .ok_or_else(|| BookingError::NotFound(format!("booking {booking_id}")))
 }
 
-/// Charges the booking and, on success, sells its seats; on decline,
-/// rejects it and releases them. The charge happens at most once.
+/// Charges the booking and, on success, sells its seats. A decline keeps
+/// the hold for another card, up to [`PAYMENT_ATTEMPTS`] cards; the last
+/// decline rejects the booking and releases its seats. Each attempt
+/// charges at most once.
 pub async fn confirm(
     pool: &PgPool,
     provider: &Arc<dyn PaymentProvider>,
@@ -199,7 +205,19 @@ pub async fn confirm(
                     "the hold expired; nothing was charged",
                 ));
             }
-            let key = format!("charge-{booking_id}");
+            // One key per attempt: a declined card may be followed by
+            // another (the first attempt's key is the booking's own).
+            let earlier: i64 = sqlx::query_scalar(
+                "select count(*) from payments where booking_id = $1 and kind = 'charge'",
+            )
+            .bind(booking_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let key = if earlier == 0 {
+                format!("charge-{booking_id}")
+            } else {
+                format!("charge-{booking_id}-{}", earlier + 1)
+            };
             sqlx::query(
                 "insert into payments (booking_id, kind, provider, idempotency_key, amount_cents, currency)
                  values ($1, 'charge', $2, $3, $4, $5)",
@@ -253,9 +271,19 @@ pub async fn confirm(
         });
     }
     if let ChargeOutcome::Declined { code } = outcome {
+        let detail = match finished.attempts_left {
+            Some(0) | None => format!(
+                "the card was declined ({code}); that was the last attempt, so the seats were released"
+            ),
+            Some(n) => format!(
+                "the card was declined ({code}); your seats are still held: try another card \
+                 ({n} attempt{} left)",
+                if n == 1 { "" } else { "s" }
+            ),
+        };
         return Err(BookingError::Conflict {
             code: "payment_declined",
-            detail: format!("the card was declined ({code}); the seats were released"),
+            detail,
             field: Some("payment.card_number"),
             extra: Some(("booking_id", serde_json::json!(booking_id))),
         });
@@ -268,6 +296,9 @@ struct Finished {
     changes: Changes,
     /// The charge succeeded but the booking can no longer have its seats.
     refund: bool,
+    /// After a decline: how many more cards may be tried (`Some(0)`: the
+    /// booking was rejected and its seats released).
+    attempts_left: Option<i64>,
 }
 
 /// Step 3 of a confirm. Only the request that moves the payment out of
@@ -316,6 +347,7 @@ async fn finish_charge(
         return Ok(Finished {
             changes: Changes::default(),
             refund: false,
+            attempts_left: None,
         });
     }
     let booking_status: BookingStatus =
@@ -328,6 +360,7 @@ async fn finish_charge(
         .iter()
         .all(|(_, holder, st)| *holder == Some(booking_id) && *st == SeatStatus::Held);
     let mut refund = false;
+    let mut attempts_left = None;
     let changes = match outcome {
         ChargeOutcome::Succeeded { .. } if pending && seats_intact => {
             sqlx::query("update bookings set status = 'confirmed' where booking_id = $1")
@@ -376,18 +409,63 @@ async fn finish_charge(
             }
         }
         ChargeOutcome::Declined { .. } if pending => {
-            sqlx::query("update bookings set status = 'rejected' where booking_id = $1")
-                .bind(booking_id)
-                .execute(&mut *tx)
-                .await?;
-            let changes = inventory::release(&mut tx, &[booking_id], SeatStatus::Held).await?;
-            write_outbox(&mut tx, &[booking_id], "booking.rejected").await?;
-            changes
+            let left = declined_attempts_left(&mut tx, booking_id).await?;
+            attempts_left = Some(left);
+            if left > 0 {
+                keep_hold_after_decline(&mut tx, booking_id).await?;
+                Changes::default()
+            } else {
+                sqlx::query("update bookings set status = 'rejected' where booking_id = $1")
+                    .bind(booking_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let changes = inventory::release(&mut tx, &[booking_id], SeatStatus::Held).await?;
+                write_outbox(&mut tx, &[booking_id], "booking.rejected").await?;
+                changes
+            }
         }
         ChargeOutcome::Declined { .. } => Changes::default(),
     };
     tx.commit().await?;
-    Ok(Finished { changes, refund })
+    Ok(Finished {
+        changes,
+        refund,
+        attempts_left,
+    })
+}
+
+/// How many more cards a booking may try after this decline
+/// ([`PAYMENT_ATTEMPTS`] in all).
+async fn declined_attempts_left(
+    tx: &mut Transaction<'_, Postgres>,
+    booking_id: Uuid,
+) -> Result<i64, sqlx::Error> {
+    let declined: i64 = sqlx::query_scalar(
+        "select count(*) from payments where booking_id = $1 and kind = 'charge' and status = 'declined'",
+    )
+    .bind(booking_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok((PAYMENT_ATTEMPTS - declined).max(0))
+}
+
+/// A decline with attempts left keeps the hold as it was before the
+/// charge: the payment grace given to the seats is taken back, so trying
+/// cards cannot hold seats past the booking's own expiry.
+async fn keep_hold_after_decline(
+    tx: &mut Transaction<'_, Postgres>,
+    booking_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update event_seats es set held_until = b.expires_at
+           from bookings b
+          where b.booking_id = $1 and es.event_id = b.event_id
+            and es.booking_id = b.booking_id and es.status = 'held'",
+    )
+    .bind(booking_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Refunds a succeeded charge and records the refund. A provider failure is

@@ -235,6 +235,9 @@ pub struct BookingView {
     pub venue: String,
     /// Venue city.
     pub city: String,
+    /// The venue's IANA time zone, for showing the event's local time.
+    #[schema(example = "Europe/London")]
+    pub venue_timezone: String,
     /// When the hold lapses.
     pub expires_at: DateTime<Utc>,
     /// The lines.
@@ -257,6 +260,7 @@ struct ViewRow {
     event_starts_at: DateTime<Utc>,
     venue: String,
     city: String,
+    venue_timezone: String,
     expires_at: DateTime<Utc>,
     total_cents: i64,
     currency: String,
@@ -271,7 +275,7 @@ pub async fn load_views<'e>(
 ) -> Result<Vec<BookingView>, sqlx::Error> {
     let rows: Vec<ViewRow> = sqlx::query_as(
         "select b.booking_id, b.status, b.event_id, e.title as event_title, e.starts_at as event_starts_at,
-                v.name as venue, v.city, b.expires_at, b.total_cents, b.currency, b.created_at,
+                v.name as venue, v.city, v.timezone as venue_timezone, b.expires_at, b.total_cents, b.currency, b.created_at,
                 coalesce((
                     select jsonb_agg(jsonb_build_object(
                                'ticket_type_id', i.ticket_type_id,
@@ -306,6 +310,7 @@ pub async fn load_views<'e>(
             event_starts_at: r.event_starts_at,
             venue: r.venue,
             city: r.city,
+            venue_timezone: r.venue_timezone,
             expires_at: r.expires_at,
             items: r.items.0,
             total_cents: r.total_cents,

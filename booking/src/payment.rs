@@ -66,6 +66,38 @@ pub trait PaymentProvider: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'a, Result<ChargeOutcome, ProviderError>>;
 }
 
+/// Checks a card number as typed before anything is charged: digits, with
+/// spaces or dashes between groups, 12 to 19 of them, and a valid Luhn
+/// check digit (ISO/IEC 7812), so a mistyped number is caught and named,
+/// never sent to the provider.
+pub fn check_card_number(number: &str) -> Result<(), &'static str> {
+    if number
+        .chars()
+        .any(|c| !(c.is_ascii_digit() || c == ' ' || c == '-'))
+    {
+        return Err("must be digits only (spaces and dashes between groups are fine)");
+    }
+    let digits: Vec<u32> = number.chars().filter_map(|c| c.to_digit(10)).collect();
+    if !(12..=19).contains(&digits.len()) {
+        return Err("must have 12 to 19 digits");
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| match (i % 2, d * 2) {
+            (0, _) => d,
+            (_, doubled) if doubled > 9 => doubled - 9,
+            (_, doubled) => doubled,
+        })
+        .sum();
+    if sum.is_multiple_of(10) {
+        Ok(())
+    } else {
+        Err("is not a valid card number: a digit is mistyped")
+    }
+}
+
 /// Test cards of the sandbox provider.
 pub mod test_cards {
     /// Always succeeds.
@@ -191,6 +223,41 @@ mod tests {
         Card {
             card_number: n.to_owned(),
         }
+    }
+
+    #[test]
+    fn card_numbers_are_checked_by_their_luhn_digit_before_any_charge() {
+        for good in [
+            test_cards::SUCCESS,
+            test_cards::DECLINE,
+            test_cards::SLOW,
+            "4242 4242 4242 4242",
+            "4242-4242-4242-4242",
+            "378282246310005",
+        ] {
+            assert_eq!(check_card_number(good), Ok(()), "{good}");
+        }
+        // One digit off, two digits swapped, too short, letters.
+        assert!(
+            check_card_number("4242 4242 4242 4241")
+                .expect_err("refused")
+                .contains("mistyped")
+        );
+        assert!(
+            check_card_number("4242 4242 4242 2442")
+                .expect_err("refused")
+                .contains("mistyped")
+        );
+        assert!(
+            check_card_number("4242 4242 42")
+                .expect_err("refused")
+                .contains("12 to 19")
+        );
+        assert!(
+            check_card_number("4242 4242 4242 424x")
+                .expect_err("refused")
+                .contains("digits only")
+        );
     }
 
     #[tokio::test]

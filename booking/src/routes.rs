@@ -115,18 +115,8 @@ pub async fn confirm_booking(
     ApiJson(body): ApiJson<ConfirmBooking>,
 ) -> Result<Json<BookingView>, BookingError> {
     let id = booking_id(&id)?;
-    if body
-        .payment
-        .card_number
-        .chars()
-        .filter(char::is_ascii_digit)
-        .count()
-        < 12
-    {
-        return Err(BookingError::invalid(
-            "payment.card_number",
-            "must have at least 12 digits",
-        ));
+    if let Err(why) = crate::payment::check_card_number(&body.payment.card_number) {
+        return Err(BookingError::invalid("payment.card_number", why));
     }
     lifecycle::confirm(
         &state.ctx.pool,
@@ -191,6 +181,7 @@ pub struct Ticket {
     event_starts_at: chrono::DateTime<chrono::Utc>,
     venue: String,
     city: String,
+    venue_timezone: String,
     #[serde(flatten)]
     item: model::ItemView,
     currency: String,
@@ -224,6 +215,7 @@ pub async fn list_my_tickets(
                 event_starts_at: b.event_starts_at,
                 venue: b.venue.clone(),
                 city: b.city.clone(),
+                venue_timezone: b.venue_timezone.clone(),
                 item,
                 currency: b.currency.clone(),
             })

@@ -16,7 +16,9 @@
 //!    that what a request wants is still free;
 //! 7. [`write_holds`]: bookings with their outbox rows, seats, counters and
 //!    items, each one set-based statement;
-//! 8. [`idempotency::store_answers`], then commit.
+//! 8. [`name_unavailable_seats`]: a refusal names the taken seats by
+//!    section, row and number;
+//! 9. [`idempotency::store_answers`], then commit.
 //!
 //! Availability is decided only in phase 6, after every seat and counter
 //! the batch touches is locked, so what was read without locks (the picks)
@@ -67,6 +69,7 @@ struct EventInfo {
     starts_at: DateTime<Utc>,
     venue: String,
     city: String,
+    venue_timezone: String,
 }
 
 /// What a successful request claimed.
@@ -129,6 +132,7 @@ pub(super) async fn run_batch(
         locked: &locked,
     };
     let changes = write_holds(&mut tx, &batch, jobs, &claims, released, &mut outcomes).await?;
+    name_unavailable_seats(&mut tx, &mut outcomes).await?;
 
     let outcomes: Vec<Outcome> = outcomes
         .into_iter()
@@ -148,7 +152,7 @@ async fn on_sale(
 ) -> Result<Result<EventInfo, BookingError>, sqlx::Error> {
     let event: Option<EventInfo> = sqlx::query_as(
         "select e.status, e.sale_starts_at <= now() and now() < e.sale_ends_at as sale_open, now() as now,
-                e.title, e.starts_at, v.name as venue, v.city
+                e.title, e.starts_at, v.name as venue, v.city, v.timezone as venue_timezone
            from events e join venues v on v.venue_id = e.venue_id
           where e.event_id = $1",
     )
@@ -886,6 +890,7 @@ impl Batch<'_> {
             event_starts_at: self.event.starts_at,
             venue: self.event.venue.clone(),
             city: self.event.city.clone(),
+            venue_timezone: self.event.venue_timezone.clone(),
             expires_at: until,
             items,
             total_cents,
@@ -908,6 +913,102 @@ fn seats_unavailable(seats: &[i64]) -> StoredResponse {
         status: 409,
         body: serde_json::to_value(problem).unwrap_or_default(),
     }
+}
+
+/// Rewrites every `seats_unavailable` answer of the batch so it names the
+/// seats as a shopper reads them (section, row and number), besides their
+/// ids: one query for the whole batch, only when some seat was taken.
+async fn name_unavailable_seats(
+    tx: &mut Transaction<'_, Postgres>,
+    outcomes: &mut [Option<Outcome>],
+) -> Result<(), sqlx::Error> {
+    let taken_ids = |body: &serde_json::Value| -> Vec<i64> {
+        body["unavailable_seat_ids"]
+            .as_array()
+            .map(|ids| ids.iter().filter_map(serde_json::Value::as_i64).collect())
+            .unwrap_or_default()
+    };
+    let mut all: Vec<i64> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Some(Outcome::Stored(r)) => Some(taken_ids(&r.body)),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    if all.is_empty() {
+        return Ok(());
+    }
+    all.sort_unstable();
+    all.dedup();
+    let rows: Vec<(i64, String, String, i32)> = sqlx::query_as(
+        "select s.seat_id, vs.name, vr.label, s.number
+           from seats s
+           join venue_rows vr on vr.row_id = s.row_id
+           join venue_sections vs on vs.section_id = vr.section_id
+          where s.seat_id = any($1)",
+    )
+    .bind(&all)
+    .fetch_all(&mut **tx)
+    .await?;
+    let names: HashMap<i64, SeatView> = rows
+        .into_iter()
+        .map(|(seat_id, section, row, number)| {
+            (
+                seat_id,
+                SeatView {
+                    seat_id,
+                    section,
+                    row,
+                    number,
+                },
+            )
+        })
+        .collect();
+    for outcome in outcomes.iter_mut() {
+        let Some(Outcome::Stored(answer)) = outcome else {
+            continue;
+        };
+        let seats: Vec<&SeatView> = taken_ids(&answer.body)
+            .iter()
+            .filter_map(|id| names.get(id))
+            .collect();
+        if seats.is_empty() {
+            continue;
+        }
+        answer.body["detail"] = json!(seats_unavailable_detail(&seats));
+        answer.body["unavailable_seats"] = json!(seats);
+    }
+    Ok(())
+}
+
+/// "Section A, row 3, seat 12 is no longer available", or "Section A,
+/// row 3, seats 12 and 13; Section B, row 1, seat 4 are no longer
+/// available".
+fn seats_unavailable_detail(seats: &[&SeatView]) -> String {
+    let mut groups: Vec<((&str, &str), Vec<i32>)> = Vec::new();
+    for seat in seats {
+        let key = (seat.section.as_str(), seat.row.as_str());
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, numbers)) => numbers.push(seat.number),
+            None => groups.push((key, vec![seat.number])),
+        }
+    }
+    let parts: Vec<String> = groups
+        .into_iter()
+        .map(|((section, row), mut numbers)| {
+            numbers.sort_unstable();
+            let list: Vec<String> = numbers.iter().map(ToString::to_string).collect();
+            let seats = match list.as_slice() {
+                [one] => format!("seat {one}"),
+                [init @ .., last] => format!("seats {} and {last}", init.join(", ")),
+                [] => String::new(),
+            };
+            format!("{section}, row {row}, {seats}")
+        })
+        .collect();
+    let verb = if seats.len() == 1 { "is" } else { "are" };
+    format!("{} {verb} no longer available", parts.join("; "))
 }
 
 fn conflict_response(
