@@ -42,6 +42,8 @@ pub struct EventPage {
     pub ends_at: DateTime<Utc>,
     pub sale_starts_at: DateTime<Utc>,
     pub sale_ends_at: DateTime<Utc>,
+    /// When the doors open, if the promoter said.
+    pub doors_at: Option<DateTime<Utc>>,
     pub popularity: f64,
     pub venue: EventPageVenue,
     /// Headliner first.
@@ -157,6 +159,7 @@ select json_build_object(
     'category', e.category, 'genre', e.genre, 'status', e.status,
     'starts_at', e.starts_at, 'ends_at', e.ends_at,
     'sale_starts_at', e.sale_starts_at, 'sale_ends_at', e.sale_ends_at,
+    'doors_at', e.doors_at,
     'popularity', e.popularity,
     'venue', json_build_object('venue_id', v.venue_id, 'name', v.name, 'address', v.address,
                                'city', v.city, 'country', v.country, 'lat', v.lat, 'lon', v.lon,

@@ -38,6 +38,10 @@ pub struct NewEvent {
     pub genre: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
+    /// When the doors open: at or before `starts_at`, at most 24 hours
+    /// before. Optional.
+    #[serde(default)]
+    pub doors_at: Option<DateTime<Utc>>,
     /// `draft` (hidden) or `scheduled` (public). Default `scheduled`.
     #[serde(default = "scheduled")]
     #[schema(value_type = NewEventStatus, default = "scheduled")]
@@ -75,6 +79,8 @@ pub struct EventPatch {
     pub genre: Option<String>,
     pub starts_at: Option<DateTime<Utc>>,
     pub ends_at: Option<DateTime<Utc>>,
+    /// When the doors open (set; a patch cannot clear it).
+    pub doors_at: Option<DateTime<Utc>>,
     /// `draft`, `scheduled` or `completed`; `POST .../cancel` cancels.
     #[schema(value_type = Option<EventEditStatus>)]
     pub status: Option<String>,
@@ -101,6 +107,7 @@ pub struct EventRow {
     pub popularity: f64,
     pub sale_starts_at: DateTime<Utc>,
     pub sale_ends_at: DateTime<Utc>,
+    pub doors_at: Option<DateTime<Utc>>,
 }
 
 /// `POST /v1/events/{id}/ticket-types`'s body. A seated tier lists
@@ -182,6 +189,7 @@ impl NewEvent {
             popularity: self.popularity,
             sale_starts_at: self.sale_starts_at,
             sale_ends_at: self.sale_ends_at,
+            doors_at: self.doors_at,
         }
     }
 
@@ -233,6 +241,9 @@ impl EventPatch {
             sale_starts_at,
             sale_ends_at
         );
+        if let Some(doors) = self.doors_at {
+            out.doors_at = Some(doors);
+        }
         Ok(out)
     }
 }
@@ -256,6 +267,14 @@ impl EventRow {
         }
         if self.ends_at <= self.starts_at {
             return Err(Problem::invalid_field("ends_at", "must be after starts_at"));
+        }
+        if let Some(doors) = self.doors_at
+            && (doors > self.starts_at || self.starts_at - doors > chrono::Duration::hours(24))
+        {
+            return Err(Problem::invalid_field(
+                "doors_at",
+                "must be at or before starts_at, and at most 24 hours before",
+            ));
         }
         if self.sale_ends_at <= self.sale_starts_at {
             return Err(Problem::invalid_field(
@@ -380,8 +399,20 @@ mod tests {
             popularity: 1.0,
             sale_starts_at: t("2027-01-01T10:00:00Z"),
             sale_ends_at: t("2027-06-01T19:00:00Z"),
+            doors_at: Some(t("2027-06-01T18:00:00Z")),
         };
         row.validate().expect("valid");
+        for doors in ["2027-06-01T19:30:00Z", "2027-05-31T18:00:00Z"] {
+            let patch = EventPatch {
+                doors_at: Some(t(doors)),
+                ..EventPatch::default()
+            };
+            assert_eq!(
+                field(patch.apply(&row).expect("applies").validate()),
+                "doors_at",
+                "{doors}"
+            );
+        }
         let moved_early = EventPatch {
             ends_at: Some(t("2027-06-01T18:00:00Z")),
             ..EventPatch::default()

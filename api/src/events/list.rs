@@ -36,6 +36,10 @@ pub struct ListParams {
     pub limit: Option<i64>,
     /// `next_after` of the previous page, for the same `sort`.
     pub after: Option<String>,
+    /// `true`: only events a shopper can buy now (the sale is open and the
+    /// event has not started).
+    #[param(default = false)]
+    pub on_sale: Option<bool>,
 }
 
 /// Which list `sort` asks for.
@@ -62,8 +66,16 @@ pub struct ListedEvent {
     #[schema(value_type = Category)]
     pub category: String,
     pub starts_at: DateTime<Utc>,
+    /// When the sale opens and closes.
+    pub sale_starts_at: DateTime<Utc>,
+    pub sale_ends_at: DateTime<Utc>,
     pub popularity: f64,
     pub venue: ListedVenue,
+    /// The cheapest ticket type's price in minor units of `currency`;
+    /// null for an event with no ticket types yet.
+    pub from_price_cents: Option<i64>,
+    #[schema(example = "EUR")]
+    pub currency: Option<String>,
 }
 
 /// The venue of a listed event.
@@ -72,6 +84,9 @@ pub struct ListedVenue {
     pub venue_id: i64,
     pub name: String,
     pub city: String,
+    /// An IANA time zone name, for showing local times.
+    #[schema(example = "Europe/London")]
+    pub timezone: String,
 }
 
 /// Popular or upcoming events.
@@ -121,6 +136,8 @@ pub struct ListQuery {
     pub limit: i64,
     /// The last row of the previous page.
     pub after: Option<After>,
+    /// Only events on sale now.
+    pub on_sale: bool,
 }
 
 /// Where the previous page ended.
@@ -136,6 +153,11 @@ impl ListQuery {
         let order = match self.order {
             Order::Popular => "popular",
             Order::Upcoming => "upcoming",
+        };
+        let order = if self.on_sale {
+            format!("{order}-on-sale")
+        } else {
+            order.to_owned()
         };
         match &self.after {
             Some(a) => format!("list:{order}:{}:{}", self.limit, encode_cursor(a)),
@@ -213,10 +235,21 @@ pub fn parse(params: &[(String, String)]) -> Result<ListQuery, Problem> {
             Some(a)
         }
     };
+    let on_sale = match get("on_sale") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(Problem::invalid_field(
+                "on_sale",
+                format!("{other:?} is not true or false"),
+            ));
+        }
+    };
     Ok(ListQuery {
         order,
         limit,
         after,
+        on_sale,
     })
 }
 
@@ -226,18 +259,34 @@ struct Row {
     title: String,
     category: String,
     starts_at: DateTime<Utc>,
+    sale_starts_at: DateTime<Utc>,
+    sale_ends_at: DateTime<Utc>,
     popularity: f64,
     venue_id: i64,
     venue: String,
     city: String,
+    timezone: String,
+    from_price_cents: Option<i64>,
+    currency: Option<String>,
 }
 
 /// One page of the list.
 pub async fn load(pool: PgPool, q: ListQuery) -> Result<Loaded, sqlx::Error> {
-    let select = "select e.event_id, e.title, e.category, e.starts_at, e.popularity,
-                         v.venue_id, v.name as venue, v.city
-                    from events e join venues v using (venue_id)
-                   where e.status = 'scheduled'";
+    let on_sale = if q.on_sale {
+        " and e.sale_starts_at <= now() and now() < e.sale_ends_at and e.starts_at > now()"
+    } else {
+        ""
+    };
+    let select = format!(
+        "select e.event_id, e.title, e.category, e.starts_at, e.sale_starts_at, e.sale_ends_at,
+                e.popularity, v.venue_id, v.name as venue, v.city, v.timezone,
+                p.price_cents as from_price_cents, p.currency
+           from events e join venues v using (venue_id)
+           left join lateral (select t.price_cents, t.currency from ticket_types t
+                               where t.event_id = e.event_id
+                               order by t.price_cents, t.ticket_type_id limit 1) p on true
+          where e.status = 'scheduled'{on_sale}"
+    );
     // Popular: (popularity, event_id) descending, so one row comparison
     // starts the scan of `events_popular_keyset_idx` right after the cursor.
     let rows: Vec<Row> = match (q.order, &q.after) {
@@ -300,12 +349,17 @@ pub async fn load(pool: PgPool, q: ListQuery) -> Result<Loaded, sqlx::Error> {
             title: r.title,
             category: r.category,
             starts_at: r.starts_at,
+            sale_starts_at: r.sale_starts_at,
+            sale_ends_at: r.sale_ends_at,
             popularity: r.popularity,
             venue: ListedVenue {
                 venue_id: r.venue_id,
                 name: r.venue,
                 city: r.city,
+                timezone: r.timezone,
             },
+            from_price_cents: r.from_price_cents,
+            currency: r.currency,
         })
         .collect();
     let body = EventList { events, next_after };
@@ -342,5 +396,9 @@ mod tests {
         assert_eq!(field(&[("limit", "0")]).as_deref(), Some("limit"));
         assert_eq!(field(&[("limit", "101")]).as_deref(), Some("limit"));
         assert_eq!(field(&[("sort", "random")]).as_deref(), Some("sort"));
+        assert_eq!(field(&[("on_sale", "yes")]).as_deref(), Some("on_sale"));
+        let on_sale = parse(&p(&[("on_sale", "true")])).expect("parses");
+        assert!(on_sale.on_sale);
+        assert_ne!(on_sale.key(), parse(&p(&[])).expect("parses").key());
     }
 }

@@ -15,6 +15,7 @@ pub mod input;
 pub mod list;
 pub mod sale_opener;
 pub mod seat_map;
+pub mod sections;
 pub mod ticket_types;
 
 use utoipa::OpenApi;
@@ -34,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list::list_events, admin::create_event))
         .routes(routes!(get::get_event, admin::update_event))
         .routes(routes!(seat_map::get_seat_map))
+        .routes(routes!(sections::get_sections))
         .routes(routes!(admin::cancel_event))
         .routes(routes!(ticket_types::create_ticket_type))
 }

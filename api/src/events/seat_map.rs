@@ -19,16 +19,19 @@
 //! - `status`: one letter per seat: `a` available (a lapsed hold counts),
 //!   `h` held, `s` sold, `-` not for sale.
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use problem::Problem;
 use serde::Serialize;
 use sqlx::PgPool;
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::cache::Loaded;
-use crate::cache::response::{CachedAnswers, Conditional, Freshness, PageKind, serve};
+use crate::cache::response::{CachedAnswers, Conditional, Freshness, PageKind, respond, serve};
+use crate::error::ApiError;
 use crate::ids::EventId;
 
 const SEATS_PAGE: PageKind = PageKind {
@@ -45,17 +48,57 @@ const SEATS_PAGE: PageKind = PageKind {
 /// for sale. Drafts are not public. From the page cache, fresh for about a
 /// second, like the event page.
 #[utoipa::path(get, path = "/v1/events/{id}/seats", tag = "events",
-    params(EventId, Conditional),
+    params(EventId, SeatsParams, Conditional),
     responses(
         (status = 200, description = "The seat map.", body = EventSeats),
-        CachedAnswers, EventId,
+        CachedAnswers, EventId, ApiError,
     ))]
 pub async fn get_seat_map(
     State(state): State<AppState>,
     EventId(id): EventId,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
     headers: HeaderMap,
-) -> Response {
-    serve(&state, &SEATS_PAGE, id, &headers, load).await
+) -> Result<Response, ApiError> {
+    let Query(params) = query
+        .map_err(|e| Problem::invalid_field("query", format!("malformed query string: {e}")))?;
+    let section = match params.iter().find(|(k, _)| k == "section") {
+        None => None,
+        Some((_, v)) => Some(v.parse::<i64>().ok().filter(|s| *s > 0).ok_or_else(|| {
+            Problem::invalid_field("section", "must be a section id (a positive integer)")
+        })?),
+    };
+    let Some(section) = section else {
+        return Ok(serve(&state, &SEATS_PAGE, id, &headers, |pool, id| {
+            load(pool, id, None)
+        })
+        .await);
+    };
+    let pool = state.ctx.pool.clone();
+    let lookup = state
+        .pages
+        .get(
+            &format!("{}:{id}:{section}", SEATS_PAGE.kind),
+            SEATS_PAGE.freshness.fresh_for,
+            || load(pool, id, Some(section)),
+        )
+        .await;
+    Ok(respond(
+        lookup,
+        SEATS_PAGE.freshness,
+        "event or section",
+        &headers,
+    ))
+}
+
+/// `GET /v1/events/{id}/seats`'s query string, for the API description.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SeatsParams {
+    /// Only this section's seats (a `section_id` of
+    /// `GET /v1/events/{id}/sections`): what a zoomed seat map fetches, so
+    /// a stadium's overview never downloads every seat.
+    #[param(minimum = 1)]
+    pub section: Option<i64>,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -70,6 +113,7 @@ struct RowSeats {
     numbers: Vec<i32>,
     xs: Vec<f32>,
     ys: Vec<f32>,
+    accessible: Vec<bool>,
     status: String,
 }
 
@@ -82,6 +126,7 @@ select vs.section_id, vs.name as section, vs.rank, tts.ticket_type_id,
        array_agg(s.number order by s.number) as numbers,
        array_agg(s.x order by s.number) as xs,
        array_agg(s.y order by s.number) as ys,
+       array_agg(s.accessible order by s.number) as accessible,
        string_agg(case
            when es.seat_id is null then
                case when not opened.yes and tts.ticket_type_id is not null then 'a' else '-' end
@@ -95,6 +140,7 @@ join venue_rows vr on vr.section_id = vs.section_id
 join seats s on s.row_id = vr.row_id
 left join ticket_type_sections tts on tts.event_id = e.event_id and tts.section_id = vs.section_id
 left join event_seats es on es.event_id = e.event_id and es.seat_id = s.seat_id
+where $2::bigint is null or vs.section_id = $2
 group by vs.section_id, vs.name, vs.rank, tts.ticket_type_id, vr.row_id, vr.label, vr.position, opened.yes
 order by vs.rank, vs.section_id, vr.position
 "#;
@@ -190,6 +236,10 @@ pub struct EventSeatRow {
     /// held, `s` sold, `-` not for sale.
     #[schema(pattern = "^[ahs-]*$", example = "aaahhss-aa")]
     pub status: String,
+    /// Positions in the row (0-based, as in `status`) of wheelchair
+    /// spaces; absent when the row has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accessible: Option<Vec<usize>>,
 }
 
 fn row_view(r: &RowSeats) -> EventSeatRow {
@@ -237,11 +287,24 @@ fn row_view(r: &RowSeats) -> EventSeatRow {
         y,
         dys,
         status: r.status.clone(),
+        accessible: Some(
+            r.accessible
+                .iter()
+                .enumerate()
+                .filter_map(|(i, a)| a.then_some(i))
+                .collect::<Vec<_>>(),
+        )
+        .filter(|v| !v.is_empty()),
     }
 }
 
-/// The seat map of an event, or `None` for an unknown or draft event.
-pub async fn load(pool: PgPool, event_id: i64) -> Result<Loaded, sqlx::Error> {
+/// The seat map of an event (of one of its sections, with `section`), or
+/// `None` for an unknown or draft event or a section not in its venue.
+pub async fn load(
+    pool: PgPool,
+    event_id: i64,
+    section: Option<i64>,
+) -> Result<Loaded, sqlx::Error> {
     let venue: Option<i64> = sqlx::query_scalar(
         "select venue_id from events where event_id = $1 and published_at is not null",
     )
@@ -253,8 +316,12 @@ pub async fn load(pool: PgPool, event_id: i64) -> Result<Loaded, sqlx::Error> {
     };
     let rows: Vec<RowSeats> = sqlx::query_as(ROWS_SQL)
         .bind(event_id)
+        .bind(section)
         .fetch_all(&pool)
         .await?;
+    if section.is_some() && rows.is_empty() {
+        return Ok(None);
+    }
     let tiers: Vec<(i64, String, i64, String)> = sqlx::query_as(
         "select ticket_type_id, name, price_cents, currency from ticket_types
           where event_id = $1 and kind = 'seated' order by price_cents desc, ticket_type_id",

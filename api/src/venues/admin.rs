@@ -34,6 +34,10 @@ pub struct StoredVenue {
     pub lon: f64,
     #[schema(example = "Europe/London")]
     pub timezone: String,
+    /// The stage, field or pitch outline (`[x, y]` points), if set with
+    /// the seat map.
+    #[schema(value_type = Option<Vec<Vec<f64>>>)]
+    pub stage: Option<Vec<[f64; 2]>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub seat_map: SeatMapSize,
@@ -82,6 +86,11 @@ async fn venue_view(conn: &mut PgConnection, id: i64) -> ApiResult<Option<Value>
 /// Inserts a seat map into an empty venue: one statement per level, arrays
 /// bound as parameters.
 async fn insert_seat_map(conn: &mut PgConnection, venue_id: i64, map: &SeatMap) -> ApiResult<()> {
+    sqlx::query("update venues set stage = $2 where venue_id = $1")
+        .bind(venue_id)
+        .bind(map.stage.as_ref().map(sqlx::types::Json))
+        .execute(&mut *conn)
+        .await?;
     let section_ids = insert_sections(conn, venue_id, map).await?;
     let row_ids = insert_rows(conn, map, &section_ids).await?;
     insert_seats(conn, map, &row_ids).await

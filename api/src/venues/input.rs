@@ -88,6 +88,12 @@ pub struct VenuePatch {
 pub struct SeatMap {
     #[schema(min_items = 1)]
     pub sections: Vec<Section>,
+    /// Optional: the stage, field or pitch as a polygon of `[x, y]`
+    /// points in the seats' drawing coordinates (3 to 64 points), drawn on
+    /// the seat map for orientation.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Vec<f32>>>, min_items = 3, max_items = 64)]
+    pub stage: Option<Vec<[f32; 2]>>,
 }
 
 /// A section of a seat map.
@@ -153,6 +159,17 @@ fn country(field: &str, value: &str) -> Result<(), Problem> {
     }
 }
 
+/// An IANA time zone name the tz database knows ("Europe/London").
+fn time_zone(field: &str, value: &str) -> Result<(), Problem> {
+    text(field, value, 64)?;
+    value.parse::<chrono_tz::Tz>().map(|_| ()).map_err(|_| {
+        Problem::invalid_field(
+            field,
+            format!("{value:?} is not an IANA time zone name (such as \"Europe/London\")"),
+        )
+    })
+}
+
 fn coordinate(field: &str, value: f64, bound: f64) -> Result<(), Problem> {
     if value.is_finite() && (-bound..=bound).contains(&value) {
         Ok(())
@@ -173,7 +190,7 @@ impl NewVenue {
         country("country", &self.country)?;
         coordinate("lat", self.lat, 90.0)?;
         coordinate("lon", self.lon, 180.0)?;
-        text("timezone", &self.timezone, 64)?;
+        time_zone("timezone", &self.timezone)?;
         if let Some(map) = &self.seat_map {
             map.validate("seat_map")?;
         }
@@ -203,7 +220,7 @@ impl VenuePatch {
             coordinate("lon", v, 180.0)?;
         }
         if let Some(v) = &self.timezone {
-            text("timezone", v, 64)?;
+            time_zone("timezone", v)?;
         }
         Ok(())
     }
@@ -227,6 +244,23 @@ impl SeatMap {
                 at("sections".into()),
                 "a seat map needs at least one section",
             ));
+        }
+        if let Some(stage) = &self.stage {
+            if !(3..=64).contains(&stage.len()) {
+                return Err(Problem::invalid_field(
+                    at("stage".into()),
+                    format!("a stage outline has 3 to 64 points (got {})", stage.len()),
+                ));
+            }
+            if let Some(i) = stage
+                .iter()
+                .position(|p| !(p[0].is_finite() && p[1].is_finite()))
+            {
+                return Err(Problem::invalid_field(
+                    at(format!("stage[{i}]")),
+                    "coordinates must be finite numbers",
+                ));
+            }
         }
         let total = self.seat_count();
         if total > MAX_SEATS {

@@ -99,6 +99,8 @@ pub struct Venue {
     /// Standing capacity for general admission (clubs, arena floors).
     pub standing_capacity: i32,
     pub sections: Vec<Section>,
+    /// The stage, floor or pitch outline in the seats' coordinates.
+    pub stage: Option<Vec<[f32; 2]>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -141,6 +143,8 @@ pub struct Event {
     pub popularity: f64,
     pub sale_starts_at: DateTime<Utc>,
     pub sale_ends_at: DateTime<Utc>,
+    /// Doors open an hour before the start (half an hour for family shows).
+    pub doors_at: DateTime<Utc>,
     /// Headliner first.
     pub performer_ids: Vec<i64>,
     pub ticket_types: Vec<TicketType>,
@@ -568,7 +572,8 @@ fn bowl(
                 rows: Vec::with_capacity(rows),
             };
             for r in 0..rows {
-                let radius = inner_radius + r as f32 * 7.0;
+                // A row is about 1.7 seat widths deep, as in a real bowl.
+                let radius = inner_radius + r as f32 * 9.0;
                 let seats = (0..per_row)
                     .map(|i| {
                         let theta = start + span * (i as f32 + 0.5) / per_row as f32;
@@ -593,6 +598,30 @@ fn bowl(
         .collect()
 }
 
+/// Where the performance happens, for the seat map: a stage above the
+/// straight rows of halls, the floor inside an arena's bowl, the pitch
+/// inside a stadium's.
+fn stage(kind: VenueKind) -> Option<Vec<[f32; 2]>> {
+    let rect =
+        |x0: f32, y0: f32, x1: f32, y1: f32| Some(vec![[x0, y0], [x1, y0], [x1, y1], [x0, y1]]);
+    match kind {
+        VenueKind::Club => None,
+        VenueKind::ComedyClub => rect(400.0, 60.0, 600.0, 100.0),
+        VenueKind::Theatre => rect(330.0, 30.0, 670.0, 80.0),
+        VenueKind::Arena => {
+            // An ellipse inside the bowl (the bowl squashes y by 0.75).
+            let points = (0..24)
+                .map(|i| {
+                    let t = std::f32::consts::TAU * i as f32 / 24.0;
+                    [500.0 + 190.0 * t.cos(), 500.0 + 190.0 * 0.75 * t.sin()]
+                })
+                .collect();
+            Some(points)
+        }
+        VenueKind::Stadium => rect(170.0, 300.0, 830.0, 700.0),
+    }
+}
+
 fn seat_map(ids: &mut Ids, kind: VenueKind) -> Vec<Section> {
     match kind {
         VenueKind::Club => Vec::new(),
@@ -606,8 +635,8 @@ fn seat_map(ids: &mut Ids, kind: VenueKind) -> Vec<Section> {
         VenueKind::Arena => bowl(ids, 100, 16, 20, 25, 220.0),
         // Lower bowl 24 x 30 x 36 plus upper bowl 24 x 28 x 36 = about 50,000.
         VenueKind::Stadium => {
-            let mut sections = bowl(ids, 100, 24, 30, 36, 180.0);
-            let mut upper = bowl(ids, 200, 24, 28, 36, 420.0);
+            let mut sections = bowl(ids, 100, 24, 30, 36, 600.0);
+            let mut upper = bowl(ids, 200, 24, 28, 36, 930.0);
             for s in &mut upper {
                 s.rank += 2;
             }
@@ -665,6 +694,7 @@ fn venues(rng: &mut ChaCha8Rng, ids: &mut Ids) -> Vec<Venue> {
                 kind,
                 standing_capacity,
                 sections: seat_map(ids, kind),
+                stage: stage(kind),
             });
         }
     }
@@ -808,7 +838,18 @@ fn events(
             } else {
                 19 * 60
             };
-        let starts_at = day0 + Days::new(day) + Duration::minutes(minutes);
+        // Shows start in the evening (family shows in the afternoon) of the
+        // venue's own clock, whatever that is in UTC.
+        let local = (day0 + Days::new(day))
+            .date_naive()
+            .and_time(NaiveTime::MIN)
+            + Duration::minutes(minutes);
+        let starts_at = venue
+            .timezone
+            .parse::<chrono_tz::Tz>()
+            .ok()
+            .and_then(|tz| local.and_local_timezone(tz).earliest())
+            .map_or_else(|| local.and_utc(), |t| t.with_timezone(&Utc));
         let ends_at = starts_at + Duration::minutes(rng.random_range(6..=12) * 15);
         // Sales open 2 to 10 weeks before the show and close at its start.
         let sale_starts_at = starts_at - Duration::days(rng.random_range(14..=70));
@@ -836,6 +877,8 @@ fn events(
             popularity,
             sale_starts_at,
             sale_ends_at,
+            doors_at: starts_at
+                - Duration::minutes(if category == Category::Family { 30 } else { 60 }),
             performer_ids,
             ticket_types,
         });

@@ -132,12 +132,17 @@ async fn copy_places(
         }),
     )
     .await?;
+    let stages: Vec<Option<serde_json::Value>> = catalog
+        .venues
+        .iter()
+        .map(|v| v.stage.as_ref().map(|points| serde_json::json!(points)))
+        .collect();
     copy_rows(
         tx,
-        "copy venues (venue_id, name, address, city, country, lat, lon, timezone) from stdin binary",
-        &[Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::FLOAT8, Type::FLOAT8, Type::TEXT],
-        catalog.venues.iter().map(|v| {
-            vec![&v.venue_id as &(dyn ToSql + Sync), &v.name, &v.address, &v.city, &v.country, &v.lat, &v.lon, &v.timezone]
+        "copy venues (venue_id, name, address, city, country, lat, lon, timezone, stage) from stdin binary",
+        &[Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::FLOAT8, Type::FLOAT8, Type::TEXT, Type::JSONB],
+        catalog.venues.iter().zip(&stages).map(|(v, stage)| {
+            vec![&v.venue_id as &(dyn ToSql + Sync), &v.name, &v.address, &v.city, &v.country, &v.lat, &v.lon, &v.timezone, stage]
         }),
     )
     .await?;
@@ -219,7 +224,7 @@ async fn copy_events(
     copy_rows(
         tx,
         "copy events (event_id, venue_id, title, description, category, genre, starts_at, ends_at, \
-         status, popularity, sale_starts_at, sale_ends_at) from stdin binary",
+         status, popularity, sale_starts_at, sale_ends_at, doors_at) from stdin binary",
         &[
             Type::INT8,
             Type::INT8,
@@ -231,6 +236,7 @@ async fn copy_events(
             Type::TIMESTAMPTZ,
             Type::TEXT,
             Type::FLOAT8,
+            Type::TIMESTAMPTZ,
             Type::TIMESTAMPTZ,
             Type::TIMESTAMPTZ,
         ],
@@ -248,6 +254,7 @@ async fn copy_events(
                 &e.popularity,
                 &e.sale_starts_at,
                 &e.sale_ends_at,
+                &e.doors_at,
             ]
         }),
     )
