@@ -285,7 +285,8 @@ pub struct Application {
 impl Application {
     /// Opens connections (lazily) and binds the port.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let ctx = ServiceContext::start(&config.common, "api").await?;
+        let mut ctx = ServiceContext::start(&config.common, "api").await?;
+        ctx.not_found_page = Some(service_kit::server::NotFoundPage(pages::not_found_page));
         let search = config
             .search
             .open_reader()
@@ -419,8 +420,8 @@ mod tests {
         }
         assert_eq!(
             operations,
-            17 + 10 + 3 + 2 + 3 + 12 + 4,
-            "17 JSON routes, ten accounts routes (sign-up, sessions, the web sign-in, the \
+            18 + 10 + 3 + 2 + 3 + 12 + 4,
+            "18 JSON routes, ten accounts routes (sign-up, sessions, the web sign-in, the \
              account, TOTP), three password routes, two admin users routes, three admin API key \
              routes, twelve pages and \
              four standard routes"

@@ -525,11 +525,12 @@ mod tests {
 
         assert_eq!(
             documented::<crate::events::list::ListParams>(),
-            set(&["sort", "limit", "after"])
+            set(&["sort", "limit", "after", "on_sale"])
         );
         let parse = |q: &[(&str, &str)]| crate::events::list::parse(&pairs(q)).ok();
         assert_ne!(parse(&[("sort", "upcoming")]), parse(&[]));
         assert_ne!(parse(&[("limit", "5")]), parse(&[]));
         assert!(parse(&[("after", "zz")]).is_none(), "after is read");
+        assert_ne!(parse(&[("on_sale", "true")]), parse(&[]));
     }
 }

@@ -1,7 +1,9 @@
-// The public pages' only script. Pages are cached by the edge and carry no
+// The public pages' main script. Pages are cached by the edge and carry no
 // user data; everything about the signed-in shopper is fetched here. The
 // session is an HttpOnly cookie the browser sends by itself: this script
-// never sees it, and keeps nothing about the shopper in storage.
+// never sees it, and keeps nothing about the shopper in storage. (A seat
+// selection made before signing in survives the sign-in in the address the
+// sign-in returns to, never in storage.)
 "use strict";
 
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -42,18 +44,67 @@ function account() {
   return accountAnswer;
 }
 
-function signInAddress() {
-  return "/login?next=" + encodeURIComponent(location.pathname + location.search);
+function signInAddress(back) {
+  return "/login?next=" + encodeURIComponent(back || (location.pathname + location.search));
 }
 
-async function requireSignIn() {
+async function requireSignIn(back) {
   if (await account()) return true;
-  location.href = signInAddress();
+  location.href = signInAddress(back);
   return false;
 }
 
-function money(cents, currency) {
-  return (cents / 100).toFixed(2) + " " + currency;
+// --- money and time -------------------------------------------------------
+// Prices are integers in the currency's minor unit; the number of digits
+// and the symbol come from the browser's CLDR data (Intl), never from
+// string concatenation: "$115.99", "£82.99", "¥1,500".
+const moneyFormats = new Map();
+function money(minor, currency) {
+  if (!moneyFormats.has(currency)) {
+    let format = null;
+    try { format = new Intl.NumberFormat("en", { style: "currency", currency }); } catch (_) { format = null; }
+    moneyFormats.set(currency, format);
+  }
+  const format = moneyFormats.get(currency);
+  if (!format) return (minor / 100).toFixed(2) + " " + currency;
+  return format.format(minor / Math.pow(10, format.resolvedOptions().maximumFractionDigits));
+}
+
+// The zone's short name at that moment: "EST", "BST", "CEST", else "GMT+3".
+function zoneName(date, zone) {
+  let fallback = "";
+  for (const locale of ["en-US", "en-GB"]) {
+    const part = new Intl.DateTimeFormat(locale, { timeZone: zone, timeZoneName: "short" })
+      .formatToParts(date).find((p) => p.type === "timeZoneName");
+    if (!part) continue;
+    if (!/^(GMT|UTC)[+-]/.test(part.value)) return part.value;
+    fallback = fallback || part.value;
+  }
+  return fallback;
+}
+
+// An instant in the venue's zone, as the server writes it:
+// "Sat 12 Dec 2026, 19:15 EST"; `timeOnly` gives "19:15".
+function localTime(iso, zone, timeOnly) {
+  const date = new Date(iso);
+  const timeZone = zone || "UTC";
+  const parts = new Intl.DateTimeFormat("en-GB", {
+    timeZone, weekday: "short", day: "numeric", month: "short", year: "numeric",
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  }).formatToParts(date);
+  const get = (type) => (parts.find((p) => p.type === type) || {}).value || "";
+  const time = get("hour") + ":" + get("minute");
+  if (timeOnly) return time;
+  return get("weekday") + " " + get("day") + " " + get("month") + " " + get("year") + ", " + time + " " + zoneName(date, timeZone);
+}
+
+function node(tag, attrs, ...children) {
+  const n = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") n.className = v; else if (k === "text") n.textContent = v; else n.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) n.append(c);
+  return n;
 }
 
 // --- header -----------------------------------------------------------
@@ -70,6 +121,10 @@ async function signinState() {
     out.textContent = "Sign out";
     out.addEventListener("click", async () => {
       out.disabled = true;
+      // Nothing of the shopper's stays on screen, not even while signing out.
+      const main = $("main");
+      if (main) main.textContent = "";
+      slot.textContent = "Signing out…";
       await api("/v1/sessions/current", { method: "DELETE" });
       // A fresh page: nothing of the shopper's stays on screen.
       location.replace("/");
@@ -122,104 +177,133 @@ function autocomplete() {
   if (sort) sort.addEventListener("change", () => sort.form.submit());
 }
 
-// --- seat map ---------------------------------------------------------
-function decode(first, deltas, even0, evenStep, n) {
-  if (deltas) {
-    let acc = 0;
-    return deltas.map((d) => { acc += d; return acc / 10; });
-  }
-  return Array.from({ length: n }, (_, i) => even0 + evenStep * i);
-}
-
-function rowSeats(row) {
-  const n = row.status.length;
-  const ids = row.seat_ids || Array.from({ length: n }, (_, i) => row.first_seat_id + i);
-  const numbers = row.numbers || Array.from({ length: n }, (_, i) => row.first_number + i);
-  const xs = decode(null, row.dxs, row.x0, row.dx || 0, n);
-  const ys = row.dys ? decode(null, row.dys, 0, 0, n) : Array(n).fill(row.y);
-  return ids.map((id, i) => ({ id, number: numbers[i], x: xs[i], y: ys[i], status: row.status[i] }));
-}
-
-const PALETTE = ["#1565c0", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#ad1457", "#4e342e", "#283593"];
-
-async function seatMap() {
-  const holder = $("#seat-map");
-  if (!holder) return;
-  const eventId = holder.dataset.eventId;
-  const selected = new Set();
-  const result = await api("/v1/events/" + eventId + "/seats");
-  if (!result.ok) { holder.textContent = "The seat map is unavailable right now."; return; }
-  const map = result.body;
-  const tierColour = {};
-  (map.tiers || []).forEach((t, i) => { tierColour[t.ticket_type_id] = PALETTE[i % PALETTE.length]; });
-  document.querySelectorAll(".tier-swatch").forEach((el) => {
-    el.style.background = tierColour[el.dataset.tier] || "#9e9e9e";
-  });
-  const seats = [];
-  for (const section of map.sections || []) {
-    for (const row of section.rows || []) {
-      for (const seat of rowSeats(row)) {
-        seats.push(Object.assign(seat, { section: section.name, row: row.label, tier: section.ticket_type_id }));
-      }
-    }
-  }
-  if (seats.length === 0) { holder.textContent = "General admission: no seat map."; return; }
-  const xs = seats.map((s) => s.x), ys = seats.map((s) => s.y);
-  const minX = Math.min(...xs) - 10, maxX = Math.max(...xs) + 10;
-  const minY = Math.min(...ys) - 10, maxY = Math.max(...ys) + 10;
-  const svgNS = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(svgNS, "svg");
-  svg.setAttribute("viewBox", [minX, minY, maxX - minX, maxY - minY].join(" "));
-  svg.setAttribute("role", "presentation");
-  const r = Math.max(1.5, Math.min(6, (maxX - minX) / 120));
-  const price = {};
-  (map.tiers || []).forEach((t) => { price[t.ticket_type_id] = money(t.price_cents, t.currency); });
-  const update = () => {
-    $("#selection").textContent = selected.size + (selected.size === 1 ? " seat" : " seats") + " selected";
-    $("#hold-selected").disabled = selected.size === 0;
+// --- autocomplete: the ARIA combobox pattern ---------------------------------
+function autocomplete() {
+  const input = $("#q");
+  const list = $("#suggestions");
+  if (!input || !list) return;
+  input.setAttribute("role", "combobox");
+  input.setAttribute("aria-expanded", "false");
+  let timer = null;
+  let seq = 0;
+  let active = -1;
+  let items = [];
+  const close = () => {
+    list.textContent = "";
+    items = [];
+    active = -1;
+    input.setAttribute("aria-expanded", "false");
+    input.removeAttribute("aria-activedescendant");
   };
-  for (const seat of seats) {
-    const c = document.createElementNS(svgNS, "circle");
-    c.setAttribute("cx", seat.x);
-    c.setAttribute("cy", seat.y);
-    c.setAttribute("r", r);
-    c.setAttribute("class", "seat");
-    c.dataset.seatId = seat.id;
-    c.dataset.status = seat.status;
-    if (seat.tier) c.dataset.tier = seat.tier;
-    const free = seat.status === "a" && seat.tier;
-    c.setAttribute("fill", free ? (tierColour[seat.tier] || "#1565c0") : "#cfd8dc");
-    const label = seat.section + " row " + seat.row + " seat " + seat.number +
-      (free ? ", " + (price[seat.tier] || "") : ", unavailable");
-    c.setAttribute("aria-label", label);
-    if (free) {
-      c.setAttribute("role", "checkbox");
-      c.setAttribute("aria-checked", "false");
-      c.setAttribute("tabindex", "0");
-      const toggle = () => {
-        if (selected.has(seat.id)) selected.delete(seat.id); else selected.add(seat.id);
-        const on = selected.has(seat.id);
-        c.setAttribute("aria-checked", on ? "true" : "false");
-        c.classList.toggle("selected", on);
-        update();
-      };
-      c.addEventListener("click", toggle);
-      c.addEventListener("keydown", (e) => {
-        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); toggle(); }
+  const highlight = (i) => {
+    active = i;
+    items.forEach((li, j) => li.setAttribute("aria-selected", j === i ? "true" : "false"));
+    if (i >= 0) input.setAttribute("aria-activedescendant", items[i].id);
+    else input.removeAttribute("aria-activedescendant");
+  };
+  const choose = (s) => {
+    if (s.kind === "event" && s.id) { location.href = "/events/" + s.id; return; }
+    input.value = s.text;
+    close();
+    $("#search-form").submit();
+  };
+  input.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const typed = input.value.trim();
+      const mine = ++seq;
+      if (typed.length < 2) { close(); return; }
+      const result = await api("/v1/events/suggest?q=" + encodeURIComponent(typed));
+      if (mine !== seq || !result.ok) return;
+      close();
+      (result.body.suggestions || []).forEach((s, i) => {
+        const kind = { event: "Event", performer: "Artist", venue: "Venue", city: "City" }[s.kind] || s.kind;
+        const li = node("li", { class: "suggestion", role: "option", id: "suggestion-" + i, "aria-selected": "false" },
+          node("span", { class: "suggestion-text", text: s.text }),
+          node("span", { class: "suggestion-kind", text: kind + (s.country ? " · " + s.country : "") }));
+        li.dataset.kind = s.kind;
+        li.addEventListener("mousedown", (e) => { e.preventDefault(); choose(s); });
+        li.suggestion = s;
+        items.push(li);
+        list.append(li);
       });
-    }
-    svg.append(c);
-  }
-  holder.textContent = "";
-  holder.append(svg);
-  update();
-  $("#hold-selected").addEventListener("click", () => {
-    hold({ event_id: Number(eventId), seat_ids: Array.from(selected) });
+      input.setAttribute("aria-expanded", items.length ? "true" : "false");
+    }, 120);
   });
+  input.addEventListener("keydown", (e) => {
+    if (!items.length) return;
+    if (e.key === "ArrowDown") { e.preventDefault(); highlight((active + 1) % items.length); }
+    else if (e.key === "ArrowUp") { e.preventDefault(); highlight(active <= 0 ? items.length - 1 : active - 1); }
+    else if (e.key === "Enter" && active >= 0) { e.preventDefault(); choose(items[active].suggestion); }
+    else if (e.key === "Escape") { e.preventDefault(); close(); }
+  });
+  input.addEventListener("blur", () => setTimeout(close, 150));
+  const sort = $("#sort");
+  if (sort) sort.addEventListener("change", () => sort.form.submit());
 }
 
-async function hold(body) {
-  if (!(await requireSignIn())) return;
+// --- the event page: seat map, best available, general admission ------------
+let seatMap = null;
+
+function chosenList(seats) {
+  const list = $("#chosen");
+  const total = $("#chosen-total");
+  const button = $("#hold-selected");
+  if (!list) return;
+  list.textContent = "";
+  let sum = 0;
+  let currency = null;
+  for (const seat of seats) {
+    const tier = seat.section.tier;
+    sum += tier ? tier.price_cents : 0;
+    currency = tier ? tier.currency : currency;
+    list.append(node("li", { class: "chosen-seat", "data-seat-id": String(seat.id) },
+      "Section " + seat.section.name + ", row " + seat.row + ", seat " + seat.number + " · " + (seat.price || "")));
+  }
+  $("#selection").textContent = seats.length + (seats.length === 1 ? " seat" : " seats") + " selected";
+  total.textContent = seats.length && currency ? "Total " + money(sum, currency) : "";
+  button.disabled = seats.length === 0;
+}
+
+async function eventPage() {
+  const holder = $("#seat-map");
+  if (holder) {
+    seatMap = new SeatMap(holder, { money, onChange: chosenList });
+    try {
+      await seatMap.load();
+    } catch (_) {
+      holder.textContent = "The seat map is unavailable right now. You can still let us pick the best available seats.";
+    }
+    await restoreSelection();
+    $("#hold-selected").addEventListener("click", () => {
+      const seats = [...seatMap.selected.values()];
+      const section = seats.length ? seats[0].section.section_id : "";
+      hold({ event_id: Number(holder.dataset.eventId), seat_ids: seats.map((s) => s.id) },
+        "?section=" + section + "&seats=" + seats.map((s) => s.id).join(","));
+    });
+  }
+  bestAvailable();
+  generalAdmission();
+}
+
+// A selection made before signing in comes back in the address.
+async function restoreSelection() {
+  const params = new URLSearchParams(location.search);
+  const section = Number(params.get("section"));
+  const ids = (params.get("seats") || "").split(",").map(Number).filter((n) => n > 0);
+  if (!section || !ids.length || !seatMap.sections.has(section)) return;
+  await seatMap.zoomTo(section);
+  seatMap.select(ids);
+  const kept = seatMap.selected.size;
+  $("#hold-error").textContent = kept === ids.length
+    ? "We kept your selection. Hold the seats when you are ready."
+    : "Some of the seats you chose were taken meanwhile; " + kept + " of " + ids.length + " are still yours to hold.";
+  history.replaceState(null, "", location.pathname);
+}
+
+async function hold(body, keep) {
+  const back = location.pathname + (keep || "");
+  if (!(await requireSignIn(back))) return;
   const error = $("#hold-error");
   error.textContent = "";
   const result = await api("/v1/bookings", {
@@ -228,8 +312,17 @@ async function hold(body) {
     body,
   });
   if (result.ok) { location.href = "/checkout/" + result.body.booking_id; return; }
-  if (result.status === 401) { location.href = signInAddress(); return; }
+  if (result.status === 401) { location.href = signInAddress(back); return; }
   error.textContent = problemText(result);
+  const taken = (result.body && result.body.unavailable_seat_ids) || [];
+  if (seatMap && taken.length) {
+    // The seats went to someone else: drop them from the choice and show
+    // the section as it is now.
+    seatMap.clear(taken);
+    for (const id of taken) seatMap.applyStatus(id, "h");
+    const sections = new Set(taken.map((id) => seatMap.seats.get(id)).filter(Boolean).map((s) => s.section.section_id));
+    for (const id of sections) seatMap.refreshSection(id);
+  }
 }
 
 function bestAvailable() {
@@ -237,25 +330,91 @@ function bestAvailable() {
   if (!button) return;
   const eventId = Number($("#event").dataset.eventId);
   button.addEventListener("click", () => {
-    const tier = $("#best-tier");
-    const option = tier.options[tier.selectedIndex];
     const quantity = Number($("#best-quantity").value) || 1;
-    const ticketType = Number(tier.value);
-    if (option && option.dataset.kind === "general_admission") {
-      hold({ event_id: eventId, ticket_type_id: ticketType, quantity });
-    } else {
-      hold({ event_id: eventId, best_available: { ticket_type_id: ticketType, quantity } });
-    }
+    hold({ event_id: eventId, best_available: { ticket_type_id: Number($("#best-tier").value), quantity } });
   });
 }
 
-// --- checkout, confirmation, tickets -----------------------------------
-function describe(booking) {
-  const items = (booking.items || []).map((i) =>
-    i.seat ? (i.seat.section + " row " + i.seat.row + " seat " + i.seat.number) : (i.quantity + " × " + i.ticket_type));
-  return items.length + " ticket" + (items.length === 1 ? "" : "s") +
-    (items.length ? " (" + items.join(", ") + ")" : "") + ", " + money(booking.total_cents, booking.currency);
+function generalAdmission() {
+  const eventId = Number(($("#event") || { dataset: {} }).dataset.eventId);
+  const params = new URLSearchParams(location.search);
+  document.querySelectorAll("form.ga-form").forEach((form) => {
+    const type = Number(form.dataset.ticketTypeId);
+    const select = form.querySelector("select");
+    if (Number(params.get("ga")) === type && select) {
+      select.value = params.get("quantity") || select.value;
+      $("#hold-error").textContent = "We kept your choice. Press Get tickets when you are ready.";
+    }
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const quantity = Number(select.value) || 1;
+      hold({ event_id: eventId, ticket_type_id: type, quantity }, "?ga=" + type + "&quantity=" + quantity);
+    });
+  });
 }
+
+// --- checkout, confirmation, tickets -----------------------------------------
+// One line of a booking as a shopper reads it: "Section 101, row C, seat 12"
+// or "3 × Floor Standing".
+function itemText(item) {
+  return item.seat
+    ? "Section " + item.seat.section + ", row " + item.seat.row + ", seat " + item.seat.number
+    : item.quantity + " × " + item.ticket_type;
+}
+
+function itemPrice(item, currency) {
+  return item.quantity > 1
+    ? money(item.unit_price_cents * item.quantity, currency) + " (" + money(item.unit_price_cents, currency) + " each)"
+    : money(item.unit_price_cents, currency);
+}
+
+// A booking's event, local time, venue, lines and total.
+function bookingCard(b, opts = {}) {
+  const card = node("article", { class: "booking", "data-booking-id": b.booking_id, "data-status": b.status });
+  const title = opts.link
+    ? node("a", { href: "/events/" + b.event_id, class: "event-link", text: b.event_title })
+    : b.event_title;
+  card.append(
+    node("h2", { class: "booking-event" }, title),
+    node("p", { class: "booking-when" }, node("time", { datetime: b.event_starts_at, text: localTime(b.event_starts_at, b.venue_timezone) })),
+    node("p", { class: "booking-venue", text: b.venue + ", " + b.city }),
+  );
+  const list = node("ul", { class: "booking-items" });
+  for (const item of b.items || []) {
+    list.append(node("li", { class: "ticket" }, node("span", { class: "what", text: itemText(item) }), " · ", node("span", { class: "price", text: itemPrice(item, b.currency) })));
+  }
+  const count = (b.items || []).reduce((n, i) => n + i.quantity, 0);
+  card.append(list, node("p", { class: "booking-total", text: count + (count === 1 ? " ticket" : " tickets") + " · Total " + money(b.total_cents, b.currency) }));
+  return card;
+}
+
+// What each state of a booking says, and whether it can still be paid.
+const BOOKING_STATES = {
+  in_process: { text: "Your seats are held. Pay before the time runs out.", pay: true },
+  payment_pending: { text: "Your seats are held. Pay before the time runs out.", pay: true },
+  confirmed: { text: "Paid: this booking is confirmed.", pay: false },
+  rejected: { text: "This booking was not paid: the card was declined and the seats were released.", pay: false },
+  cancelled: { text: "This booking was cancelled and its seats released.", pay: false },
+  expired: { text: "The hold ran out before payment, so the seats were released.", pay: false },
+};
+
+// The sandbox's and every card network's check digit (ISO/IEC 7812), so
+// a mistyped number is caught here, before anything is sent.
+function cardProblem(value) {
+  if (/[^\d\s-]/.test(value)) return "Use digits only (spaces are fine).";
+  const digits = value.replace(/\D/g, "");
+  if (digits.length < 12 || digits.length > 19) return "A card number has 12 to 19 digits.";
+  let sum = 0;
+  for (let i = 0; i < digits.length; i++) {
+    let d = Number(digits[digits.length - 1 - i]);
+    if (i % 2 === 1) { d *= 2; if (d > 9) d -= 9; }
+    sum += d;
+  }
+  return sum % 10 === 0 ? null : "That card number is not valid: a digit may be mistyped.";
+}
+
+// How long before the hold runs out the shopper is warned.
+const EXPIRY_WARNING_SECONDS = 120;
 
 async function checkout() {
   const section = $("#checkout");
@@ -263,27 +422,106 @@ async function checkout() {
   const id = section.dataset.bookingId;
   const result = await api("/v1/bookings/" + id);
   if (!result.ok) { $("#booking-summary").textContent = problemText(result); return; }
-  const booking = result.body;
-  $("#booking-summary").textContent = describe(booking);
-  const expires = new Date(booking.expires_at).getTime();
-  const countdown = $("#countdown");
-  const tick = () => {
-    const left = Math.max(0, Math.round((expires - Date.now()) / 1000));
-    countdown.textContent = Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
-    if (left === 0) { $("#pay").disabled = true; $("#pay-error").textContent = "Your hold has expired."; }
+  let booking = result.body;
+  const form = $("#pay-form");
+  const card = $("#card-number");
+  const cardError = $("#card-number-error");
+  const payError = $("#pay-error");
+  const other = $("#other-seats");
+  other.href = "/events/" + booking.event_id;
+  let timer = null;
+
+  const show = (b, message) => {
+    booking = b;
+    $("#booking-summary").textContent = "";
+    $("#booking-summary").append(bookingCard(b));
+    const state = BOOKING_STATES[b.status] || { text: "This booking is " + b.status + ".", pay: false };
+    $("#hold-state").textContent = message || state.text;
+    $("#hold-state").dataset.status = b.status;
+    form.hidden = !state.pay;
+    $("#hold-timer").hidden = !state.pay;
+    $("#cancel-hold").hidden = !state.pay;
+    $("#test-cards").hidden = !state.pay;
+    other.hidden = state.pay || b.status === "confirmed";
+    if (b.status === "confirmed") {
+      $("#checkout-title").textContent = "Paid";
+      const tickets = node("a", { id: "see-tickets", href: "/confirmation/" + b.booking_id, text: "See your confirmation" });
+      $("#hold-state").append(" ", tickets);
+    }
+    if (!state.pay) { clearInterval(timer); $("#expiry-warning").hidden = true; }
   };
-  tick();
-  setInterval(tick, 1000);
-  $("#pay-form").addEventListener("submit", async (e) => {
+
+  const expires = () => new Date(booking.expires_at).getTime();
+  const tick = () => {
+    const left = Math.max(0, Math.round((expires() - Date.now()) / 1000));
+    $("#countdown").textContent = Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
+    const warning = $("#expiry-warning");
+    if (left > 0 && left <= EXPIRY_WARNING_SECONDS && warning.hidden) {
+      warning.textContent = "Hurry: your seats are held for less than " + Math.ceil(left / 60) + (left > 60 ? " minutes" : " minute") + " more.";
+      warning.hidden = false;
+    }
+    if (left === 0) {
+      warning.hidden = true;
+      show(Object.assign({}, booking, { status: "expired" }));
+    }
+  };
+  show(booking);
+  if (BOOKING_STATES[booking.status] && BOOKING_STATES[booking.status].pay) {
+    tick();
+    timer = setInterval(tick, 1000);
+  }
+
+  card.addEventListener("input", () => {
+    if (card.getAttribute("aria-invalid")) { card.removeAttribute("aria-invalid"); cardError.textContent = ""; }
+  });
+  form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    $("#pay").disabled = true;
-    $("#pay-error").textContent = "";
+    payError.textContent = "";
+    const problem = cardProblem(card.value);
+    if (problem) {
+      card.setAttribute("aria-invalid", "true");
+      cardError.textContent = problem;
+      card.focus();
+      return;
+    }
+    const pay = $("#pay");
+    pay.disabled = true;
+    pay.textContent = "Paying…";
     const paid = await api("/v1/bookings/" + id + "/confirm", {
       method: "POST",
-      body: { payment: { card_number: $("#card-number").value } },
+      body: { payment: { card_number: card.value } },
     });
+    pay.disabled = false;
+    pay.textContent = "Pay";
     if (paid.ok && paid.body.status === "confirmed") { location.href = "/confirmation/" + id; return; }
-    $("#pay-error").textContent = problemText(paid) + " Your seats have been released.";
+    const code = paid.body && paid.body.code;
+    if (paid.status === 400 && paid.body && paid.body.field === "payment.card_number") {
+      card.setAttribute("aria-invalid", "true");
+      cardError.textContent = problemText(paid);
+      card.focus();
+      return;
+    }
+    // Whatever happened, show the booking as it now is.
+    const now = await api("/v1/bookings/" + id);
+    const current = now.ok ? now.body : booking;
+    if (code === "payment_declined" && BOOKING_STATES[current.status] && BOOKING_STATES[current.status].pay) {
+      card.value = "";
+      payError.textContent = "Your card was declined, so nothing was charged. Your seats are still held: try another card.";
+      card.focus();
+      return;
+    }
+    show(current, code === "payment_declined"
+      ? "Your card was declined again, so nothing was charged and the seats were released. You can choose seats again."
+      : problemText(paid));
+  });
+
+  $("#cancel-hold").addEventListener("click", async () => {
+    const button = $("#cancel-hold");
+    button.disabled = true;
+    const cancelled = await api("/v1/bookings/" + id + "/cancel", { method: "POST", body: {} });
+    button.disabled = false;
+    if (cancelled.ok) { show(cancelled.body, "You cancelled this hold; the seats are released for others."); return; }
+    payError.textContent = problemText(cancelled);
   });
 }
 
@@ -291,9 +529,13 @@ async function confirmation() {
   const section = $("#confirmation");
   if (!section || !(await requireSignIn())) return;
   const result = await api("/v1/bookings/" + section.dataset.bookingId);
-  section.textContent = result.ok
-    ? "Booking " + result.body.status + ": " + describe(result.body)
-    : problemText(result);
+  section.textContent = "";
+  if (!result.ok) { section.textContent = problemText(result); return; }
+  const b = result.body;
+  const state = BOOKING_STATES[b.status] || { text: "This booking is " + b.status + "." };
+  $("#confirmation-title").textContent = b.status === "confirmed" ? "Thank you: you are going!" : "Booking not completed";
+  section.append(node("p", { id: "booking-state", "data-status": b.status, text: state.text }), bookingCard(b, { link: true }));
+  if (state.pay) section.append(node("p", {}, node("a", { href: "/checkout/" + b.booking_id, text: "Go back to the payment" })));
 }
 
 async function tickets() {
@@ -303,16 +545,21 @@ async function tickets() {
   if (!result.ok) { list.textContent = problemText(result); return; }
   const all = Array.isArray(result.body) ? result.body : [];
   $("#no-tickets").hidden = all.length > 0;
+  // One card per booking, in the order the service lists them (by date).
+  const bookings = new Map();
   for (const t of all) {
-    const li = document.createElement("li");
-    li.className = "ticket";
-    const item = t.item || {};
-    const seat = item.seat
-      ? (item.seat.section + " row " + item.seat.row + " seat " + item.seat.number)
-      : (item.quantity + " × " + (item.ticket_type || "General admission"));
-    li.textContent = (t.event_title || ("Event " + t.event_id)) + " · " + seat;
-    list.append(li);
+    if (!bookings.has(t.booking_id)) {
+      bookings.set(t.booking_id, {
+        booking_id: t.booking_id, status: "confirmed", event_id: t.event_id, event_title: t.event_title,
+        event_starts_at: t.event_starts_at, venue: t.venue, city: t.city, venue_timezone: t.venue_timezone,
+        currency: t.currency, items: [], total_cents: 0,
+      });
+    }
+    const b = bookings.get(t.booking_id);
+    b.items.push(t);
+    b.total_cents += t.unit_price_cents * t.quantity;
   }
+  for (const b of bookings.values()) list.append(bookingCard(b, { link: true }));
 }
 
 // --- accounts -----------------------------------------------------------
@@ -434,8 +681,7 @@ function accounts() {
 document.addEventListener("DOMContentLoaded", () => {
   signinState();
   autocomplete();
-  seatMap();
-  bestAvailable();
+  eventPage();
   checkout();
   confirmation();
   tickets();

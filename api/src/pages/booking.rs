@@ -27,21 +27,30 @@ pub async fn checkout_page(id: Result<BookingId, Problem>) -> Response {
     shell(
         "Checkout",
         html! {
-            h1 { "Checkout" }
+            h1 #checkout-title { "Checkout" }
             section #checkout data-booking-id=(raw) {
-                div #booking-summary aria-live="polite" { "Loading your hold…" }
-                p { "Your seats are held for " strong #countdown aria-live="off" { "–:––" } "." }
-                form #pay-form {
+                div #booking-summary aria-live="polite" { p { "Loading your hold…" } }
+                p #hold-state role="status" {}
+                p #hold-timer hidden { "Your seats are held for " strong #countdown aria-live="off" { "–:––" } "." }
+                p #expiry-warning .warning role="alert" hidden {}
+                form #pay-form .account-form hidden novalidate {
                     label for="card-number" { "Card number" }
-                    input #card-number name="card_number" inputmode="numeric" autocomplete="cc-number" required;
+                    input #card-number name="card_number" inputmode="numeric" autocomplete="cc-number"
+                        aria-describedby="card-number-error" required;
+                    p #card-number-error .field-error {}
                     button #pay type="submit" { "Pay" }
+                    p #pay-error .form-error role="alert" {}
                 }
-                p #pay-error role="alert" {}
-                details #test-cards open {
+                p #checkout-actions {
+                    button #cancel-hold .secondary type="button" hidden { "Cancel and release my seats" }
+                    " "
+                    a #other-seats href="/" hidden { "Choose other seats" }
+                }
+                details #test-cards {
                     summary { "Sandbox test cards" }
                     ul {
                         li { code { "4242 4242 4242 4242" } ": payment succeeds" }
-                        li { code { "4000 0000 0000 0002" } ": payment is declined (your seats are released)" }
+                        li { code { "4000 0000 0000 0002" } ": payment is declined (try another card; your seats stay held)" }
                         li { code { "4000 0000 0000 0077" } ": payment is slow" }
                     }
                 }
@@ -66,8 +75,8 @@ pub async fn confirmation_page(id: Result<BookingId, Problem>) -> Response {
     shell(
         "Confirmation",
         html! {
-            h1 { "Thank you" }
-            section #confirmation data-booking-id=(raw) aria-live="polite" { "Loading your booking…" }
+            h1 #confirmation-title { "Your booking" }
+            section #confirmation data-booking-id=(raw) aria-live="polite" { p { "Loading your booking…" } }
             p { a #my-tickets-link href="/me/tickets" { "See all my tickets" } }
         },
     )
@@ -83,8 +92,8 @@ pub async fn my_tickets_page() -> Response {
         "My tickets",
         html! {
             h1 { "My tickets" }
-            ul #tickets aria-live="polite" {}
-            p #no-tickets hidden { "No tickets yet." }
+            div #tickets aria-live="polite" {}
+            p #no-tickets hidden { "No tickets yet. " a href="/" { "Find an event" } }
         },
     )
 }

@@ -16,6 +16,7 @@ pub mod account;
 pub mod assets;
 pub mod booking;
 pub mod event;
+pub mod format;
 pub mod home;
 pub mod login;
 pub mod search;
@@ -30,9 +31,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-
-/// Bumped with the assets so a cached page never pairs with an old script.
-const ASSET_VERSION: &str = "2";
 
 const LIST_CACHE: &str =
     "public, max-age=15, s-maxage=15, stale-while-revalidate=30, stale-if-error=600";
@@ -140,8 +138,9 @@ fn layout(title: &str, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Ticketing" }
-                link rel="stylesheet" href={ "/static/app.css?v=" (ASSET_VERSION) };
-                script src={ "/static/app.js?v=" (ASSET_VERSION) } defer {}
+                link rel="stylesheet" href={ "/static/app.css?v=" (assets::version()) };
+                script src={ "/static/seatmap.js?v=" (assets::version()) } defer {}
+                script src={ "/static/app.js?v=" (assets::version()) } defer {}
             }
             body {
                 header {
@@ -211,15 +210,109 @@ fn error_page(status: StatusCode, message: &str) -> Response {
     response
 }
 
-fn money(cents: i64, currency: &str) -> String {
-    format!("{}.{:02} {currency}", cents / 100, cents % 100)
+/// The branded 404 for an address that is no page: a search box and the
+/// way home.
+pub fn not_found_page() -> Response {
+    let markup = layout(
+        "Page not found",
+        html! {
+            h1 { "We could not find that page" }
+            p { "The address may be mistyped, or the page may have moved. Search for an event instead:" }
+            (search_form(""))
+            p { a href="/" { "Back to the home page" } }
+        },
+    );
+    let mut response = page(markup, "no-store", &[]);
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
 }
 
-fn when(raw: &Value) -> String {
-    raw.as_str()
-        .and_then(|s| s.parse::<DateTime<Utc>>().ok())
-        .map(|t| t.format("%a %-d %b %Y, %H:%M UTC").to_string())
+fn money(minor: i64, currency: &str) -> String {
+    format::money(minor, currency)
+}
+
+/// A JSON timestamp in the venue's zone: "Sat 12 Dec 2026, 19:15 EST".
+fn when(raw: &Value, zone: &str) -> String {
+    instant(raw)
+        .map(|t| format::local(t, zone).full())
         .unwrap_or_default()
+}
+
+fn instant(raw: &Value) -> Option<DateTime<Utc>> {
+    raw.as_str().and_then(|s| s.parse::<DateTime<Utc>>().ok())
+}
+
+/// Where an event stands for a shopper, in the order the checks apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaleState {
+    /// Tickets can be bought now.
+    OnSale,
+    /// The sale opens at this moment.
+    NotYet(DateTime<Utc>),
+    /// The sale window has closed.
+    Ended,
+    /// Nothing is left.
+    SoldOut,
+    /// The promoter cancelled it.
+    Cancelled,
+    /// It has started or is over.
+    Past,
+}
+
+impl SaleState {
+    /// From the event's status, times and availability, at `now`.
+    pub fn of(
+        status: &str,
+        starts_at: Option<DateTime<Utc>>,
+        sale: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+        sold_out: bool,
+        now: DateTime<Utc>,
+    ) -> Self {
+        match (status, starts_at, sale) {
+            ("cancelled", _, _) => Self::Cancelled,
+            ("completed", _, _) => Self::Past,
+            (_, Some(start), _) if start <= now => Self::Past,
+            (_, _, (Some(opens), _)) if now < opens => Self::NotYet(opens),
+            (_, _, (_, Some(closes))) if now >= closes => Self::Ended,
+            _ if sold_out => Self::SoldOut,
+            _ => Self::OnSale,
+        }
+    }
+
+    /// From an event page's JSON (`GET /v1/events/{id}`).
+    pub fn of_event(e: &Value, now: DateTime<Utc>) -> Self {
+        Self::of(
+            text(&e["status"]),
+            instant(&e["starts_at"]),
+            (instant(&e["sale_starts_at"]), instant(&e["sale_ends_at"])),
+            e["availability"]["sold_out"].as_bool().unwrap_or(false),
+            now,
+        )
+    }
+
+    /// What a badge says, with the sale's opening in the venue's time.
+    pub fn label(self, zone: &str) -> String {
+        match self {
+            Self::OnSale => "On sale now".to_owned(),
+            Self::NotYet(opens) => format!("On sale {}", format::local(opens, zone).full()),
+            Self::Ended => "Sales have ended".to_owned(),
+            Self::SoldOut => "Sold out".to_owned(),
+            Self::Cancelled => "Cancelled".to_owned(),
+            Self::Past => "This event has taken place".to_owned(),
+        }
+    }
+
+    /// A stable name for styles and tests.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::OnSale => "on-sale",
+            Self::NotYet(_) => "not-yet",
+            Self::Ended => "ended",
+            Self::SoldOut => "sold-out",
+            Self::Cancelled => "cancelled",
+            Self::Past => "past",
+        }
+    }
 }
 
 fn text(v: &Value) -> &str {

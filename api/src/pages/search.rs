@@ -6,11 +6,15 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use search::{FacetCount, PriceBucket};
+use sqlx::PgPool;
+use std::collections::HashMap;
 
 use super::{
-    LIST_CACHE, MalformedAddress, UnavailablePage, error_page, layout, money, page, search_form,
+    LIST_CACHE, MalformedAddress, SaleState, UnavailablePage, error_page, format, layout, money,
+    page, search_form,
 };
 use crate::AppState;
 use crate::search::params::{self, SearchParams};
@@ -160,6 +164,33 @@ fn month_links(params: &[(String, String)], months: &[FacetCount]) -> Vec<(Strin
         .collect()
 }
 
+/// What the search document does not carry and a result shows: the
+/// venue's zone and the sale window.
+#[derive(Debug, sqlx::FromRow)]
+struct SaleFacts {
+    event_id: i64,
+    status: String,
+    sale_starts_at: DateTime<Utc>,
+    sale_ends_at: DateTime<Utc>,
+    timezone: String,
+}
+
+/// The sale facts of a page of hits, from Postgres in one query; none when
+/// the database is unreachable (the page then shows UTC and no sale
+/// state).
+async fn sale_facts(pool: &PgPool, ids: &[i64]) -> HashMap<i64, SaleFacts> {
+    let rows: Vec<SaleFacts> = sqlx::query_as(
+        "select e.event_id, e.status, e.sale_starts_at, e.sale_ends_at, v.timezone
+           from events e join venues v using (venue_id)
+          where e.event_id = any($1)",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await
+    .unwrap_or_default();
+    rows.into_iter().map(|r| (r.event_id, r)).collect()
+}
+
 /// The search page.
 ///
 /// Takes the parameters `GET /v1/events/search` takes, and shows the
@@ -209,6 +240,9 @@ pub async fn search_page(
         .find(|(k, _)| k == "sort")
         .map_or("relevance", |(_, v)| v.as_str())
         .to_owned();
+    let ids: Vec<i64> = results.hits.iter().map(|h| h.event_id).collect();
+    let sales = sale_facts(&state.ctx.pool, &ids).await;
+    let now = Utc::now();
     let prices = price_links(&params, &results.facets.price);
     let months = month_links(&params, &results.facets.month);
     let page_no = parsed.page;
@@ -242,13 +276,17 @@ pub async fn search_page(
                     p #total { (results.total) " events" }
                     ol #results {
                         @for hit in &results.hits {
-                            li.result {
+                            @let facts = sales.get(&hit.event_id);
+                            @let zone = facts.map_or("UTC", |f| f.timezone.as_str());
+                            @let state = facts.map_or(SaleState::OnSale, |f| SaleState::of(
+                                &f.status, Some(hit.starts_at), (Some(f.sale_starts_at), Some(f.sale_ends_at)), hit.sold_out, now));
+                            li.result data-event-id=(hit.event_id) {
                                 a.event-link href={ "/events/" (hit.event_id) } { (hit.title) }
                                 p.meta {
-                                    (hit.starts_at.format("%a %-d %b %Y")) " · " (hit.venue.name) ", " (hit.venue.city)
+                                    (format::local(hit.starts_at, zone).full()) " · " (hit.venue.name) ", " (hit.venue.city)
                                     " · from " (money(hit.min_price_cents, &hit.currency))
-                                    @if hit.sold_out { " · " strong { "Sold out" } }
                                 }
+                                p.card-foot { span.badge data-state=(state.key()) { (state.label(zone)) } }
                             }
                         }
                     }

@@ -67,6 +67,8 @@ pub struct ServiceContext {
     pub http_timeouts: crate::config::HttpTimeouts,
     /// Rate limits shared by every instance.
     pub limiter: crate::ratelimit::Limiter,
+    /// The service's HTML page for an unknown address, if it serves pages.
+    pub not_found_page: Option<crate::server::NotFoundPage>,
 }
 
 impl ServiceContext {
@@ -108,6 +110,7 @@ impl ServiceContext {
             metrics,
             probes,
             http_timeouts: config.http,
+            not_found_page: None,
         })
     }
 
@@ -146,7 +149,7 @@ impl ServiceContext {
         host: IpAddr,
         port: u16,
     ) -> Result<HttpServer, StartupError> {
-        let app = with_standard_routes(routes, probes, self.metrics.clone());
+        let app = with_standard_routes(routes, probes, self.metrics.clone(), self.not_found_page);
         HttpServer::bind(host, port, app, self.http_timeouts)
             .await
             .map_err(|source| StartupError::Bind {

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
+use axum::response::IntoResponse;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -137,6 +138,27 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// A service's own HTML answer to a browser asking for a page that does
+/// not exist (a `GET` off `/v1/` that accepts `text/html`); JSON clients
+/// and API paths keep the problem+json 404.
+#[derive(Debug, Clone, Copy)]
+pub struct NotFoundPage(pub fn() -> axum::response::Response);
+
+fn wants_page(
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+    headers: &axum::http::HeaderMap,
+) -> bool {
+    let accepts_html = headers
+        .get_all(axum::http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.to_ascii_lowercase().contains("text/html"));
+    (method == axum::http::Method::GET || method == axum::http::Method::HEAD)
+        && !uri.path().starts_with("/v1/")
+        && accepts_html
+}
+
 /// Wraps a service's routes with what every service serves: the health
 /// routes, request metrics, request tracing with an `x-request-id`, a
 /// problem+json 404 for unknown paths and 405 for unknown methods, and the
@@ -145,13 +167,23 @@ pub fn with_standard_routes(
     routes: Router,
     probes: crate::health::Probes,
     metrics: crate::metrics::Metrics,
+    not_found_page: Option<NotFoundPage>,
 ) -> Router {
     use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
     use tower_http::trace::TraceLayer;
 
     routes
         .merge(crate::health::router(probes))
-        .fallback(|| async { problem::Problem::not_found("no such route") })
+        .fallback(
+            move |method: axum::http::Method,
+                  uri: axum::http::Uri,
+                  headers: axum::http::HeaderMap| async move {
+                match not_found_page {
+                    Some(NotFoundPage(page)) if wants_page(&method, &uri, &headers) => page(),
+                    _ => problem::Problem::not_found("no such route").into_response(),
+                }
+            },
+        )
         .method_not_allowed_fallback(crate::hardening::method_not_allowed)
         .layer(axum::middleware::from_fn(
             crate::hardening::reject_nul_in_query,

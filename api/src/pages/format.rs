@@ -1,0 +1,141 @@
+//! How the pages write money and time: prices from ISO 4217 minor units
+//! through CLDR's currency patterns (ICU4X), times in the venue's own zone
+//! (the IANA database through `chrono-tz`) with its abbreviation.
+//!
+//! The pages are English, so the locale is `en`: "$115.99", "£82.99",
+//! "¥1,500", "CZK 1,372.99". Amounts are stored in each currency's minor
+//! unit (cents for USD, none for JPY, fils for BHD), and the exponent comes
+//! from ISO 4217 (`iso_currency`), never an assumed 2.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, LazyLock, RwLock};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use fixed_decimal::Decimal;
+use icu_decimal::DecimalFormatter;
+use icu_experimental::dimension::currency::CurrencyType;
+use icu_experimental::dimension::currency::formatter::CurrencyFormatter;
+use icu_locale_core::locale;
+
+type Formatter = Arc<CurrencyFormatter<DecimalFormatter>>;
+
+/// One formatter per currency met, built from the compiled CLDR data.
+static FORMATTERS: LazyLock<RwLock<HashMap<String, Option<Formatter>>>> =
+    LazyLock::new(|| RwLock::new(HashMap::new()));
+
+fn formatter(currency: &str) -> Option<Formatter> {
+    if let Some(found) = FORMATTERS.read().ok()?.get(currency) {
+        return found.clone();
+    }
+    let built = CurrencyType::try_from_str(&currency.to_ascii_lowercase())
+        .ok()
+        .and_then(|code| {
+            CurrencyFormatter::try_new_symbol(locale!("en").into(), code, Default::default()).ok()
+        })
+        .map(Arc::new);
+    if let Ok(mut all) = FORMATTERS.write() {
+        all.insert(currency.to_owned(), built.clone());
+    }
+    built
+}
+
+/// Digits after the decimal point in `currency`'s minor unit (ISO 4217); 2
+/// for a code ISO does not know.
+pub fn minor_digits(currency: &str) -> i16 {
+    iso_currency::Currency::from_code(currency)
+        .and_then(|c| c.exponent())
+        .map_or(2, |e| i16::try_from(e).unwrap_or(2))
+}
+
+/// `minor` units of `currency`, as a shopper reads it: "$115.99".
+pub fn money(minor: i64, currency: &str) -> String {
+    let digits = minor_digits(currency);
+    let mut amount = Decimal::from(minor);
+    amount.multiply_pow10(-digits);
+    match formatter(currency) {
+        Some(f) => f.format_fixed_decimal(&amount).to_string(),
+        None => {
+            amount.absolute.pad_end(-digits);
+            format!("{amount} {currency}")
+        }
+    }
+}
+
+/// A moment in a venue's zone, ready to print.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalTime {
+    /// "Sat 12 Dec 2026".
+    pub date: String,
+    /// "19:15".
+    pub time: String,
+    /// The zone's abbreviation then: "EST", "BST", or an offset such as
+    /// "+03" where the zone has no letters.
+    pub zone: String,
+    /// RFC 3339 with the local offset, for `<time datetime>`.
+    pub machine: String,
+}
+
+impl LocalTime {
+    /// "Sat 12 Dec 2026, 19:15 EST".
+    pub fn full(&self) -> String {
+        format!("{}, {} {}", self.date, self.time, self.zone)
+    }
+}
+
+/// `at` in the IANA zone `zone` (UTC when the name is unknown).
+pub fn local(at: DateTime<Utc>, zone: &str) -> LocalTime {
+    let tz = Tz::from_str(zone).unwrap_or(Tz::UTC);
+    let t = at.with_timezone(&tz);
+    LocalTime {
+        date: t.format("%a %-d %b %Y").to_string(),
+        time: t.format("%H:%M").to_string(),
+        zone: t.format("%Z").to_string(),
+        machine: t.to_rfc3339(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_use_each_currency_s_symbol_grouping_and_minor_unit() {
+        assert_eq!(money(11599, "USD"), "$115.99");
+        assert_eq!(money(8299, "GBP"), "£82.99");
+        assert_eq!(money(4500, "EUR"), "€45.00");
+        assert_eq!(money(1500, "JPY"), "¥1,500");
+        assert_eq!(money(123_456_789, "USD"), "$1,234,567.89");
+        assert_eq!(money(0, "USD"), "$0.00");
+        // Three decimals for the Bahraini dinar, none for the yen.
+        assert!(
+            money(45_000, "BHD").contains("45.000"),
+            "{}",
+            money(45_000, "BHD")
+        );
+        assert!(
+            money(137_299, "CZK").contains("1,372.99"),
+            "{}",
+            money(137_299, "CZK")
+        );
+    }
+
+    #[test]
+    fn times_are_the_venue_s_wall_clock_with_its_abbreviation() {
+        let at: DateTime<Utc> = "2026-12-13T00:15:00Z".parse().expect("time");
+        let ny = local(at, "America/New_York");
+        assert_eq!(ny.full(), "Sat 12 Dec 2026, 19:15 EST");
+        assert_eq!(ny.machine, "2026-12-12T19:15:00-05:00");
+        let summer: DateTime<Utc> = "2027-07-01T18:30:00Z".parse().expect("time");
+        assert_eq!(
+            local(summer, "Europe/London").full(),
+            "Thu 1 Jul 2027, 19:30 BST"
+        );
+        assert_eq!(
+            local(summer, "Europe/Prague").full(),
+            "Thu 1 Jul 2027, 20:30 CEST"
+        );
+        assert_eq!(local(summer, "Not/AZone").zone, "UTC");
+    }
+}
