@@ -15,7 +15,7 @@ export async function getJson<T = any>(request: APIRequestContext, url: string):
   return (await response.json()) as T;
 }
 
-// --- the seat map (api/src/seat_map.rs) -------------------------------------
+// --- the seat map JSON (api/src/events/seat_map.rs) ----------------------------
 
 export type SeatState = { status: string; tier: number | null; section: string; row: string };
 
@@ -128,38 +128,103 @@ export async function sessionCookie(page: Page): Promise<string> {
   return session!.value;
 }
 
-/** On /me/tickets: the number of tickets, once the script has filled the list. */
+/** On /me/tickets: the number of ticket lines, once the script has filled the page. */
 export async function ticketCount(page: Page): Promise<number> {
   await expect(page).toHaveURL(/\/me\/tickets$/);
-  await expect(page.locator('#tickets li.ticket, #no-tickets').first()).toBeVisible();
+  await expect(page.locator('#tickets article.booking, #no-tickets:visible').first()).toBeVisible();
   return page.locator('#tickets li.ticket').count();
 }
 
-/**
- * On an event page: waits for the drawn seat map and picks `n` available
- * seats of one tier (as the page shows them); returns their ids.
- */
-export async function pickAvailableSeats(page: Page, n: number): Promise<string[]> {
-  const available = page.locator('#seat-map svg circle.seat[data-status="a"][data-tier]');
-  await expect(available.first()).toBeVisible();
-  const seats = await available.evaluateAll((els) =>
-    els.map((e) => ({ id: e.getAttribute('data-seat-id')!, tier: e.getAttribute('data-tier') ?? '' })),
-  );
-  const byTier = new Map<string, string[]>();
-  for (const s of seats) byTier.set(s.tier, [...(byTier.get(s.tier) ?? []), s.id]);
-  const tier = [...byTier.values()].find((ids) => ids.length >= n);
-  expect(tier, `a tier with ${n} available seats on the map`).toBeTruthy();
-  return tier!.slice(0, n);
+// --- the seat map (api/static/seatmap.js) ---------------------------------
+
+export type SectionOverview = {
+  section_id: number; name: string; ticket_type_id: number | null; seats: number; available: number;
+  label: [number, number]; bounds: { min_x: number; min_y: number; max_x: number; max_y: number }; seat_pitch: number;
+};
+
+export async function sectionsOf(request: APIRequestContext, eventId: number): Promise<SectionOverview[]> {
+  return (await getJson(request, `/v1/events/${eventId}/sections`)).sections;
 }
 
-/** Clicks the seats (by id) and checks the page counts them as selected. */
+export type ApiSeat = { id: number; number: number; x: number; y: number; status: string; row: string; accessible: boolean };
+
+/** A section's seats as the JSON API gives them (x/y decoded from the compact format). */
+export async function seatsOf(request: APIRequestContext, eventId: number, sectionId: number): Promise<ApiSeat[]> {
+  const map = await getJson(request, `/v1/events/${eventId}/seats?section=${sectionId}`);
+  const out: ApiSeat[] = [];
+  const decode = (d: number[]) => { let acc = 0; return d.map((v) => (acc += v) / 10); };
+  for (const row of map.sections[0].rows) {
+    const n = row.status.length;
+    const xs = row.dxs ? decode(row.dxs) : Array.from({ length: n }, (_, i) => row.x0 + (row.dx ?? 0) * i);
+    const ys = row.dys ? decode(row.dys) : Array(n).fill(row.y);
+    const accessible = new Set<number>(row.accessible ?? []);
+    for (let i = 0; i < n; i++) {
+      out.push({
+        id: row.seat_ids ? row.seat_ids[i] : row.first_seat_id + i,
+        number: row.numbers ? row.numbers[i] : row.first_number + i,
+        x: xs[i], y: ys[i], status: row.status[i], row: row.label, accessible: accessible.has(i),
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * Where a point of the seat map's drawing is on the screen: the API's x/y
+ * through the SVG's own transform (getScreenCTM), never through the app's
+ * hit testing.
+ */
+export async function screenPoint(page: Page, x: number, y: number): Promise<{ x: number; y: number }> {
+  return page.evaluate(([px, py]) => {
+    const svg = document.querySelector('#seat-map-svg') as SVGSVGElement;
+    const m = svg.getScreenCTM()!;
+    return { x: m.a * px + m.c * py + m.e, y: m.b * px + m.d * py + m.f };
+  }, [x, y]);
+}
+
+/**
+ * On an event page: clicks a section on the overview (at its label point,
+ * from the API) and waits until its seats are drawn. Takes the first
+ * section with `minSeats` available unless one is named.
+ */
+export async function zoomIntoSection(page: Page, request: APIRequestContext, eventId: number, opts: { minSeats?: number; sectionId?: number } = {}): Promise<SectionOverview> {
+  const sections = await sectionsOf(request, eventId);
+  const section = opts.sectionId !== undefined
+    ? sections.find((s) => s.section_id === opts.sectionId)
+    : sections.find((s) => s.ticket_type_id !== null && s.available >= (opts.minSeats ?? 1));
+  expect(section, `a section with ${opts.minSeats ?? 1} seats available`).toBeTruthy();
+  await expect(page.locator(`#seat-map g.section[data-section-id="${section!.section_id}"]`)).toBeVisible();
+  await page.locator('#seat-map-svg').scrollIntoViewIfNeeded();
+  const at = await screenPoint(page, section!.label[0], section!.label[1]);
+  await page.mouse.click(at.x, at.y);
+  await expect(page.locator('#seat-map')).toHaveAttribute('data-zoomed', String(section!.section_id));
+  await expect(page.locator(`#seat-map g.section[data-section-id="${section!.section_id}"] .seat`).first()).toBeVisible();
+  await expect(page.locator('#map-where')).toContainText(`Section ${section!.name}`);
+  return section!;
+}
+
+/**
+ * On an event page: zooms into a section with `n` available seats and
+ * returns the ids of `n` of them (as the page draws them).
+ */
+export async function pickAvailableSeats(page: Page, n: number, request?: APIRequestContext): Promise<string[]> {
+  const eventId = Number(await page.locator('#event').getAttribute('data-event-id'));
+  const section = await zoomIntoSection(page, request ?? page.request, eventId, { minSeats: n });
+  const available = page.locator(`#seat-map g.section[data-section-id="${section.section_id}"] .seat[data-status="a"][data-tier]`);
+  const ids = await available.evaluateAll((els) => els.map((e) => e.getAttribute('data-seat-id')!));
+  expect(ids.length, `${n} available seats drawn in section ${section.name}`).toBeGreaterThanOrEqual(n);
+  return ids.slice(0, n);
+}
+
+/** Clicks the seats (by id) and checks the page lists them as chosen. */
 export async function selectSeats(page: Page, ids: string[]): Promise<void> {
   for (const id of ids) {
-    const seat = page.locator(`#seat-map circle.seat[data-seat-id="${id}"]`);
+    const seat = page.locator(`#seat-map .seat[data-seat-id="${id}"]`);
     await seat.click();
     await expect(seat).toHaveAttribute('aria-checked', 'true');
   }
-  await expect(page.locator('#selection')).toContainText(`${ids.length} ${ids.length === 1 ? "seat" : "seats"} selected`);
+  await expect(page.locator('#selection')).toHaveText(`${ids.length} ${ids.length === 1 ? 'seat' : 'seats'} selected`);
+  await expect(page.locator('#chosen li.chosen-seat')).toHaveCount(ids.length);
 }
 
 /** Holds the selected seats; returns the booking id from /checkout/ID. */

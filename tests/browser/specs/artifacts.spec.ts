@@ -1,17 +1,19 @@
 // Screenshots for a human to look at: the event page with its seat map and
 // a search page, under tests/browser/artifacts/.
 import { expect, test } from '@playwright/test';
-import { findBookableEvent, saveScreenshot } from '../lib/helpers';
+import { findBookableEvent, pickAvailableSeats, saveScreenshot } from '../lib/helpers';
 
 test('screenshots: event page with its seat map, search page', async ({ page, request }, testInfo) => {
   const target = await findBookableEvent(request, { minSeats: 1 });
 
   await page.goto(`/events/${target.id}`);
   await expect(page.locator('h1#event-title')).toHaveText(target.title);
-  await expect(page.locator('#seat-map svg circle.seat').first()).toBeVisible();
-  const seats = await page.locator('#seat-map svg circle.seat').count();
+  await expect(page.locator('#seat-map g.section').first()).toBeVisible();
+  await saveScreenshot(page, testInfo, 'event-page-overview');
+  await pickAvailableSeats(page, 1, request);
+  const seats = await page.locator('#seat-map .seat').count();
   expect(seats).toBeGreaterThan(0);
-  console.log(`event ${target.id}: ${seats} seats drawn`);
+  console.log(`event ${target.id}: ${seats} seats drawn after zooming into a section`);
   await saveScreenshot(page, testInfo, 'event-page');
 
   const words = target.title.replace(/[^\p{L}\p{N}\s]/gu, ' ').split(/\s+/).filter(Boolean).slice(0, 2).join(' ');

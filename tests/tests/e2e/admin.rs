@@ -647,3 +647,69 @@ async fn venues_and_performers_update_in_place() {
         .expect("request");
     assert_eq!(response.status(), 400);
 }
+
+#[tokio::test]
+async fn doors_time_zones_and_stage_outlines_are_checked_and_kept() {
+    let admin = Admin::start().await;
+    // A time zone the tz database does not know is refused by name.
+    let mut bad_zone = venue_body(None);
+    bad_zone["timezone"] = json!("Mars/Olympus_Mons");
+    let (status, problem) = admin.send(Method::POST, "/v1/venues", &bad_zone).await;
+    assert_eq!(
+        (status, problem["field"].clone()),
+        (400, json!("timezone")),
+        "{problem}"
+    );
+
+    // A stage outline needs three points or more, each finite.
+    let mut map = seat_map(1, 2, 3);
+    map["stage"] = json!([[0, 0], [10, 0]]);
+    let (status, problem) = admin
+        .send(Method::POST, "/v1/venues", &venue_body(Some(map.clone())))
+        .await;
+    assert_eq!(
+        (status, problem["field"].clone()),
+        (400, json!("seat_map.stage")),
+        "{problem}"
+    );
+    map["stage"] = json!([[0, -20], [10, -20], [10, -10]]);
+    let (status, venue) = admin
+        .send(Method::POST, "/v1/venues", &venue_body(Some(map)))
+        .await;
+    assert_eq!(status, 201, "{venue}");
+    assert_eq!(
+        venue["stage"],
+        json!([[0.0, -20.0], [10.0, -20.0], [10.0, -10.0]])
+    );
+    let venue_id = venue["venue_id"].as_i64().expect("id");
+
+    // Doors open at or before the start, and at most a day before.
+    let mut event = event_body(venue_id, &[], TimeDelta::days(-1));
+    let starts: chrono::DateTime<Utc> =
+        serde_json::from_value(event["starts_at"].clone()).expect("starts");
+    event["doors_at"] = json!(starts + TimeDelta::minutes(5));
+    let (status, problem) = admin.send(Method::POST, "/v1/events", &event).await;
+    assert_eq!(
+        (status, problem["field"].clone()),
+        (400, json!("doors_at")),
+        "{problem}"
+    );
+    event["doors_at"] = json!(starts - TimeDelta::minutes(45));
+    let (status, created) = admin.send(Method::POST, "/v1/events", &event).await;
+    assert_eq!(status, 201, "{created}");
+    let page: Value = admin
+        .app
+        .get(&format!("/v1/events/{}", created["event_id"]))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let doors: chrono::DateTime<Utc> =
+        serde_json::from_value(page["doors_at"].clone()).expect("doors");
+    // Postgres keeps microseconds.
+    let expected = starts - TimeDelta::minutes(45);
+    assert!(
+        (doors - expected).abs() < TimeDelta::milliseconds(1),
+        "{doors} {expected}"
+    );
+}

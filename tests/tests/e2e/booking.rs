@@ -165,6 +165,15 @@ async fn holding_a_held_seat_returns_409_naming_the_seat() {
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["code"], "seats_unavailable");
     assert_eq!(body["unavailable_seat_ids"], json!([seats[0]]));
+    // Named as a shopper reads them, not only by id.
+    assert_eq!(
+        body["unavailable_seats"],
+        json!([{"seat_id": seats[0], "section": "Stalls", "row": "R1", "number": 1}])
+    );
+    assert_eq!(
+        body["detail"],
+        "Stalls, row R1, seat 1 is no longer available"
+    );
     assert_eq!(
         seat_states(&s.app, s.event.event_id, &seats[1..]).await,
         ["available"]
@@ -450,26 +459,109 @@ async fn paying_confirms_sells_the_seats_and_shows_tickets() {
 }
 
 #[tokio::test]
-async fn a_declined_card_rejects_the_booking_and_releases_the_seats() {
+async fn a_declined_card_keeps_the_hold_for_another_card_until_the_last_attempt() {
     let s = setup(1, 4, 10, &[]).await;
     let seats = &s.event.rows[0][0..2];
     let (_, held) = hold_seats(&s, &s.token, seats).await;
+    let id = id_of(&held);
+    let expires_at = held["expires_at"].clone();
 
-    let (status, body) = confirm(&s.app, &s.token, &id_of(&held), DECLINE_CARD).await;
-
+    // A decline with attempts left: nothing charged, the seats stay held
+    // (until the booking's own expiry, not the payment grace), and another
+    // card pays.
+    let (status, body) = confirm(&s.app, &s.token, &id, DECLINE_CARD).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["code"], "payment_declined");
     assert_eq!(body["field"], "payment.card_number");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("still held"),
+        "{body}"
+    );
     assert_eq!(
         seat_states(&s.app, s.event.event_id, seats).await,
+        ["held", "held"]
+    );
+    let (_, view) = get(&s.app, &format!("/v1/bookings/{id}"), &s.token).await;
+    assert_eq!(view["status"], "payment_pending");
+    let held_until: Vec<bool> = sqlx::query_scalar(
+        "select es.held_until = b.expires_at from event_seats es join bookings b on b.booking_id = es.booking_id
+          where b.booking_id = $1::uuid",
+    )
+    .bind(&id)
+    .fetch_all(&s.app.db.pool)
+    .await
+    .expect("held until");
+    assert_eq!(held_until, [true, true], "the payment grace is taken back");
+    assert_eq!(view["expires_at"], expires_at);
+
+    let (status, paid) = confirm(&s.app, &s.token, &id, SUCCESS_CARD).await;
+    assert_eq!(status, 200, "{paid}");
+    assert_eq!(paid["status"], "confirmed");
+    let charges: Vec<(String, String)> = sqlx::query_as(
+        "select idempotency_key, status from payments where booking_id = $1::uuid order by created_at",
+    )
+    .bind(&id)
+    .fetch_all(&s.app.db.pool)
+    .await
+    .expect("charges");
+    assert_eq!(
+        charges,
+        [
+            (format!("charge-{id}"), "declined".to_owned()),
+            (format!("charge-{id}-2"), "succeeded".to_owned())
+        ]
+    );
+
+    // Three declines in all: the last rejects the booking and releases.
+    let (_, other) = hold_seats(&s, &s.token, &s.event.rows[0][2..4]).await;
+    let other_id = id_of(&other);
+    for attempt in 1..=3 {
+        let (status, body) = confirm(&s.app, &s.token, &other_id, DECLINE_CARD).await;
+        assert_eq!(status, 409, "attempt {attempt}: {body}");
+        assert_eq!(body["code"], "payment_declined");
+    }
+    assert_eq!(
+        seat_states(&s.app, s.event.event_id, &s.event.rows[0][2..4]).await,
         ["available", "available"]
     );
     assert_eq!(
-        get(&s.app, &format!("/v1/bookings/{}", id_of(&held)), &s.token)
+        get(&s.app, &format!("/v1/bookings/{other_id}"), &s.token)
             .await
             .1["status"],
         "rejected"
     );
+}
+
+#[tokio::test]
+async fn a_mistyped_card_number_is_refused_by_its_check_digit_before_any_charge() {
+    let s = setup(1, 4, 10, &[]).await;
+    let (_, held) = hold_seats(&s, &s.token, &s.event.rows[0][0..1]).await;
+    let id = id_of(&held);
+
+    // 4242 4242 4242 4241: one digit off the success card.
+    let (status, body) = confirm(&s.app, &s.token, &id, "4242 4242 4242 4241").await;
+
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["field"], "payment.card_number");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("mistyped"),
+        "{body}"
+    );
+    let charges: i64 =
+        sqlx::query_scalar("select count(*) from payments where booking_id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&s.app.db.pool)
+            .await
+            .expect("count");
+    assert_eq!(charges, 0, "nothing reached the provider");
+    let (status, paid) = confirm(&s.app, &s.token, &id, SUCCESS_CARD).await;
+    assert_eq!((status, paid["status"].clone()), (200, json!("confirmed")));
 }
 
 #[tokio::test]

@@ -365,24 +365,110 @@ async fn the_seat_map_is_compact_and_shows_live_status() {
 }
 
 #[tokio::test]
+async fn the_overview_outlines_sections_with_seats_left_and_a_section_s_seats_come_alone() {
+    let db = TestDb::migrated().await;
+    // One section: 3 rows of 4 seats at x = 10, 20, 30, 40 (fixtures).
+    let event = e2e::fixtures::on_sale_event(&db.pool, 3, 4, 10).await;
+    let user = e2e::fixtures::user(&db.pool, "user").await;
+    let booking = e2e::fixtures::pending_booking(&db.pool, user, event.event_id).await;
+    sqlx::query("update event_seats set status = 'sold', booking_id = $1 where seat_id = any($2)")
+        .bind(booking)
+        .bind(&event.rows[0][0..3])
+        .execute(&db.pool)
+        .await
+        .expect("sold");
+    sqlx::query("update venues set stage = '[[0,-50],[50,-50],[50,-40]]' where venue_id = (select venue_id from events where event_id = $1)")
+        .bind(event.event_id)
+        .execute(&db.pool)
+        .await
+        .expect("stage");
+    let app = spawn_app_with(Service::Api, db, &[]).await;
+
+    let r = app
+        .get(&format!("/v1/events/{}/sections", event.event_id))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(header_of(&r, "surrogate-key").contains(&format!("event:{}", event.event_id)));
+    let overview: Value = r.json().await.expect("json");
+    let section = &overview["sections"][0];
+    assert_eq!(section["section_id"], event.section_id);
+    assert_eq!(section["seats"], 12);
+    assert_eq!(section["available"], 9, "three of twelve sold");
+    assert_eq!(section["ticket_type_id"], event.seated_type_id);
+    // A grid's hull is its four corners; the label sits at their centre.
+    let outline = section["outline"].as_array().expect("outline");
+    assert_eq!(outline.len(), 4, "{outline:?}");
+    assert_eq!(section["seat_pitch"], 10.0);
+    assert_eq!(overview["stage"][0], serde_json::json!([0.0, -50.0]));
+    assert!(
+        overview["bounds"]["min_y"].as_f64() <= Some(-50.0),
+        "the stage is inside the bounds"
+    );
+    assert!(
+        !overview.to_string().contains("\"rows\""),
+        "no seats on the overview"
+    );
+
+    let one = app
+        .get(&format!(
+            "/v1/events/{}/seats?section={}",
+            event.event_id, event.section_id
+        ))
+        .await;
+    assert_eq!(one.status(), 200);
+    let map: Value = one.json().await.expect("json");
+    assert_eq!(map["sections"].as_array().map(Vec::len), Some(1));
+    assert_eq!(map["sections"][0]["rows"].as_array().map(Vec::len), Some(3));
+    assert_eq!(map["sections"][0]["rows"][0]["status"], "sssa");
+    assert_eq!(
+        app.get(&format!(
+            "/v1/events/{}/seats?section=999999",
+            event.event_id
+        ))
+        .await
+        .status(),
+        404
+    );
+    let bad = app
+        .get(&format!("/v1/events/{}/seats?section=abc", event.event_id))
+        .await;
+    assert_eq!(bad.status(), 400);
+    let problem: Value = bad.json().await.expect("problem");
+    assert_eq!(problem["field"], "section");
+}
+
+#[tokio::test]
 async fn the_event_lists_page_by_keyset_through_every_scheduled_event() {
     let app = catalog_api(&[]).await;
-    for (sort, order, limit) in [
-        ("popular", "popularity desc, event_id desc", 50),
-        ("upcoming", "starts_at, event_id", 60),
+    for (sort, order, limit, on_sale) in [
+        ("popular", "popularity desc, event_id desc", 50, false),
+        ("upcoming", "starts_at, event_id", 60, false),
+        // What a shopper can buy now: the sale is open, the show ahead.
+        ("popular", "popularity desc, event_id desc", 50, true),
     ] {
+        let sale = if on_sale {
+            " and sale_starts_at <= now() and now() < sale_ends_at and starts_at > now()"
+        } else {
+            ""
+        };
         let expected: Vec<i64> = sqlx::query_scalar(&format!(
-            "select event_id from events where status = 'scheduled' and ({sort:?} = 'popular' or starts_at > now()) order by {order}"
+            "select event_id from events where status = 'scheduled' and ({sort:?} = 'popular' or starts_at > now()){sale} order by {order}"
         ).replace('"', "'"))
         .fetch_all(&app.db.pool)
         .await
         .expect("expected order");
+        assert!(
+            !expected.is_empty(),
+            "{sort} {on_sale}: the catalog has such events"
+        );
         let mut seen = Vec::new();
         let mut after: Option<String> = None;
         loop {
             let path = match &after {
-                Some(a) => format!("/v1/events?sort={sort}&limit={limit}&after={a}"),
-                None => format!("/v1/events?sort={sort}&limit={limit}"),
+                Some(a) => {
+                    format!("/v1/events?sort={sort}&limit={limit}&on_sale={on_sale}&after={a}")
+                }
+                None => format!("/v1/events?sort={sort}&limit={limit}&on_sale={on_sale}"),
             };
             let r = app.get(&path).await;
             assert_eq!(r.status(), 200, "{path}");
@@ -400,9 +486,10 @@ async fn the_event_lists_page_by_keyset_through_every_scheduled_event() {
             }
             assert!(seen.len() <= expected.len(), "{sort}: paging does not end");
         }
-        assert_eq!(seen, expected, "{sort}");
+        assert_eq!(seen, expected, "{sort} on_sale={on_sale}");
     }
     for bad in [
+        "/v1/events?on_sale=yes",
         "/v1/events?after=nonsense",
         "/v1/events?limit=1000",
         "/v1/events?sort=random",

@@ -44,7 +44,9 @@ async fn pages_render_with_cdn_headers_and_no_user_data() {
     assert!(header_of(&event, "etag").starts_with('"'));
     assert!(header_of(&event, "surrogate-key").contains("event:2"));
     let html = event.text().await.expect("html");
-    assert!(html.contains("id=\"seat-map\"") && html.contains("id=\"event-title\""));
+    // The event page says where its sale stands; the seat map only shows
+    // while it can be used (the shop tests read both in a browser).
+    assert!(html.contains("id=\"sale-state\"") && html.contains("id=\"event-title\""));
     assert!(
         !html.contains(&token) && !html.contains(&user.to_string()),
         "no user data in cacheable HTML"
@@ -60,6 +62,25 @@ async fn pages_render_with_cdn_headers_and_no_user_data() {
         assert!(header_of(&r, "cache-control").contains("public"), "{path}");
     }
     assert_eq!(app.get("/events/999999").await.status(), 404);
+    // An address that is no page: a browser gets the branded page with a
+    // search box, an API client problem+json.
+    let missing = app
+        .http
+        .get(format!("{}/no/such/page", app.address))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .expect("404 page");
+    assert_eq!(missing.status(), 404);
+    assert!(header_of(&missing, "content-type").starts_with("text/html"));
+    let body = missing.text().await.expect("html");
+    assert!(
+        body.contains("We could not find that page") && body.contains("id=\"search-form\""),
+        "{body}"
+    );
+    let api_missing = app.get("/v1/no-such-route").await;
+    assert_eq!(api_missing.status(), 404);
+    assert!(header_of(&api_missing, "content-type").starts_with("application/problem+json"));
     assert_eq!(app.get("/events/abc").await.status(), 400);
     assert_eq!(app.get("/checkout/not-a-booking").await.status(), 400);
     let script = app.get("/static/app.js").await;
