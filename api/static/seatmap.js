@@ -119,31 +119,33 @@
       const tier = this.tiers.get(s.ticket_type_id);
       const price = this.price(s);
       const forSale = Boolean(tier) && s.available > 0;
-      const g = el("g", {
-        class: "section" + (forSale ? "" : " unavailable"),
-        "data-section-id": s.section_id,
+      // The section (its outline and label) is one button; its seats are
+      // a sibling group, so no control nests inside another.
+      const g = el("g", { class: "section" + (forSale ? "" : " unavailable"), "data-section-id": s.section_id }, this.layer);
+      const button = el("g", {
+        class: "section-button",
         tabindex: 0,
         role: "button",
         "aria-label": "Section " + s.name + ": " + (tier
           ? (s.available > 0 ? price + ", " + s.available.toLocaleString("en") + " of " + s.seats.toLocaleString("en") + " seats left" : "sold out")
           : "not for sale"),
-      }, this.layer);
+      }, g);
       el("polygon", {
         class: "outline",
         points: s.outline.map((p) => p.join(",")).join(" "),
         fill: forSale ? tier.colour : "url(#sold-out-hatch)",
         "fill-opacity": forSale ? 0.35 : 1,
         stroke: forSale ? tier.colour : "#6b7785",
-      }, g);
+      }, button);
       const size = Math.max(6, Math.min(s.bounds.max_x - s.bounds.min_x, s.bounds.max_y - s.bounds.min_y) * 0.28);
-      const label = el("text", { class: "section-label", x: s.label[0], y: s.label[1], "text-anchor": "middle", "dominant-baseline": "middle", "font-size": Math.min(size, pad * 1.2), "aria-hidden": "true" }, g);
+      const label = el("text", { class: "section-label", x: s.label[0], y: s.label[1], "text-anchor": "middle", "dominant-baseline": "middle", "font-size": Math.min(size, pad * 1.2), "aria-hidden": "true" }, button);
       label.textContent = s.name;
-      const seatsLayer = el("g", { class: "seats" }, g);
-      const section = Object.assign({}, s, { g, seatsLayer, tier, rows: null });
+      const seatsLayer = el("g", { class: "seats", role: "group", "aria-label": "Seats in section " + s.name }, g);
+      const section = Object.assign({}, s, { g, button, seatsLayer, tier, rows: null });
       this.sections.set(s.section_id, section);
-      g.addEventListener("click", (e) => { if (!this.dragged && !e.target.closest(".seat")) this.zoomTo(s.section_id); });
-      g.addEventListener("keydown", (e) => {
-        if ((e.key === "Enter" || e.key === " ") && e.target === g) { e.preventDefault(); this.zoomTo(s.section_id, true); }
+      button.addEventListener("click", () => { if (!this.dragged) this.zoomTo(s.section_id); });
+      button.addEventListener("keydown", (e) => {
+        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); this.zoomTo(s.section_id, true); }
       });
     }
 
@@ -247,10 +249,10 @@
       const from = this.zoomed;
       this.zoomed = null;
       this.holder.dataset.zoomed = "";
-      for (const s of this.sections.values()) s.g.setAttribute("tabindex", "0");
+      for (const s of this.sections.values()) s.button.setAttribute("tabindex", "0");
       this.setView(this.home);
       this.where("Overview: choose a section to see its seats");
-      if (from) this.sections.get(from).g.focus();
+      if (from) this.sections.get(from).button.focus();
     }
 
     async zoomTo(sectionId, focusSeat) {
@@ -259,7 +261,7 @@
       await this.ensureSeats(s);
       this.zoomed = sectionId;
       this.holder.dataset.zoomed = String(sectionId);
-      for (const other of this.sections.values()) other.g.setAttribute("tabindex", other === s ? "-1" : "-1");
+      for (const other of this.sections.values()) other.button.setAttribute("tabindex", "-1");
       const b = s.bounds;
       const pad = s.seat_pitch * 3;
       this.setView({ x: b.min_x - pad, y: b.min_y - pad, w: b.max_x - b.min_x + 2 * pad, h: b.max_y - b.min_y + 2 * pad });

@@ -71,8 +71,12 @@ fn facet_group(
                     @for (value, shown, count) in counts {
                         @let selected = params.iter().any(|(k, v)| k == name && v == value);
                         li {
+                            // A link that toggles the filter; the selected
+                            // one is marked for assistive technology
+                            // (aria-current) and by a tick, not only style.
                             a.facet href=(search_url(params, name, value, true)) data-value=(value)
-                                aria-pressed=(if selected { "true" } else { "false" }) {
+                                aria-current=[selected.then_some("true")] {
+                                @if selected { span.tick aria-hidden="true" { "✓ " } }
                                 (shown) " (" (count) ")"
                             }
                         }

@@ -180,7 +180,7 @@ async fn the_search_page_keeps_the_query_in_links_and_shows_facets() {
     );
     assert!(html.contains("data-facet=\"category\""));
     assert!(
-        html.contains("aria-pressed=\"true\""),
+        html.contains("aria-current=\"true\""),
         "the selected category is marked"
     );
     assert!(html.contains("q=metallica"), "facet links keep the query");
