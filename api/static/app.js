@@ -258,7 +258,7 @@ function chosenList(seats) {
     sum += tier ? tier.price_cents : 0;
     currency = tier ? tier.currency : currency;
     list.append(node("li", { class: "chosen-seat", "data-seat-id": String(seat.id) },
-      "Section " + seat.section.name + ", row " + seat.row + ", seat " + seat.number + " · " + (seat.price || "")));
+      sectionName(seat.section.name) + ", row " + seat.row + ", seat " + seat.number + " · " + (seat.price || "")));
   }
   $("#selection").textContent = seats.length + (seats.length === 1 ? " seat" : " seats") + " selected";
   total.textContent = seats.length && currency ? "Total " + money(sum, currency) : "";
@@ -271,6 +271,11 @@ async function eventPage() {
     seatMap = new SeatMap(holder, { money, onChange: chosenList });
     try {
       await seatMap.load();
+      // The ticket list's swatches take the map's colours.
+      document.querySelectorAll(".tier-swatch[data-tier]").forEach((swatch) => {
+        const tier = seatMap.tiers.get(Number(swatch.dataset.tier));
+        if (tier) swatch.style.background = tier.colour;
+      });
     } catch (_) {
       holder.textContent = "The seat map is unavailable right now. You can still let us pick the best available seats.";
     }
@@ -354,11 +359,15 @@ function generalAdmission() {
 }
 
 // --- checkout, confirmation, tickets -----------------------------------------
+// "Section 105" for a numbered section, "Orchestra" for a named one (as the
+// seat map says it).
+function sectionName(name) { return /^\d/.test(name) ? "Section " + name : name; }
+
 // One line of a booking as a shopper reads it: "Section 101, row C, seat 12"
 // or "3 × Floor Standing".
 function itemText(item) {
   return item.seat
-    ? "Section " + item.seat.section + ", row " + item.seat.row + ", seat " + item.seat.number
+    ? sectionName(item.seat.section) + ", row " + item.seat.row + ", seat " + item.seat.number
     : item.quantity + " × " + item.ticket_type;
 }
 

@@ -22,6 +22,9 @@
   const PALETTE = ["#1565c0", "#2e7d32", "#6a1b9a", "#c2410c", "#00796b", "#ad1457", "#4e342e", "#283593"];
   const STATUS_WORD = { a: "available", h: "held by another shopper", s: "sold", "-": "not for sale" };
 
+  // "Section 105" for a numbered section, "Orchestra" for a named one.
+  function sectionName(name) { return /^\d/.test(name) ? "Section " + name : name; }
+
   function el(name, attrs, parent) {
     const node = document.createElementNS(SVG, name);
     for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
@@ -126,7 +129,7 @@
         class: "section-button",
         tabindex: 0,
         role: "button",
-        "aria-label": "Section " + s.name + ": " + (tier
+        "aria-label": sectionName(s.name) + ": " + (tier
           ? (s.available > 0 ? price + ", " + s.available.toLocaleString("en") + " of " + s.seats.toLocaleString("en") + " seats left" : "sold out")
           : "not for sale"),
       }, g);
@@ -266,7 +269,7 @@
       const pad = s.seat_pitch * 3;
       this.setView({ x: b.min_x - pad, y: b.min_y - pad, w: b.max_x - b.min_x + 2 * pad, h: b.max_y - b.min_y + 2 * pad });
       const price = this.price(s);
-      this.where("Section " + s.name + (price ? ", " + price : "") + ": " + s.available + " seats left. Arrow keys move between seats, Escape returns to all sections.");
+      this.where(sectionName(s.name) + (price ? ", " + price : "") + ": " + s.available + " seats left. Arrow keys move between seats, Escape returns to all sections.");
       const first = s.flat.find((seat) => seat.status === "a") || s.flat[0];
       this.rove(s, first, Boolean(focusSeat));
     }
@@ -346,7 +349,7 @@
     }
 
     label(seat) {
-      return "Section " + seat.section.name + ", row " + seat.row + ", seat " + seat.number +
+      return sectionName(seat.section.name) + ", row " + seat.row + ", seat " + seat.number +
         (seat.accessible ? ", wheelchair space" : "") +
         (this.free(seat) ? ", " + (seat.price || "") : ", " + STATUS_WORD[seat.status]);
     }
@@ -453,7 +456,7 @@
     tip(seat) {
       const box = seat.el.getBoundingClientRect();
       const host = this.holder.getBoundingClientRect();
-      this.tooltip.textContent = "Section " + seat.section.name + " · Row " + seat.row + " · Seat " + seat.number +
+      this.tooltip.textContent = sectionName(seat.section.name) + " · Row " + seat.row + " · Seat " + seat.number +
         " · " + (this.free(seat) ? seat.price : STATUS_WORD[seat.status]) + (seat.accessible ? " · Wheelchair space" : "");
       this.tooltip.style.left = Math.max(0, box.left - host.left + box.width / 2) + "px";
       this.tooltip.style.top = Math.max(0, box.top - host.top - 8) + "px";
@@ -462,4 +465,5 @@
   }
 
   window.SeatMap = SeatMap;
+
 })();

@@ -64,7 +64,7 @@ test('whole flow: sign in, search, pick two seats, hold, pay, see the tickets', 
     await expect(card.locator('h2')).toHaveText(target.title);
     await expect(card.locator('li.ticket')).toHaveCount(2);
     for (const line of await card.locator('li.ticket').allTextContents()) {
-      expect(line).toMatch(/^Section .+, row .+, seat \d+ · \D*[\d,.]+$/);
+      expect(line).toMatch(/^.+, row .+, seat \d+ · \D*[\d,.]+$/);
       expect(line).not.toContain('undefined');
     }
   });
