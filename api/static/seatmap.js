@@ -116,6 +116,8 @@
       this.wire(toolbar);
       this.setView(this.home);
       this.where("Overview: choose a section to see its seats");
+      // For scripts/bench-seatmap: when the overview can take a click.
+      performance.mark("seatmap-overview-ready");
     }
 
     drawSection(s, pad) {
@@ -261,6 +263,7 @@
     async zoomTo(sectionId, focusSeat) {
       const s = this.sections.get(sectionId);
       if (!s) return;
+      performance.mark("seatmap-zoom-start");
       await this.ensureSeats(s);
       this.zoomed = sectionId;
       this.holder.dataset.zoomed = String(sectionId);
@@ -272,6 +275,8 @@
       this.where(sectionName(s.name) + (price ? ", " + price : "") + ": " + s.available + " seats left. Arrow keys move between seats, Escape returns to all sections.");
       const first = s.flat.find((seat) => seat.status === "a") || s.flat[0];
       this.rove(s, first, Boolean(focusSeat));
+      // For scripts/bench-seatmap: the zoomed section's seats can take a click.
+      performance.mark("seatmap-section-ready");
     }
 
     // Loads the seats of sections in view once the view is close enough.
