@@ -88,6 +88,7 @@
         '<button type="button" id="map-zoom-in" aria-label="Zoom in">+</button>' +
         '<button type="button" id="map-zoom-out" aria-label="Zoom out">−</button>' +
         '<button type="button" id="map-overview" class="secondary">All sections</button>' +
+        '<label class="map-filter"><input type="checkbox" id="map-accessible"> Wheelchair spaces only</label>' +
         '<span id="map-where" aria-live="polite"></span>';
       this.holder.append(toolbar);
       const svg = el("svg", { id: "seat-map-svg", "aria-labelledby": "map-where" });
@@ -133,8 +134,11 @@
         role: "button",
         "aria-label": sectionName(s.name) + ": " + (tier
           ? (s.available > 0 ? price + ", " + s.available.toLocaleString("en") + " of " + s.seats.toLocaleString("en") + " seats left" : "sold out")
-          : "not for sale"),
+          : "not for sale") + (tier && s.accessible_available > 0
+          ? ", " + s.accessible_available + (s.accessible_available === 1 ? " wheelchair space" : " wheelchair spaces") + " left"
+          : ""),
       }, g);
+      if (!(tier && s.accessible_available > 0)) g.classList.add("no-wheelchair");
       el("polygon", {
         class: "outline",
         points: s.outline.map((p) => p.join(",")).join(" "),
@@ -206,6 +210,16 @@
       toolbar.querySelector("#map-zoom-in").addEventListener("click", () => this.zoomBy(1.6));
       toolbar.querySelector("#map-zoom-out").addEventListener("click", () => this.zoomBy(1 / 1.6));
       toolbar.querySelector("#map-overview").addEventListener("click", () => this.overview());
+      // The wheelchair filter: other seats and sections without a free
+      // wheelchair space fade; a companion seat next to one stays choosable.
+      toolbar.querySelector("#map-accessible").addEventListener("change", (e) => {
+        this.holder.classList.toggle("wheelchair-only", e.target.checked);
+        const sections = [...this.sections.values()].filter((s) => s.tier && s.accessible_available > 0);
+        const spaces = sections.reduce((n, s) => n + s.accessible_available, 0);
+        this.where(e.target.checked
+          ? spaces + (spaces === 1 ? " wheelchair space" : " wheelchair spaces") + " left in " + sections.length + (sections.length === 1 ? " section" : " sections") + ". Companion seats are the seats next to them."
+          : "Showing every seat.");
+      });
       this.svg.addEventListener("wheel", (e) => {
         e.preventDefault();
         const p = this.toMap(e.clientX, e.clientY);
@@ -340,7 +354,7 @@
       const shape = seat.accessible
         ? el("rect", { x: seat.x - r, y: seat.y - r, width: 2 * r, height: 2 * r, rx: r * 0.25 })
         : el("circle", { cx: seat.x, cy: seat.y, r });
-      shape.setAttribute("class", "seat");
+      shape.setAttribute("class", seat.accessible ? "seat wheelchair" : "seat");
       shape.setAttribute("role", "checkbox");
       shape.setAttribute("tabindex", "-1");
       shape.dataset.seatId = seat.id;

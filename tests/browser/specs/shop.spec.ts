@@ -279,6 +279,35 @@ test('keyboard only: reach best available, then choose and hold two seats with t
   });
 });
 
+test('wheelchair spaces: a filter that counts them, and a companion seat held next to one', async ({ page, request }) => {
+  const sale = await stadiumSale(request, 'Stadium access');
+  await signIn(page, demoUser(1), `/events/${sale.id}`);
+  await expect(page.locator('#seat-map g.section').first()).toBeVisible();
+  const sections: any[] = (await getJson(request, `/v1/events/${sale.id}/sections`)).sections;
+  const withSpaces = sections.filter((s) => s.accessible_available > 0);
+  const spaces = withSpaces.reduce((n, s) => n + s.accessible_available, 0);
+  expect(spaces).toBeGreaterThan(0);
+  await page.getByLabel('Wheelchair spaces only').check();
+  await expect(page.locator('#map-where')).toHaveText(
+    `${spaces} wheelchair spaces left in ${withSpaces.length} sections. Companion seats are the seats next to them.`,
+  );
+  const section = await zoomIntoSection(page, request, sale.id, { sectionId: withSpaces[0].section_id });
+  const seats = await seatsOf(request, sale.id, section.section_id);
+  const space = seats.find((s) => s.accessible && s.status === 'a')!;
+  const companion = seats.find((s) => s.row === space.row && Math.abs(s.number - space.number) === 1 && s.status === 'a')!;
+  const spaceSeat = page.locator(`#seat-map .seat[data-seat-id="${space.id}"]`);
+  await expect(spaceSeat).toHaveAttribute('aria-label', new RegExp(`, seat ${space.number}, wheelchair space, `));
+  for (const seat of [space, companion]) {
+    const at = await screenPoint(page, seat.x, seat.y);
+    await page.mouse.click(at.x, at.y);
+  }
+  await holdSelected(page);
+  const name = (n: number) => `Section ${section.name}, row ${space.row}, seat ${n}`;
+  await expect(page.locator('#booking-summary li.ticket .what')).toHaveText(
+    [space, companion].sort((a, b) => a.id - b.id).map((s) => name(s.number)),
+  );
+});
+
 // --- sale states ------------------------------------------------------------------
 
 test('sale states: a presale says when it opens, in the venue\'s time, and offers nothing to buy', async ({ page, request }) => {
