@@ -687,7 +687,21 @@ function accounts() {
   });
 }
 
+// The search page's filters drawer: rendered open (the sidebar on a wide
+// screen, and what works without JavaScript); closed on a phone at load so
+// the results come first, and opened again if the screen becomes wide.
+function filtersDrawer() {
+  const drawer = document.getElementById("filters-drawer");
+  if (!drawer) return;
+  const narrow = window.matchMedia("(max-width: 47.99rem)");
+  if (narrow.matches) drawer.open = false;
+  narrow.addEventListener("change", (e) => {
+    if (!e.matches) drawer.open = true;
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  filtersDrawer();
   signinState();
   autocomplete();
   eventPage();

@@ -14,7 +14,7 @@ use crate::cache::Lookup;
 use crate::cache::response::Freshness;
 use crate::events::list;
 
-fn event_list(events: &Value) -> Markup {
+pub(super) fn event_list(events: &Value) -> Markup {
     let now = Utc::now();
     html! {
         ul.events.cards {
@@ -45,7 +45,7 @@ fn event_list(events: &Value) -> Markup {
     }
 }
 
-async fn list_json(state: &AppState, sort: &str, on_sale: bool) -> Value {
+pub(super) async fn list_json(state: &AppState, sort: &str, on_sale: bool) -> Value {
     let params = vec![
         ("sort".to_owned(), sort.to_owned()),
         ("limit".to_owned(), "12".to_owned()),
