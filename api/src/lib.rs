@@ -420,10 +420,10 @@ mod tests {
         }
         assert_eq!(
             operations,
-            18 + 10 + 3 + 2 + 3 + 12 + 4,
+            18 + 10 + 3 + 2 + 3 + 14 + 4,
             "18 JSON routes, ten accounts routes (sign-up, sessions, the web sign-in, the \
              account, TOTP), three password routes, two admin users routes, three admin API key \
-             routes, twelve pages and \
+             routes, fourteen pages and \
              four standard routes"
         );
     }

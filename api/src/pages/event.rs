@@ -89,14 +89,17 @@ fn event_article(id: i64, e: &Value, now: DateTime<Utc>) -> Markup {
             h1 #event-title { (text(&e["title"])) }
             (event_times(e, zone))
             p #event-venue {
-                (text(&venue["name"])) ", " (text(&venue["address"])) ", " (text(&venue["city"]))
+                a #venue-link href={ "/venues/" (venue["venue_id"]) } { (text(&venue["name"])) }
+                ", " (text(&venue["address"])) ", " (text(&venue["city"]))
                 " · " a #map-link href=(map_link) rel="noopener" { "Map" }
             }
             p #sale-state .badge data-state=(state.key()) { (state.label(zone)) }
             @if let Some(performers) = e["performers"].as_array() {
                 h2 { "Performers" }
                 ul #performers {
-                    @for p in performers { li { (text(&p["name"])) } }
+                    @for p in performers {
+                        li { a.performer-link href={ "/performers/" (p["performer_id"]) } { (text(&p["name"])) } }
+                    }
                 }
             }
             p.description { (text(&e["description"])) }

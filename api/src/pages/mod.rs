@@ -19,7 +19,9 @@ pub mod event;
 pub mod format;
 pub mod home;
 pub mod login;
+pub mod performer;
 pub mod search;
+pub mod venue;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -45,6 +47,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(home::home_page))
         .routes(routes!(search::search_page))
         .routes(routes!(event::event_page))
+        .routes(routes!(performer::performer_page))
+        .routes(routes!(venue::venue_page))
         .routes(routes!(booking::checkout_page))
         .routes(routes!(booking::confirmation_page))
         .routes(routes!(booking::my_tickets_page))

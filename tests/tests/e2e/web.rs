@@ -187,3 +187,109 @@ async fn the_search_page_keeps_the_query_in_links_and_shows_facets() {
     let bad = app.get("/search?sort=sideways").await;
     assert_eq!(bad.status(), 400);
 }
+
+#[tokio::test]
+async fn performer_and_venue_pages_list_their_upcoming_events() {
+    let app = site(&[]).await;
+    // The ground truth: the soonest scheduled upcoming event of each, and
+    // one cancelled event (never listed).
+    let soonest = |filter: &'static str, id: i64| {
+        let pool = app.db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(&format!(
+                "select e.title from events e
+                  where {filter} and e.status = 'scheduled' and e.starts_at > now()
+                  order by e.starts_at, e.event_id limit 1"
+            ))
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .expect("an upcoming event")
+        }
+    };
+    let performer_event = soonest(
+        "exists (select 1 from event_performers ep
+                  where ep.event_id = e.event_id and ep.performer_id = $1)",
+        1,
+    )
+    .await;
+    let venue_event = soonest("e.venue_id = $1", 5).await;
+    let cancelled: String = sqlx::query_scalar(
+        "select title from events where status = 'cancelled' and venue_id = 5 limit 1",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("a cancelled event");
+
+    for (path, name, key, event) in [
+        (
+            "/performers/1",
+            "Metallica",
+            "performer:1",
+            &performer_event,
+        ),
+        (
+            "/venues/5",
+            "Madison Square Garden",
+            "venue:5",
+            &venue_event,
+        ),
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(
+            header_of(&r, "content-type").starts_with("text/html"),
+            "{path}"
+        );
+        assert!(header_of(&r, "cache-control").contains("public"), "{path}");
+        let keys = header_of(&r, "surrogate-key");
+        assert!(
+            keys.split(' ').any(|k| k == key) && keys.split(' ').any(|k| k == "events"),
+            "{path}: {keys}"
+        );
+        let html = r.text().await.expect("html");
+        assert!(
+            html.contains(&format!(
+                "<h1 id=\"{}-name\">{name}</h1>",
+                &key[..key.find(':').unwrap_or(0)]
+            )),
+            "{path}: {html}"
+        );
+        assert!(
+            html.contains(&format!(">{event}</a>")),
+            "{path} lists {event}: {html}"
+        );
+        assert!(html.contains("class=\"badge\""), "{path}: sale states");
+        assert!(
+            !html.contains(&format!(">{cancelled}</a>")),
+            "{path} lists no cancelled event"
+        );
+    }
+    let venue = app.get("/venues/5").await.text().await.expect("html");
+    assert!(venue.contains("4 Pennsylvania Plaza") && venue.contains("id=\"map-link\""));
+
+    // The event page links to both.
+    let event = app.get("/events/2").await.text().await.expect("html");
+    let performer: i64 = 1 + (2 * 5) % 12;
+    assert!(
+        event.contains(&format!("href=\"/performers/{performer}\"")),
+        "{event}"
+    );
+    assert!(event.contains("href=\"/venues/3\""), "{event}");
+
+    for (path, status) in [
+        ("/performers/999999", 404),
+        ("/venues/999999", 404),
+        ("/performers/abc", 400),
+        ("/venues/abc", 400),
+        ("/venues/0", 400),
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status().as_u16(), status, "{path}");
+        assert!(
+            header_of(&r, "content-type").starts_with("text/html"),
+            "{path}"
+        );
+        assert_eq!(header_of(&r, "cache-control"), "no-store", "{path}");
+    }
+}
