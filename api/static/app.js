@@ -70,17 +70,23 @@ function money(minor, currency) {
   return format.format(minor / Math.pow(10, format.resolvedOptions().maximumFractionDigits));
 }
 
-// The zone's short name at that moment: "EST", "BST", "CEST", else "GMT+3".
+// The zone's short name at that moment, as the tz database (and the
+// server's chrono-tz) writes it: "EST", "BST", "CEST", "AEDT", and where the
+// zone has no letters its offset, "-03". CLDR knows the letters under
+// different English locales, so several are asked.
+const ZONE_LOCALES = ["en-US", "en-GB", "en-AU", "en-IE", "en-IN"];
 function zoneName(date, zone) {
-  let fallback = "";
-  for (const locale of ["en-US", "en-GB"]) {
+  let offset = "";
+  for (const locale of ZONE_LOCALES) {
     const part = new Intl.DateTimeFormat(locale, { timeZone: zone, timeZoneName: "short" })
       .formatToParts(date).find((p) => p.type === "timeZoneName");
     if (!part) continue;
     if (!/^(GMT|UTC)[+-]/.test(part.value)) return part.value;
-    fallback = fallback || part.value;
+    offset = offset || part.value;
   }
-  return fallback;
+  // "GMT-3" -> "-03", "GMT+5:30" -> "+0530".
+  const m = /^(?:GMT|UTC)([+-])(\d{1,2})(?::(\d\d))?$/.exec(offset);
+  return m ? m[1] + m[2].padStart(2, "0") + (m[3] || "") : offset;
 }
 
 // An instant in the venue's zone, as the server writes it:

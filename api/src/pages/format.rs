@@ -137,5 +137,9 @@ mod tests {
             "Thu 1 Jul 2027, 20:30 CEST"
         );
         assert_eq!(local(summer, "Not/AZone").zone, "UTC");
+        // Letters where the tz database has them, the offset where not.
+        assert_eq!(local(at, "Australia/Melbourne").zone, "AEDT");
+        assert_eq!(local(at, "America/Sao_Paulo").zone, "-03");
+        assert_eq!(local(summer, "Europe/Dublin").zone, "IST");
     }
 }

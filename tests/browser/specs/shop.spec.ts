@@ -30,14 +30,21 @@ function expectedMoney(minor: number, currency: string): string {
   return format.format(minor / 10 ** format.resolvedOptions().maximumFractionDigits);
 }
 
-/** The zone's abbreviation at that instant, as the tz database names it. */
+/**
+ * The zone's abbreviation at that instant, as the tz database names it:
+ * CLDR's English locales know the letters ("PST", "BST", "AEDT"); a zone
+ * with none is its offset, "-03".
+ */
 function zoneAbbreviation(at: Date, zone: string): string {
-  for (const locale of ['en-US', 'en-GB']) {
+  let offset = '';
+  for (const locale of ['en-US', 'en-GB', 'en-AU', 'en-IE', 'en-IN']) {
     const name = new Intl.DateTimeFormat(locale, { timeZone: zone, timeZoneName: 'short' })
       .formatToParts(at).find((p) => p.type === 'timeZoneName')!.value;
-    if (!/^GMT[+-]/.test(name)) return name;
+    if (!/^(GMT|UTC)[+-]/.test(name)) return name;
+    offset = offset || name;
   }
-  throw new Error(`no abbreviation for ${zone}`);
+  const m = /^(?:GMT|UTC)([+-])(\d{1,2})(?::(\d\d))?$/.exec(offset)!;
+  return m[1] + m[2].padStart(2, '0') + (m[3] ?? '');
 }
 
 /** "Sun 27 Dec 2026, 19:30 PST": the venue's wall clock. */

@@ -138,6 +138,8 @@ async fn holding_seats_returns_201_with_items_total_and_expiry() {
     assert_eq!(body["status"], "payment_pending");
     assert_eq!(body["total_cents"], 10_000);
     assert_eq!(body["currency"], "EUR");
+    // The venue's zone, so a page can show the event's local time.
+    assert_eq!(body["venue_timezone"], "UTC");
     assert_eq!(body["items"].as_array().map(Vec::len), Some(2));
     assert_eq!(body["items"][0]["seat"]["row"], "R1");
     let expires: chrono::DateTime<chrono::Utc> =
