@@ -194,7 +194,9 @@ export async function zoomIntoSection(page: Page, request: APIRequestContext, ev
     : sections.find((s) => s.ticket_type_id !== null && s.available >= (opts.minSeats ?? 1));
   expect(section, `a section with ${opts.minSeats ?? 1} seats available`).toBeTruthy();
   await expect(page.locator(`#seat-map g.section[data-section-id="${section!.section_id}"]`)).toBeVisible();
-  await page.locator('#seat-map-svg').scrollIntoViewIfNeeded();
+  // The whole map on screen (it is shorter than the window), so every
+  // point of it can be clicked.
+  await page.locator('#seat-map-svg').evaluate((el) => el.scrollIntoView({ block: 'center' }));
   const at = await screenPoint(page, section!.label[0], section!.label[1]);
   await page.mouse.click(at.x, at.y);
   await expect(page.locator('#seat-map')).toHaveAttribute('data-zoomed', String(section!.section_id));
