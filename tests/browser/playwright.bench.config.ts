@@ -6,6 +6,7 @@ import base from './playwright.config';
 export default defineConfig({
   ...base,
   testDir: './bench',
+  testMatch: '**/*.bench.ts',
   timeout: 600_000,
   reporter: [['list']],
   use: { ...base.use, trace: 'off', screenshot: 'off' },

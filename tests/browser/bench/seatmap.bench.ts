@@ -59,6 +59,14 @@ async function freshSale(request: APIRequestContext, venue: number): Promise<num
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+// The reference the issue names, measured in the same run: the seat map as
+// it was before (REFERENCE_APP_JS, the old app.js from git, which draws
+// every seat of /v1/events/{id}/seats at once), served in place of today's
+// scripts on the same page, data and edge. One figure: from navigation
+// until a seat takes a click (the click is sent as soon as the first seat
+// exists; the map is drawn in one task, so all are there by then).
+const REFERENCE = process.env.REFERENCE_APP_JS ?? '';
+
 for (const [venueName, min, max] of [['stadium', 40_000, 100_000], ['arena', 5_000, 12_000]] as const) {
   for (const [profile, throttle] of [['desktop', 1], ['4x CPU', 4]] as const) {
     test(`${venueName}, ${profile}`, async ({ browser, request }) => {
@@ -88,6 +96,29 @@ for (const [venueName, min, max] of [['stadium', 40_000, 100_000], ['arena', 5_0
         await context.close();
       }
       console.log(`RESULT ${venueName} ${profile}: median overview ${median(overview).toFixed(0)} ms, median section ${median(section).toFixed(0)} ms over ${RUNS} runs`);
+      if (!REFERENCE) { console.log('reference skipped: REFERENCE_APP_JS is not set'); return; }
+      const old: number[] = [];
+      for (let run = 0; run < RUNS; run++) {
+        const eventId = await freshSale(request, venue);
+        const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+        const page = await context.newPage();
+        await page.route('**/static/app.js*', (route) => route.fulfill({ path: REFERENCE, contentType: 'text/javascript' }));
+        await page.route('**/static/seatmap.js*', (route) => route.fulfill({ body: '', contentType: 'text/javascript' }));
+        const cdp = await context.newCDPSession(page);
+        await cdp.send('Emulation.setCPUThrottlingRate', { rate: throttle });
+        await page.goto(`/events/${eventId}`, { waitUntil: 'commit' });
+        await page.waitForFunction(() => document.querySelector('#seat-map svg circle.seat[role="checkbox"]') !== null, null, { timeout: 120_000 });
+        const at = await page.evaluate(() => {
+          const seat = document.querySelector('#seat-map svg circle.seat[role="checkbox"]')!;
+          seat.dispatchEvent(new MouseEvent('click', { bubbles: true }));
+          return { at: performance.now(), checked: seat.getAttribute('aria-checked'), seats: document.querySelectorAll('#seat-map circle.seat').length };
+        });
+        expect(at.checked).toBe('true');
+        old.push(at.at);
+        console.log(`${venueName} ${profile} reference run ${run + 1}: a seat took a click at ${at.at.toFixed(0)} ms (${at.seats} seats drawn)`);
+        await context.close();
+      }
+      console.log(`RESULT ${venueName} ${profile} reference (the map before): median ${median(old).toFixed(0)} ms over ${RUNS} runs; ratio reference/new (section) ${(median(old) / median(section)).toFixed(1)}x`);
     });
   }
 }
