@@ -16,9 +16,12 @@
 //!    that what a request wants is still free;
 //! 7. [`write_holds`]: bookings with their outbox rows, seats, counters and
 //!    items, each one set-based statement;
-//! 8. [`name_unavailable_seats`]: a refusal names the taken seats by
-//!    section, row and number;
-//! 9. [`idempotency::store_answers`], then commit.
+//! 8. [`idempotency::store_answers`], then commit.
+//!
+//! After the commit, with every lock released, [`name_unavailable_seats`]
+//! names the taken seats of each refusal by section, row and number (seat
+//! labels never change once a ticket type prices them, so the first answer
+//! and a replay read the same).
 //!
 //! Availability is decided only in phase 6, after every seat and counter
 //! the batch touches is locked, so what was read without locks (the picks)
@@ -132,7 +135,6 @@ pub(super) async fn run_batch(
         locked: &locked,
     };
     let changes = write_holds(&mut tx, &batch, jobs, &claims, released, &mut outcomes).await?;
-    name_unavailable_seats(&mut tx, &mut outcomes).await?;
 
     let outcomes: Vec<Outcome> = outcomes
         .into_iter()
@@ -915,12 +917,14 @@ fn seats_unavailable(seats: &[i64]) -> StoredResponse {
     }
 }
 
-/// Rewrites every `seats_unavailable` answer of the batch so it names the
-/// seats as a shopper reads them (section, row and number), besides their
-/// ids: one query for the whole batch, only when some seat was taken.
-async fn name_unavailable_seats(
-    tx: &mut Transaction<'_, Postgres>,
-    outcomes: &mut [Option<Outcome>],
+/// Rewrites every `seats_unavailable` answer so it names the seats as a
+/// shopper reads them (section, row and number), besides their ids: one
+/// query for all the answers of a batch, on the pool, after the batch's
+/// transaction has committed, so no lock waits on it. Stored answers keep
+/// the ids alone; a replay is named the same way on its way out.
+pub(super) async fn name_unavailable_seats(
+    pool: &PgPool,
+    answers: &mut [&mut StoredResponse],
 ) -> Result<(), sqlx::Error> {
     let taken_ids = |body: &serde_json::Value| -> Vec<i64> {
         body["unavailable_seat_ids"]
@@ -928,14 +932,7 @@ async fn name_unavailable_seats(
             .map(|ids| ids.iter().filter_map(serde_json::Value::as_i64).collect())
             .unwrap_or_default()
     };
-    let mut all: Vec<i64> = outcomes
-        .iter()
-        .filter_map(|o| match o {
-            Some(Outcome::Stored(r)) => Some(taken_ids(&r.body)),
-            _ => None,
-        })
-        .flatten()
-        .collect();
+    let mut all: Vec<i64> = answers.iter().flat_map(|a| taken_ids(&a.body)).collect();
     if all.is_empty() {
         return Ok(());
     }
@@ -949,7 +946,7 @@ async fn name_unavailable_seats(
           where s.seat_id = any($1)",
     )
     .bind(&all)
-    .fetch_all(&mut **tx)
+    .fetch_all(pool)
     .await?;
     let names: HashMap<i64, SeatView> = rows
         .into_iter()
@@ -965,10 +962,7 @@ async fn name_unavailable_seats(
             )
         })
         .collect();
-    for outcome in outcomes.iter_mut() {
-        let Some(Outcome::Stored(answer)) = outcome else {
-            continue;
-        };
+    for answer in answers.iter_mut() {
         let seats: Vec<&SeatView> = taken_ids(&answer.body)
             .iter()
             .filter_map(|id| names.get(id))

@@ -330,6 +330,7 @@ async fn serve_batch(engine: &HoldEngine, event_id: i64, jobs: Vec<HoldJob>) -> 
     };
 
     let mut retry = Vec::new();
+    let mut answered = Vec::with_capacity(jobs.len());
     for (mut job, outcome) in jobs.into_iter().zip(outcomes) {
         let answer = match outcome {
             Outcome::Stored(r) => Ok(r),
@@ -345,6 +346,17 @@ async fn serve_batch(engine: &HoldEngine, event_id: i64, jobs: Vec<HoldJob>) -> 
                 "no adjacent seats could be held; try again",
             )),
         };
+        answered.push((job, answer));
+    }
+    // Refusals name their seats after the commit, outside every lock.
+    let mut responses: Vec<&mut StoredResponse> = answered
+        .iter_mut()
+        .filter_map(|(_, answer)| answer.as_mut().ok())
+        .collect();
+    if let Err(e) = batch::name_unavailable_seats(&engine.inner.pool, &mut responses).await {
+        tracing::warn!(event_id, error = %e, "could not name the unavailable seats; answering with ids");
+    }
+    for (job, answer) in answered {
         drop(job.reply.send(answer));
     }
     retry
