@@ -348,16 +348,20 @@ async fn serve_batch(engine: &HoldEngine, event_id: i64, jobs: Vec<HoldJob>) -> 
         };
         answered.push((job, answer));
     }
-    // Refusals name their seats after the commit, outside every lock.
-    let mut responses: Vec<&mut StoredResponse> = answered
-        .iter_mut()
-        .filter_map(|(_, answer)| answer.as_mut().ok())
-        .collect();
-    if let Err(e) = batch::name_unavailable_seats(&engine.inner.pool, &mut responses).await {
-        tracing::warn!(event_id, error = %e, "could not name the unavailable seats; answering with ids");
-    }
-    for (job, answer) in answered {
-        drop(job.reply.send(answer));
-    }
+    // Refusals name their seats after the commit, outside every lock, and
+    // off the worker: the next batch does not wait for the names.
+    let pool = engine.inner.pool.clone();
+    tokio::spawn(async move {
+        let mut responses: Vec<&mut StoredResponse> = answered
+            .iter_mut()
+            .filter_map(|(_, answer)| answer.as_mut().ok())
+            .collect();
+        if let Err(e) = batch::name_unavailable_seats(&pool, &mut responses).await {
+            tracing::warn!(event_id, error = %e, "could not name the unavailable seats; answering with ids");
+        }
+        for (job, answer) in answered {
+            drop(job.reply.send(answer));
+        }
+    });
     retry
 }
