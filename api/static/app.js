@@ -365,9 +365,8 @@ function generalAdmission() {
 }
 
 // --- checkout, confirmation, tickets -----------------------------------------
-// "Section 105" for a numbered section, "Orchestra" for a named one (as the
-// seat map says it).
-function sectionName(name) { return /^\d/.test(name) ? "Section " + name : name; }
+// Seats are named as the seat map names them (`sectionName`, seatmap.js:
+// "Section 105" for a numbered section, "Orchestra" for a named one).
 
 // One line of a booking as a shopper reads it: "Section 101, row C, seat 12"
 // or "3 × Floor Standing".

@@ -484,5 +484,7 @@
   }
 
   window.SeatMap = SeatMap;
+  // The pages name seats the same way (app.js: checkout, tickets).
+  window.sectionName = sectionName;
 
 })();

@@ -397,13 +397,7 @@ async fn finish_charge(
             // holds, and refund after commit.
             refund = true;
             if pending {
-                sqlx::query("update bookings set status = 'rejected' where booking_id = $1")
-                    .bind(booking_id)
-                    .execute(&mut *tx)
-                    .await?;
-                let changes = inventory::release(&mut tx, &[booking_id], SeatStatus::Held).await?;
-                write_outbox(&mut tx, &[booking_id], "booking.rejected").await?;
-                changes
+                reject_and_release(&mut tx, booking_id).await?
             } else {
                 Changes::default()
             }
@@ -415,13 +409,7 @@ async fn finish_charge(
                 keep_hold_after_decline(&mut tx, booking_id).await?;
                 Changes::default()
             } else {
-                sqlx::query("update bookings set status = 'rejected' where booking_id = $1")
-                    .bind(booking_id)
-                    .execute(&mut *tx)
-                    .await?;
-                let changes = inventory::release(&mut tx, &[booking_id], SeatStatus::Held).await?;
-                write_outbox(&mut tx, &[booking_id], "booking.rejected").await?;
-                changes
+                reject_and_release(&mut tx, booking_id).await?
             }
         }
         ChargeOutcome::Declined { .. } => Changes::default(),
@@ -432,6 +420,21 @@ async fn finish_charge(
         refund,
         attempts_left,
     })
+}
+
+/// Rejects a pending booking and releases what it holds, with its outbox
+/// row; the seats' changes, for the live feed after commit.
+async fn reject_and_release(
+    tx: &mut Transaction<'_, Postgres>,
+    booking_id: Uuid,
+) -> Result<Changes, sqlx::Error> {
+    sqlx::query("update bookings set status = 'rejected' where booking_id = $1")
+        .bind(booking_id)
+        .execute(&mut **tx)
+        .await?;
+    let changes = inventory::release(tx, &[booking_id], SeatStatus::Held).await?;
+    write_outbox(tx, &[booking_id], "booking.rejected").await?;
+    Ok(changes)
 }
 
 /// How many more cards a booking may try after this decline

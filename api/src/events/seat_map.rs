@@ -168,6 +168,21 @@ fn tenths_deltas(values: &[f32]) -> Vec<i64> {
         .collect()
 }
 
+/// The event's seated tiers, dearest first: what the seat map and its
+/// overview colour and price seats by.
+pub(super) async fn seated_tiers(
+    pool: &PgPool,
+    event_id: i64,
+) -> Result<Vec<EventSeatTier>, sqlx::Error> {
+    sqlx::query_as(
+        "select ticket_type_id, name, price_cents, currency from ticket_types
+          where event_id = $1 and kind = 'seated' order by price_cents desc, ticket_type_id",
+    )
+    .bind(event_id)
+    .fetch_all(pool)
+    .await
+}
+
 /// An event's seat map.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventSeats {
@@ -180,7 +195,7 @@ pub struct EventSeats {
 }
 
 /// A seated tier of the event.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
 pub struct EventSeatTier {
     pub ticket_type_id: i64,
     pub name: String,
@@ -322,13 +337,7 @@ pub async fn load(
     if section.is_some() && rows.is_empty() {
         return Ok(None);
     }
-    let tiers: Vec<(i64, String, i64, String)> = sqlx::query_as(
-        "select ticket_type_id, name, price_cents, currency from ticket_types
-          where event_id = $1 and kind = 'seated' order by price_cents desc, ticket_type_id",
-    )
-    .bind(event_id)
-    .fetch_all(&pool)
-    .await?;
+    let tiers = seated_tiers(&pool, event_id).await?;
     let mut sections: Vec<EventSeatSection> = Vec::new();
     for r in &rows {
         if sections.last().is_none_or(|s| s.section_id != r.section_id) {
@@ -347,17 +356,7 @@ pub async fn load(
     let body = EventSeats {
         event_id,
         venue_id,
-        tiers: tiers
-            .into_iter()
-            .map(
-                |(ticket_type_id, name, price_cents, currency)| EventSeatTier {
-                    ticket_type_id,
-                    name,
-                    price_cents,
-                    currency,
-                },
-            )
-            .collect(),
+        tiers,
         sections,
     };
     let bytes = serde_json::to_vec(&body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;

@@ -13,7 +13,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 use utoipa::ToSchema;
 
-use super::seat_map::EventSeatTier;
+use super::seat_map::{EventSeatTier, seated_tiers};
 use crate::AppState;
 use crate::cache::Loaded;
 use crate::cache::response::{CachedAnswers, Conditional, Freshness, PageKind, serve};
@@ -165,13 +165,7 @@ pub async fn load(pool: PgPool, event_id: i64) -> Result<Loaded, sqlx::Error> {
         .bind(event_id)
         .fetch_all(&pool)
         .await?;
-    let tiers: Vec<(i64, String, i64, String)> = sqlx::query_as(
-        "select ticket_type_id, name, price_cents, currency from ticket_types
-          where event_id = $1 and kind = 'seated' order by price_cents desc, ticket_type_id",
-    )
-    .bind(event_id)
-    .fetch_all(&pool)
-    .await?;
+    let tiers = seated_tiers(&pool, event_id).await?;
     let sections: Vec<SectionOverview> = rows.into_iter().map(section_overview).collect();
     let mut all: Vec<[f64; 2]> = sections.iter().flat_map(|s| s.outline.clone()).collect();
     all.extend(stage.iter().flatten().copied());
@@ -180,17 +174,7 @@ pub async fn load(pool: PgPool, event_id: i64) -> Result<Loaded, sqlx::Error> {
         venue_id,
         bounds: bounds(&all),
         stage,
-        tiers: tiers
-            .into_iter()
-            .map(
-                |(ticket_type_id, name, price_cents, currency)| EventSeatTier {
-                    ticket_type_id,
-                    name,
-                    price_cents,
-                    currency,
-                },
-            )
-            .collect(),
+        tiers,
         sections,
     };
     let bytes = serde_json::to_vec(&body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;

@@ -18,45 +18,10 @@ import {
   signIn,
   zoomIntoSection,
 } from '../lib/helpers';
+import { expectedLocal, expectedMoney } from '../lib/expected';
 
 const SUCCESS_CARD = '4242 4242 4242 4242';
 const ADMIN_TOKEN = process.env.ADMIN_TOKEN ?? '';
-
-// --- what the page should say, computed independently ----------------------
-
-/** Minor units as Node's ICU writes them in English: "$115.99". */
-function expectedMoney(minor: number, currency: string): string {
-  const format = new Intl.NumberFormat('en', { style: 'currency', currency });
-  return format.format(minor / 10 ** format.resolvedOptions().maximumFractionDigits);
-}
-
-/**
- * The zone's abbreviation at that instant, as the tz database names it:
- * CLDR's English locales know the letters ("PST", "BST", "AEDT"); a zone
- * with none is its offset, "-03".
- */
-function zoneAbbreviation(at: Date, zone: string): string {
-  let offset = '';
-  for (const locale of ['en-US', 'en-GB', 'en-AU', 'en-IE', 'en-IN']) {
-    const name = new Intl.DateTimeFormat(locale, { timeZone: zone, timeZoneName: 'short' })
-      .formatToParts(at).find((p) => p.type === 'timeZoneName')!.value;
-    if (!/^(GMT|UTC)[+-]/.test(name)) return name;
-    offset = offset || name;
-  }
-  const m = /^(?:GMT|UTC)([+-])(\d{1,2})(?::(\d\d))?$/.exec(offset)!;
-  return m[1] + m[2].padStart(2, '0') + (m[3] ?? '');
-}
-
-/** "Sun 27 Dec 2026, 19:30 PST": the venue's wall clock. */
-function expectedLocal(iso: string, zone: string): string {
-  const at = new Date(iso);
-  const parts = new Intl.DateTimeFormat('en-GB', {
-    timeZone: zone, weekday: 'short', day: 'numeric', month: 'short', year: 'numeric',
-    hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
-  }).formatToParts(at);
-  const get = (type: string) => parts.find((p) => p.type === type)!.value;
-  return `${get('weekday')} ${get('day')} ${get('month')} ${get('year')}, ${get('hour')}:${get('minute')} ${zoneAbbreviation(at, zone)}`;
-}
 
 // --- set-up through the admin API -------------------------------------------
 
