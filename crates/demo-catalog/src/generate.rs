@@ -393,7 +393,11 @@ fn performers(rng: &mut ChaCha8Rng, count: usize) -> Vec<Performer> {
         let person = matches!(category, Category::Concert | Category::Comedy);
         let mut attempt = 0usize;
         while seen.contains(&name) {
-            name = disambiguate(&original, person, attempt);
+            name = if category == Category::Sports {
+                team_variant(&original, attempt)
+            } else {
+                disambiguate(&original, person, attempt)
+            };
             attempt += 1;
         }
         seen.insert(name.clone());
@@ -431,6 +435,23 @@ const ENSEMBLE_WORDS: &[&str] = &[
     "Revue",
     "Society",
 ];
+
+/// Club colours that tell two teams of one city and mascot apart.
+const TEAM_COLOURS: &[&str] = &[
+    "Red", "Blue", "Gold", "Silver", "Green", "Black", "White", "Crimson", "Navy", "Scarlet",
+    "Emerald", "Orange",
+];
+
+/// Another team name for "<City> <Mascot>" when it is taken: a club colour
+/// before the mascot ("Lisbon Red Falcons"), then a numbered side.
+fn team_variant(name: &str, attempt: usize) -> String {
+    let (city, mascot) = name.rsplit_once(' ').unwrap_or((name, ""));
+    let colour = TEAM_COLOURS[attempt % TEAM_COLOURS.len()];
+    match attempt / TEAM_COLOURS.len() {
+        0 => format!("{city} {colour} {mascot}"),
+        round => format!("{city} {colour} {mascot} {}", round + 1),
+    }
+}
 
 fn disambiguate(name: &str, person: bool, attempt: usize) -> String {
     if let ([first, last], true, 0..26) = (
@@ -958,4 +979,48 @@ fn ticket_types(
         });
     }
     types
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sports_teams_are_named_city_then_mascot_and_the_seed_decides() {
+        let spec = Spec {
+            seed: 7,
+            events: 20_000,
+            users: 1,
+            start_date: NaiveDate::from_ymd_opt(2026, 12, 7).expect("a date"),
+            now: DateTime::<Utc>::from_timestamp(1_796_000_000, 0).expect("an instant"),
+        };
+        let names = |spec: &Spec| -> Vec<String> {
+            performers(
+                &mut ChaCha8Rng::seed_from_u64(spec.seed),
+                performer_count(spec.events),
+            )
+            .into_iter()
+            .filter(|p| p.category == Category::Sports)
+            .map(|p| p.name)
+            .collect()
+        };
+        let teams = names(&spec);
+        assert!(teams.len() > 400, "{}", teams.len());
+        for team in &teams {
+            let city = CITIES
+                .iter()
+                .find(|c| team.starts_with(&format!("{} ", c.name)))
+                .unwrap_or_else(|| panic!("{team} starts with no city"));
+            let rest: Vec<&str> = team[city.name.len() + 1..].split(' ').collect();
+            let (colour, mascot) = match rest.as_slice() {
+                [mascot] => (None, *mascot),
+                [colour, mascot] | [colour, mascot, _] => (Some(*colour), *mascot),
+                _ => panic!("{team} is not a team name"),
+            };
+            assert!(MASCOTS.contains(&mascot), "{team}");
+            assert!(colour.is_none_or(|c| TEAM_COLOURS.contains(&c)), "{team}");
+        }
+        assert_eq!(teams, names(&spec));
+        assert_ne!(teams, names(&Spec { seed: 8, ..spec }));
+    }
 }
