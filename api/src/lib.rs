@@ -38,6 +38,7 @@ pub mod cache;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod images;
 pub mod pages;
 pub mod performers;
 pub mod schema;
@@ -147,6 +148,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(search::router())
         .merge(events::router())
         .merge(performers::router())
+        .merge(images::router())
         .merge(pages::router())
         .merge(accounts::router())
         .merge(users::router())
@@ -420,8 +422,8 @@ mod tests {
         }
         assert_eq!(
             operations,
-            18 + 10 + 3 + 2 + 3 + 14 + 4,
-            "18 JSON routes, ten accounts routes (sign-up, sessions, the web sign-in, the \
+            18 + 2 + 10 + 3 + 2 + 3 + 14 + 4,
+            "18 JSON routes, two images (event, performer), ten accounts routes (sign-up, sessions, the web sign-in, the \
              account, TOTP), three password routes, two admin users routes, three admin API key \
              routes, fourteen pages and \
              four standard routes"

@@ -705,7 +705,64 @@ function filtersDrawer() {
   });
 }
 
+// The home page's "This weekend": the shopper's own coming Friday 00:00 to
+// Sunday 23:59:59 in the browser's zone (this weekend from Friday to
+// Sunday), as instants with their offset. The server's link says the same
+// days in UTC for when this script does not run.
+function weekendRange(now) {
+  const day = now.getDay(); // 0 Sunday ... 6 Saturday
+  const toFriday = day === 0 ? -2 : day === 6 ? -1 : 5 - day;
+  const friday = new Date(now.getFullYear(), now.getMonth(), now.getDate() + toFriday, 0, 0, 0);
+  const sunday = new Date(friday.getFullYear(), friday.getMonth(), friday.getDate() + 2, 23, 59, 59);
+  return [friday, sunday];
+}
+
+// An instant as RFC 3339 with the browser's offset: "2026-12-11T00:00:00+01:00".
+function withOffset(d) {
+  const pad = (n) => String(Math.abs(n)).padStart(2, "0");
+  const offset = -d.getTimezoneOffset();
+  const sign = offset >= 0 ? "+" : "-";
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}` +
+    `${sign}${pad(Math.trunc(offset / 60))}:${pad(offset % 60)}`;
+}
+
+function thisWeekend() {
+  const link = document.getElementById("this-weekend");
+  if (!link) return;
+  const [friday, sunday] = weekendRange(new Date());
+  const params = new URLSearchParams({ start: withOffset(friday), end: withOffset(sunday), when: "weekend", sort: "date" });
+  link.href = `/search?${params}`;
+}
+
+// "Events near me": the browser's location (asked only on a click) to the
+// search page ordered by distance, within 100 km. A refusal or a failure
+// is said in words next to the button.
+function nearMe() {
+  const button = document.getElementById("near-me");
+  const status = document.getElementById("near-me-status");
+  if (!button || !status || !navigator.geolocation) return;
+  button.hidden = false;
+  button.addEventListener("click", () => {
+    status.textContent = "";
+    button.disabled = true;
+    button.textContent = "Finding your location…";
+    const done = () => { button.disabled = false; button.textContent = "Events near me"; };
+    navigator.geolocation.getCurrentPosition((position) => {
+      const { latitude, longitude } = position.coords;
+      const params = new URLSearchParams({ lat: latitude.toFixed(4), lon: longitude.toFixed(4), radius_km: "100", sort: "distance" });
+      location.href = `/search?${params}`;
+    }, (error) => {
+      done();
+      status.textContent = error.code === error.PERMISSION_DENIED
+        ? "We could not use your location: permission was denied. Allow location for this site, or search by city instead."
+        : "We could not find your location right now. Try again, or search by city instead.";
+    }, { timeout: 15000, maximumAge: 600000 });
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  thisWeekend();
+  nearMe();
   filtersDrawer();
   signinState();
   autocomplete();

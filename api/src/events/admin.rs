@@ -47,6 +47,9 @@ pub struct StoredEvent {
     pub sale_ends_at: DateTime<Utc>,
     /// When the doors open, if set.
     pub doors_at: Option<DateTime<Utc>>,
+    /// The picture an admin set (https), if any.
+    #[schema(format = "uri")]
+    pub image_url: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// When it first left `draft`; never set for an event that stayed a
@@ -159,7 +162,7 @@ async fn set_performers(
     Ok(())
 }
 
-/// Binds an event row's columns as $1..$12, in table order.
+/// Binds an event row's columns as $1..$13, in table order.
 fn bind_event<'q>(
     query: sqlx::query::QueryScalar<'q, sqlx::Postgres, i64, sqlx::postgres::PgArguments>,
     row: &'q EventRow,
@@ -177,6 +180,7 @@ fn bind_event<'q>(
         .bind(row.sale_starts_at)
         .bind(row.sale_ends_at)
         .bind(row.doors_at)
+        .bind(&row.image_url)
 }
 
 /// The event's venue is gone (a race with the reference check).
@@ -208,8 +212,8 @@ pub async fn create_event(
     check_references(&mut tx, row.venue_id, &body.performers).await?;
     let insert = sqlx::query_scalar(
         "insert into events (venue_id, title, description, category, genre, starts_at, ends_at,
-                             status, popularity, sale_starts_at, sale_ends_at, doors_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning event_id",
+                             status, popularity, sale_starts_at, sale_ends_at, doors_at, image_url)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) returning event_id",
     );
     let id: i64 = bind_event(insert, &row)
         .fetch_one(&mut *tx)
@@ -226,7 +230,7 @@ pub async fn create_event(
 async fn lock_editable_event(conn: &mut PgConnection, id: i64) -> ApiResult<EventRow> {
     let current: Option<EventRow> = sqlx::query_as(
         "select venue_id, title, description, category, genre, starts_at, ends_at, status,
-                popularity, sale_starts_at, sale_ends_at, doors_at
+                popularity, sale_starts_at, sale_ends_at, doors_at, image_url
            from events where event_id = $1 for update",
     )
     .bind(id)
@@ -299,8 +303,8 @@ pub async fn update_event(
     let update = sqlx::query_scalar::<_, i64>(
         "update events set venue_id = $1, title = $2, description = $3, category = $4, genre = $5,
                 starts_at = $6, ends_at = $7, status = $8, popularity = $9,
-                sale_starts_at = $10, sale_ends_at = $11, doors_at = $12
-          where event_id = $13 returning event_id",
+                sale_starts_at = $10, sale_ends_at = $11, doors_at = $12, image_url = $13
+          where event_id = $14 returning event_id",
     );
     bind_event(update, &row)
         .bind(id)

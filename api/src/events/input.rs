@@ -56,6 +56,21 @@ pub struct NewEvent {
     #[serde(default)]
     #[schema(default = json!([]))]
     pub performers: Vec<i64>,
+    /// The event's picture: an https URL (no user name or password). Without
+    /// one, `GET /v1/events/{id}/image` draws a poster from the title and
+    /// genre.
+    #[serde(default)]
+    #[schema(format = "uri", max_length = 2000, pattern = "^https://")]
+    pub image_url: Option<String>,
+}
+
+/// A patch field that tells "absent" (`None`) from `null` (`Some(None)`).
+pub fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 fn scheduled() -> String {
@@ -90,6 +105,11 @@ pub struct EventPatch {
     pub sale_ends_at: Option<DateTime<Utc>>,
     /// Performer ids, headliner first; replaces the list.
     pub performers: Option<Vec<i64>>,
+    /// An https URL for the event's picture; `null` removes it (back to
+    /// the generated poster).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = "uri", max_length = 2000, pattern = "^https://")]
+    pub image_url: Option<Option<String>>,
 }
 
 /// An event's editable columns, as stored; a patch is applied to this and
@@ -108,6 +128,7 @@ pub struct EventRow {
     pub sale_starts_at: DateTime<Utc>,
     pub sale_ends_at: DateTime<Utc>,
     pub doors_at: Option<DateTime<Utc>>,
+    pub image_url: Option<String>,
 }
 
 /// `POST /v1/events/{id}/ticket-types`'s body. A seated tier lists
@@ -190,6 +211,7 @@ impl NewEvent {
             sale_starts_at: self.sale_starts_at,
             sale_ends_at: self.sale_ends_at,
             doors_at: self.doors_at,
+            image_url: self.image_url.clone(),
         }
     }
 
@@ -244,6 +266,9 @@ impl EventPatch {
         if let Some(doors) = self.doors_at {
             out.doors_at = Some(doors);
         }
+        if let Some(url) = &self.image_url {
+            out.image_url.clone_from(url);
+        }
         Ok(out)
     }
 }
@@ -259,6 +284,9 @@ impl EventRow {
         description(&self.description)?;
         category("category", &self.category)?;
         text("genre", &self.genre, 100)?;
+        if let Some(url) = &self.image_url {
+            crate::images::url::validate("image_url", url)?;
+        }
         if !(self.popularity.is_finite() && self.popularity >= 0.0) {
             return Err(Problem::invalid_field(
                 "popularity",
@@ -400,6 +428,7 @@ mod tests {
             sale_starts_at: t("2027-01-01T10:00:00Z"),
             sale_ends_at: t("2027-06-01T19:00:00Z"),
             doors_at: Some(t("2027-06-01T18:00:00Z")),
+            image_url: None,
         };
         row.validate().expect("valid");
         for doors in ["2027-06-01T19:30:00Z", "2027-05-31T18:00:00Z"] {

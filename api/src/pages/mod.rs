@@ -20,6 +20,7 @@ pub mod format;
 pub mod home;
 pub mod login;
 pub mod performer;
+pub mod picture;
 pub mod search;
 pub mod venue;
 

@@ -15,7 +15,7 @@ use sqlx::PgPool;
 
 use super::{
     BrokenPage, LIST_CACHE, MalformedAddress, MissingPage, SaleState, UnavailablePage, error_page,
-    format, layout, money, page, text,
+    format, layout, money, page, picture, text,
 };
 use crate::AppState;
 use crate::cache::response::Freshness;
@@ -150,6 +150,7 @@ pub(super) fn event_cards(events: &[Upcoming], now: DateTime<Utc>) -> Markup {
                         now,
                     );
                     li.card data-event-id=(e.event_id) data-venue-id=(e.venue_id) {
+                        (picture::event_picture(e.event_id))
                         a.event-link href={ "/events/" (e.event_id) } { (e.title) }
                         p.meta {
                             time.when datetime=(starts.machine) { (starts.full()) } br;
@@ -206,6 +207,7 @@ pub async fn performer_page(
         name,
         html! {
             article #performer data-performer-id=(id) {
+                (picture::performer_picture(id))
                 h1 #performer-name { (name) }
                 @if !text(&p["genre"]).is_empty() {
                     p #performer-genre .genre { "Genre: " (text(&p["genre"])) }

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 
 use super::{
     LIST_CACHE, MalformedAddress, SaleState, UnavailablePage, error_page, format, home, layout,
-    money, page, search_form,
+    money, page, picture, search_form,
 };
 use crate::AppState;
 use crate::search::params::{self, SearchParams};
@@ -295,9 +295,11 @@ fn date_input(v: &str) -> Option<String> {
     if let Ok(d) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
         return Some(d.to_string());
     }
+    // The day as written (an instant with the shopper's offset, from the
+    // home page's "This weekend", names the shopper's own day).
     DateTime::parse_from_rfc3339(v)
         .ok()
-        .map(|t| t.with_timezone(&Utc).date_naive().to_string())
+        .map(|t| t.date_naive().to_string())
 }
 
 /// A `start`/`end` value for people: "1 Dec 2026", or as given.
@@ -332,7 +334,23 @@ fn active_filters(params: &[(String, String)]) -> Vec<Chip> {
             out.push(Chip { kind, value, href });
         }
     }
-    if let Some(month) = selected_month(params) {
+    if value_of(params, "when") == Some("weekend") && value_of(params, "start").is_some() {
+        // The home page's "This weekend" (its range computed in the
+        // shopper's zone by app.js): one chip for the two dates.
+        let href = range_href(
+            params,
+            &[
+                ("start", String::new()),
+                ("end", String::new()),
+                ("when", String::new()),
+            ],
+        );
+        out.push(Chip {
+            kind: "When",
+            value: "This weekend".to_owned(),
+            href,
+        });
+    } else if let Some(month) = selected_month(params) {
         let href = range_href(params, &[("start", String::new()), ("end", String::new())]);
         out.push(Chip {
             kind: "Month",
@@ -438,7 +456,7 @@ fn date_range(params: &[(String, String)]) -> Markup {
     let to = value_of(params, "end").and_then(date_input);
     html! {
         form #date-range method="get" action="/search" {
-            @for (k, v) in params.iter().filter(|(k, _)| !matches!(k.as_str(), "start" | "end" | "page")) {
+            @for (k, v) in params.iter().filter(|(k, _)| !matches!(k.as_str(), "start" | "end" | "when" | "page")) {
                 input type="hidden" name=(k) value=(v);
             }
             fieldset.dates {
@@ -625,12 +643,17 @@ pub async fn search_page(
                             @let state = facts.map_or(SaleState::OnSale, |f| SaleState::of(
                                 &f.status, Some(hit.starts_at), (Some(f.sale_starts_at), Some(f.sale_ends_at)), hit.sold_out, now));
                             li.result data-event-id=(hit.event_id) {
+                                (picture::event_picture(hit.event_id))
                                 a.event-link href={ "/events/" (hit.event_id) } { (hit.title) }
                                 p.meta {
-                                    (format::local(hit.starts_at, zone).full()) " · " (hit.venue.name) ", " (hit.venue.city)
+                                    @let starts = format::local(hit.starts_at, zone);
+                                    time.when datetime=(starts.machine) { (starts.full()) } " · " span.where { (hit.venue.name) ", " (hit.venue.city) }
                                     " · from " (money(hit.min_price_cents, &hit.currency))
                                 }
-                                p.card-foot { span.badge data-state=(state.key()) { (state.label(zone)) } }
+                                p.card-foot {
+                                    (picture::badge(state, zone, Some(hit.available_tickets)))
+                                    @if let Some(km) = hit.distance_km { span.distance { (format!("{km:.1} km away")) } }
+                                }
                             }
                         }
                     }
@@ -718,6 +741,23 @@ mod tests {
             Some("2026-12-05")
         );
         assert!(active_filters(&params(&[("q", "x"), ("sort", "date")])).is_empty());
+        let weekend = params(&[
+            ("start", "2026-12-11T00:00:00+09:00"),
+            ("end", "2026-12-13T23:59:59+09:00"),
+            ("when", "weekend"),
+            ("category", "sports"),
+        ]);
+        let chips = active_filters(&weekend);
+        let shown: Vec<String> = chips
+            .iter()
+            .map(|c| format!("{} {}", c.kind, c.value))
+            .collect();
+        assert_eq!(shown, ["Category sports", "When This weekend"]);
+        assert_eq!(chips[1].href, "/search?category=sports");
+        assert_eq!(
+            date_input("2026-12-11T00:00:00+09:00").as_deref(),
+            Some("2026-12-11")
+        );
     }
 
     #[test]

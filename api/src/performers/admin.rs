@@ -73,7 +73,8 @@ pub async fn create_performer(
 
 /// Change a performer.
 ///
-/// The fields present replace the stored ones.
+/// The fields present replace the stored ones; `image_url: null` removes
+/// the picture.
 #[utoipa::path(patch, path = "/v1/performers/{id}", tag = "performers",
     security(("bearer" = [])),
     params(PerformerId),
@@ -92,7 +93,8 @@ pub async fn update_performer(
     let mut conn = state.ctx.pool.acquire().await?;
     let view: Option<Value> = sqlx::query_scalar(
         "update performers p set name = coalesce($2, name), genre = coalesce($3, genre),
-                description = coalesce($4, description), image_url = coalesce($5, image_url)
+                description = coalesce($4, description),
+                image_url = case when $6 then $5 else image_url end
           where performer_id = $1
          returning to_jsonb(p)",
     )
@@ -100,7 +102,8 @@ pub async fn update_performer(
     .bind(&patch.name)
     .bind(&patch.genre)
     .bind(&patch.description)
-    .bind(&patch.image_url)
+    .bind(patch.image_url.clone().flatten())
+    .bind(patch.image_url.is_some())
     .fetch_optional(&mut *conn)
     .await?;
     let view = view.ok_or_else(|| Problem::not_found(format!("no performer {id}")))?;

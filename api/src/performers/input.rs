@@ -10,6 +10,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::admin::{description, text};
+use crate::images::url::validate as validate_image_url;
 
 /// `POST /v1/performers`'s body.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -22,8 +23,10 @@ pub struct NewPerformer {
     #[serde(default)]
     #[schema(max_length = 20000, default = "")]
     pub description: String,
-    /// An http(s) URL.
-    #[schema(format = "uri", max_length = 2000)]
+    /// The performer's picture: an https URL (no user name or password).
+    /// Without one, `GET /v1/performers/{id}/image` draws a poster from the
+    /// name and genre.
+    #[schema(format = "uri", max_length = 2000, pattern = "^https://")]
     pub image_url: Option<String>,
 }
 
@@ -37,9 +40,11 @@ pub struct PerformerPatch {
     pub genre: Option<String>,
     #[schema(max_length = 20000)]
     pub description: Option<String>,
-    /// An http(s) URL.
-    #[schema(format = "uri", max_length = 2000)]
-    pub image_url: Option<String>,
+    /// An https URL for the performer's picture; `null` removes it (back
+    /// to the generated poster).
+    #[serde(default, deserialize_with = "crate::events::input::present")]
+    #[schema(value_type = Option<String>, format = "uri", max_length = 2000, pattern = "^https://")]
+    pub image_url: Option<Option<String>>,
 }
 
 impl NewPerformer {
@@ -49,20 +54,9 @@ impl NewPerformer {
         text("genre", &self.genre, 100)?;
         description(&self.description)?;
         if let Some(url) = &self.image_url {
-            image_url(url)?;
+            validate_image_url("image_url", url)?;
         }
         Ok(())
-    }
-}
-
-fn image_url(url: &str) -> Result<(), Problem> {
-    if (url.starts_with("https://") || url.starts_with("http://")) && url.len() <= 2000 {
-        Ok(())
-    } else {
-        Err(Problem::invalid_field(
-            "image_url",
-            "must be an http(s) URL of at most 2000 characters",
-        ))
     }
 }
 
@@ -78,8 +72,8 @@ impl PerformerPatch {
         if let Some(v) = &self.description {
             description(v)?;
         }
-        if let Some(url) = &self.image_url {
-            image_url(url)?;
+        if let Some(Some(url)) = &self.image_url {
+            validate_image_url("image_url", url)?;
         }
         Ok(())
     }

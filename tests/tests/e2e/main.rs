@@ -6,6 +6,7 @@ mod api_keys;
 mod booking;
 mod catalog;
 mod hardening;
+mod images;
 mod indexer;
 mod pages;
 mod passwords;
