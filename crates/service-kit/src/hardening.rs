@@ -18,9 +18,11 @@ use axum::response::{IntoResponse, Response};
 use problem::Problem;
 
 /// The pages' policy: everything from this origin, no inline script or
-/// style, no plugins, no framing, forms only to this origin.
+/// style, no plugins, no framing, forms only to this origin. Images may
+/// also come from any https origin: an admin's `image_url` (https only) is
+/// where the image routes redirect.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
+     style-src 'self'; img-src 'self' data: https:; connect-src 'self'; font-src 'self'; \
      object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// The longest plain-text error body carried over as the problem's
