@@ -66,6 +66,24 @@ pub(crate) async fn release(
     })
 }
 
+/// A booking that ends (expires, is cancelled) while its bank's challenge
+/// awaits the shopper: the waiting charge is declined
+/// (`challenge_abandoned`), so it can never be answered. No money moved:
+/// a provider settles a challenged charge only when it is answered.
+pub(crate) async fn abandon_challenges(
+    tx: &mut Transaction<'_, Postgres>,
+    bookings: &[Uuid],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update payments set status = 'declined', failure_code = 'challenge_abandoned'
+          where booking_id = any($1) and kind = 'charge' and status = 'requires_action'",
+    )
+    .bind(bookings)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Marks lapsed holds `expired` and releases them, at most `limit`, for one
 /// event or all. Safe with several instances: rows another sweeper holds are
 /// skipped. Bookings with a charge in flight are left to their confirm.
@@ -98,6 +116,7 @@ pub async fn expire_lapsed(
     }
     let ids: Vec<Uuid> = expired.iter().map(|(b, _)| *b).collect();
     let changes = release(tx, &ids, SeatStatus::Held).await?;
+    abandon_challenges(tx, &ids).await?;
     write_outbox(tx, &ids, "booking.expired").await?;
     // The feed is per event; a sweep spans events, so group the seat changes.
     let mut events: Vec<i64> = expired.iter().map(|(_, e)| *e).collect();

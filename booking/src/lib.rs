@@ -130,6 +130,7 @@ fn write_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(utoipa_axum::routes!(create_booking))
         .routes(utoipa_axum::routes!(confirm_booking))
+        .routes(utoipa_axum::routes!(complete_payment_challenge))
         .routes(utoipa_axum::routes!(cancel_booking))
 }
 
@@ -302,8 +303,8 @@ mod tests {
         }
         assert_eq!(
             operations,
-            6 + 4,
-            "six booking routes and four standard ones"
+            7 + 4,
+            "seven booking routes and four standard ones"
         );
     }
 }

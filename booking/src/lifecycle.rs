@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::error::{BookingError, is_retryable};
 use crate::feed::SeatFeed;
 use crate::inventory::{self, Changes};
-use crate::model::{self, BookingView};
+use crate::model::{self, BookingView, CompleteChallenge, PaymentRequiresAction};
 use crate::outbox::write_outbox;
 use crate::payment::{Card, ChargeOutcome, PaymentProvider};
 use crate::status::{BookingStatus, PaymentStatus, SeatStatus};
@@ -21,6 +21,9 @@ use crate::status::{BookingStatus, PaymentStatus, SeatStatus};
 const PAYMENT_GRACE: &str = "2 minutes";
 /// A charge still pending this long after it was recorded is abandoned.
 const ABANDONED_AFTER: &str = "5 minutes";
+/// The decline code of a challenge whose booking ended before it was
+/// answered (`inventory::abandon_challenges`).
+const ABANDONED_CHALLENGE: &str = "challenge_abandoned";
 /// Cards a booking may try: a decline before the last keeps the hold (so
 /// the shopper can try another card), the last one rejects the booking and
 /// releases its seats.
@@ -160,10 +163,30 @@ async fn view(pool: &PgPool, booking_id: Uuid) -> Result<BookingView, BookingErr
         .ok_or_else(|| BookingError::NotFound(format!("booking {booking_id}")))
 }
 
+/// What a confirm, or the answer to the bank's challenge, led to.
+#[derive(Debug)]
+pub enum Confirmation {
+    /// Paid and confirmed (now or before).
+    Confirmed(BookingView),
+    /// The cardholder's bank wants its challenge passed first (3-D
+    /// Secure); the hold is kept until its own expiry, no longer.
+    RequiresAction(PaymentRequiresAction),
+}
+
+/// A live charge of a booking: sent, or waiting on its challenge.
+#[derive(sqlx::FromRow)]
+struct LiveCharge {
+    idempotency_key: String,
+    status: PaymentStatus,
+    challenge_id: Option<String>,
+}
+
 /// Charges the booking and, on success, sells its seats. A decline keeps
 /// the hold for another card, up to [`PAYMENT_ATTEMPTS`] cards; the last
-/// decline rejects the booking and releases its seats. Each attempt
-/// charges at most once.
+/// decline rejects the booking and releases its seats. A card whose bank
+/// wants a challenge answers [`Confirmation::RequiresAction`]; a retried
+/// confirm answers with the same challenge. Each attempt charges at most
+/// once.
 pub async fn confirm(
     pool: &PgPool,
     provider: &Arc<dyn PaymentProvider>,
@@ -171,12 +194,14 @@ pub async fn confirm(
     booking_id: Uuid,
     caller: Uuid,
     card: &Card,
-) -> Result<BookingView, BookingError> {
+) -> Result<Confirmation, BookingError> {
     // 1. Check the hold and record the charge attempt.
     let mut tx = pool.begin().await?;
     let booking = lock_booking(&mut tx, booking_id, caller, false).await?;
     match booking.status {
-        BookingStatus::Confirmed => return view(pool, booking_id).await,
+        BookingStatus::Confirmed => {
+            return view(pool, booking_id).await.map(Confirmation::Confirmed);
+        }
         BookingStatus::PaymentPending | BookingStatus::InProcess => {}
         other @ (BookingStatus::Rejected | BookingStatus::Cancelled | BookingStatus::Expired) => {
             return Err(BookingError::conflict(
@@ -185,61 +210,45 @@ pub async fn confirm(
             ));
         }
     }
-    let pending: Option<String> = sqlx::query_scalar(
-        "select idempotency_key from payments where booking_id = $1 and kind = 'charge' and status = 'pending'",
+    let live: Option<LiveCharge> = sqlx::query_as(
+        "select idempotency_key, status, challenge_id from payments
+          where booking_id = $1 and kind = 'charge' and status in ('pending', 'requires_action')",
     )
     .bind(booking_id)
     .fetch_optional(&mut *tx)
     .await?;
-    let charge_key = match pending {
+    let charge_key = match live {
+        Some(LiveCharge {
+            status: PaymentStatus::RequiresAction,
+            ..
+        }) => {
+            // A retried Pay while the bank's challenge awaits: the same
+            // challenge again, for as long as the hold lasts.
+            if booking.lapsed {
+                return Err(expire_lapsed_hold(tx, feed, booking_id, booking.event_id).await?);
+            }
+            tx.commit().await?;
+            return requires_action(pool, booking_id).await;
+        }
+        Some(LiveCharge {
+            challenge_id: Some(_),
+            ..
+        }) => {
+            return Err(BookingError::conflict(
+                "payment_in_progress",
+                "your bank's answer is being processed; try again shortly",
+            ));
+        }
         // A confirm that died mid-charge: retry with the same key, so the
         // provider answers with the first outcome instead of charging again.
-        Some(key) => key,
+        Some(LiveCharge {
+            idempotency_key, ..
+        }) => idempotency_key,
         None => {
             if booking.lapsed {
-                let (changes, _) = expire_one(&mut tx, booking_id).await?;
-                tx.commit().await?;
-                feed.publish(booking.event_id, &changes).await;
-                return Err(BookingError::conflict(
-                    "hold_expired",
-                    "the hold expired; nothing was charged",
-                ));
+                return Err(expire_lapsed_hold(tx, feed, booking_id, booking.event_id).await?);
             }
-            // One key per attempt: a declined card may be followed by
-            // another (the first attempt's key is the booking's own).
-            let earlier: i64 = sqlx::query_scalar(
-                "select count(*) from payments where booking_id = $1 and kind = 'charge'",
-            )
-            .bind(booking_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            let key = if earlier == 0 {
-                format!("charge-{booking_id}")
-            } else {
-                format!("charge-{booking_id}-{}", earlier + 1)
-            };
-            sqlx::query(
-                "insert into payments (booking_id, kind, provider, idempotency_key, amount_cents, currency)
-                 values ($1, 'charge', $2, $3, $4, $5)",
-            )
-            .bind(booking_id)
-            .bind(provider.name())
-            .bind(&key)
-            .bind(booking.total_cents)
-            .bind(&booking.currency)
-            .execute(&mut *tx)
-            .await?;
-            // Keep the seats while the provider answers.
-            sqlx::query(&format!(
-                "update event_seats es set held_until = greatest(es.held_until, now() + interval '{PAYMENT_GRACE}')
-                   from booking_items i
-                  where i.booking_id = $1 and es.event_id = i.event_id and es.seat_id = i.seat_id
-                    and es.booking_id = i.booking_id and es.status = 'held'"
-            ))
-            .bind(booking_id)
-            .execute(&mut *tx)
-            .await?;
-            key
+            record_charge_attempt(&mut tx, provider.name(), booking_id, &booking).await?
         }
     };
     tx.commit().await?;
@@ -251,17 +260,221 @@ pub async fn confirm(
         .map_err(|e| BookingError::Unavailable(e.to_string()))?;
 
     // 3. Record the outcome and move the seats, atomically and once.
+    settle(
+        pool,
+        provider,
+        feed,
+        booking_id,
+        booking.event_id,
+        &charge_key,
+        &outcome,
+    )
+    .await
+}
+
+/// Records a new charge attempt, pending, under its own idempotency key
+/// (the first attempt's key is the booking's own, `charge-{id}`; a declined
+/// card may be followed by another, `charge-{id}-2`, ...), and keeps the
+/// seats while the provider answers.
+async fn record_charge_attempt(
+    tx: &mut Transaction<'_, Postgres>,
+    provider: &str,
+    booking_id: Uuid,
+    booking: &Locked,
+) -> Result<String, sqlx::Error> {
+    let earlier: i64 = sqlx::query_scalar(
+        "select count(*) from payments where booking_id = $1 and kind = 'charge'",
+    )
+    .bind(booking_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    let key = if earlier == 0 {
+        format!("charge-{booking_id}")
+    } else {
+        format!("charge-{booking_id}-{}", earlier + 1)
+    };
+    sqlx::query(
+        "insert into payments (booking_id, kind, provider, idempotency_key, amount_cents, currency)
+         values ($1, 'charge', $2, $3, $4, $5)",
+    )
+    .bind(booking_id)
+    .bind(provider)
+    .bind(&key)
+    .bind(booking.total_cents)
+    .bind(&booking.currency)
+    .execute(&mut **tx)
+    .await?;
+    give_payment_grace(tx, booking_id).await?;
+    Ok(key)
+}
+
+/// Keeps the booking's seats past their hold while the provider answers
+/// (the sweeper leaves a booking with a pending charge alone).
+async fn give_payment_grace(
+    tx: &mut Transaction<'_, Postgres>,
+    booking_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "update event_seats es set held_until = greatest(es.held_until, now() + interval '{PAYMENT_GRACE}')
+           from booking_items i
+          where i.booking_id = $1 and es.event_id = i.event_id and es.seat_id = i.seat_id
+            and es.booking_id = i.booking_id and es.status = 'held'"
+    ))
+    .bind(booking_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Expires a lapsed hold (nothing is charged) and says so.
+async fn expire_lapsed_hold(
+    mut tx: Transaction<'_, Postgres>,
+    feed: &SeatFeed,
+    booking_id: Uuid,
+    event_id: i64,
+) -> Result<BookingError, sqlx::Error> {
+    let (changes, ()) = expire_one(&mut tx, booking_id).await?;
+    tx.commit().await?;
+    feed.publish(event_id, &changes).await;
+    Ok(BookingError::conflict(
+        "hold_expired",
+        "the hold expired; nothing was charged",
+    ))
+}
+
+/// The 202 answer: the booking with the challenge that awaits.
+async fn requires_action(pool: &PgPool, booking_id: Uuid) -> Result<Confirmation, BookingError> {
+    let booking = view(pool, booking_id).await?;
+    match booking.payment_challenge.clone() {
+        Some(challenge) => Ok(Confirmation::RequiresAction(PaymentRequiresAction {
+            status: "requires_action".to_owned(),
+            challenge,
+            booking,
+        })),
+        None if booking.status == BookingStatus::Confirmed => Ok(Confirmation::Confirmed(booking)),
+        None => Err(BookingError::conflict(
+            "payment_in_progress",
+            "a payment is in progress; try again shortly",
+        )),
+    }
+}
+
+/// Completes the bank's challenge of a charge with the shopper's answer,
+/// then settles the charge as a confirm would: passed, the booking is paid
+/// and confirmed; failed, it is a decline (the hold is kept for another
+/// card, up to [`PAYMENT_ATTEMPTS`]). A retried or concurrent answer gets
+/// the first one's result, and the charge settles once.
+pub async fn complete_challenge(
+    pool: &PgPool,
+    provider: &Arc<dyn PaymentProvider>,
+    feed: &SeatFeed,
+    booking_id: Uuid,
+    caller: Uuid,
+    answer: &CompleteChallenge,
+) -> Result<Confirmation, BookingError> {
+    // 1. Find the challenge and hand its answer to the provider's record.
+    let mut tx = pool.begin().await?;
+    let booking = lock_booking(&mut tx, booking_id, caller, false).await?;
+    let charge: Option<(String, PaymentStatus, Option<String>)> = sqlx::query_as(
+        "select idempotency_key, status, failure_code from payments
+          where booking_id = $1 and kind = 'charge' and challenge_id = $2",
+    )
+    .bind(booking_id)
+    .bind(&answer.challenge_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((charge_key, status, failure)) = charge else {
+        return Err(BookingError::Conflict {
+            code: "challenge_unknown",
+            detail: "this booking has no such payment challenge".into(),
+            field: Some("challenge_id"),
+            extra: None,
+        });
+    };
+    let pending = booking.status.is_pending();
+    match status {
+        _ if booking.status == BookingStatus::Confirmed => {
+            return view(pool, booking_id).await.map(Confirmation::Confirmed);
+        }
+        // A retried answer: the first answer's decline, again (a challenge
+        // abandoned with its hold was never answered: that is below).
+        PaymentStatus::Declined if failure.as_deref() != Some(ABANDONED_CHALLENGE) => {
+            let left = if pending {
+                declined_attempts_left(&mut tx, booking_id).await?
+            } else {
+                0
+            };
+            let code = failure.unwrap_or_default();
+            return Err(declined(&code, Some(left), booking_id));
+        }
+        PaymentStatus::RequiresAction if pending => {
+            if booking.lapsed {
+                return Err(expire_lapsed_hold(tx, feed, booking_id, booking.event_id).await?);
+            }
+            sqlx::query(
+                "update payments set status = 'pending' where idempotency_key = $1 and status = 'requires_action'",
+            )
+            .bind(&charge_key)
+            .execute(&mut *tx)
+            .await?;
+            give_payment_grace(&mut tx, booking_id).await?;
+            tx.commit().await?;
+        }
+        // The answer is with the provider already (a concurrent or retried
+        // call, or one that died): ask again under the same key.
+        PaymentStatus::Pending if pending => tx.commit().await?,
+        _ => {
+            return Err(BookingError::conflict(
+                "booking_not_pending",
+                format!(
+                    "booking is {}; the challenge can no longer be answered",
+                    booking.status
+                ),
+            ));
+        }
+    }
+
+    // 2. The answer goes to the provider, outside any transaction.
+    let outcome = provider
+        .confirm_challenge(&charge_key, &answer.challenge_id, &answer.response)
+        .await
+        .map_err(|e| BookingError::Unavailable(e.to_string()))?;
+
+    // 3. As a confirm's.
+    settle(
+        pool,
+        provider,
+        feed,
+        booking_id,
+        booking.event_id,
+        &charge_key,
+        &outcome,
+    )
+    .await
+}
+
+/// Step 3 of a confirm or a challenge's answer: records the provider's
+/// outcome and moves the seats (once), then answers.
+async fn settle(
+    pool: &PgPool,
+    provider: &Arc<dyn PaymentProvider>,
+    feed: &SeatFeed,
+    booking_id: Uuid,
+    event_id: i64,
+    charge_key: &str,
+    outcome: &ChargeOutcome,
+) -> Result<Confirmation, BookingError> {
     let mut attempt = 0;
     let finished = loop {
         attempt += 1;
-        match finish_charge(pool, booking_id, booking.event_id, &charge_key, &outcome).await {
+        match finish_charge(pool, booking_id, event_id, charge_key, outcome).await {
             Err(e) if is_retryable(&e) && attempt < 4 => {}
             other => break other?,
         }
     };
-    feed.publish(booking.event_id, &finished.changes).await;
+    feed.publish(event_id, &finished.changes).await;
     if finished.refund {
-        refund_charge(pool, provider, booking_id, &charge_key).await;
+        refund_charge(pool, provider, booking_id, charge_key).await;
         return Err(BookingError::Conflict {
             code: "hold_expired",
             detail: "the hold lapsed while the payment was processed; the charge was refunded"
@@ -270,25 +483,43 @@ pub async fn confirm(
             extra: Some(("booking_id", serde_json::json!(booking_id))),
         });
     }
-    if let ChargeOutcome::Declined { code } = outcome {
-        let detail = match finished.attempts_left {
-            Some(0) | None => format!(
-                "the card was declined ({code}); that was the last attempt, so the seats were released"
-            ),
-            Some(n) => format!(
-                "the card was declined ({code}); your seats are still held: try another card \
-                 ({n} attempt{} left)",
-                if n == 1 { "" } else { "s" }
-            ),
-        };
-        return Err(BookingError::Conflict {
-            code: "payment_declined",
-            detail,
-            field: Some("payment.card_number"),
-            extra: Some(("booking_id", serde_json::json!(booking_id))),
-        });
+    if finished.expired {
+        return Err(BookingError::conflict(
+            "hold_expired",
+            "the hold expired while your bank was asked; nothing was charged",
+        ));
     }
-    view(pool, booking_id).await
+    match outcome {
+        ChargeOutcome::Declined { code } => Err(declined(code, finished.attempts_left, booking_id)),
+        ChargeOutcome::RequiresAction { .. } => requires_action(pool, booking_id).await,
+        ChargeOutcome::Succeeded { .. } => {
+            view(pool, booking_id).await.map(Confirmation::Confirmed)
+        }
+    }
+}
+
+/// The 409 for a declined card or a failed challenge.
+fn declined(code: &str, attempts_left: Option<i64>, booking_id: Uuid) -> BookingError {
+    let what = if code == "authentication_failed" {
+        "your bank did not confirm the payment"
+    } else {
+        "the card was declined"
+    };
+    let detail = match attempts_left {
+        Some(0) | None => {
+            format!("{what} ({code}); that was the last attempt, so the seats were released")
+        }
+        Some(n) => format!(
+            "{what} ({code}); your seats are still held: try another card ({n} attempt{} left)",
+            if n == 1 { "" } else { "s" }
+        ),
+    };
+    BookingError::Conflict {
+        code: "payment_declined",
+        detail,
+        field: Some("payment.card_number"),
+        extra: Some(("booking_id", serde_json::json!(booking_id))),
+    }
 }
 
 /// What step 3 of a confirm did.
@@ -299,6 +530,9 @@ struct Finished {
     /// After a decline: how many more cards may be tried (`Some(0)`: the
     /// booking was rejected and its seats released).
     attempts_left: Option<i64>,
+    /// The bank asked for a challenge, but the hold lapsed (or lost its
+    /// seats) meanwhile: the booking expired and nothing was charged.
+    expired: bool,
 }
 
 /// Step 3 of a confirm. Only the request that moves the payment out of
@@ -325,42 +559,65 @@ async fn finish_charge(
     .bind(booking_id)
     .fetch_all(&mut *tx)
     .await?;
-    let (status, reference, failure) = match outcome {
-        ChargeOutcome::Succeeded { reference } => {
-            (PaymentStatus::Succeeded, Some(reference.as_str()), None)
+    let (status, reference, failure, challenge) = match outcome {
+        ChargeOutcome::Succeeded { reference } => (
+            PaymentStatus::Succeeded,
+            Some(reference.as_str()),
+            None,
+            None,
+        ),
+        ChargeOutcome::Declined { code } => {
+            (PaymentStatus::Declined, None, Some(code.as_str()), None)
         }
-        ChargeOutcome::Declined { code } => (PaymentStatus::Declined, None, Some(code.as_str())),
+        ChargeOutcome::RequiresAction { challenge_id, url } => (
+            PaymentStatus::RequiresAction,
+            None,
+            None,
+            Some((challenge_id.as_str(), url.as_deref())),
+        ),
     };
     let moved: Option<PaymentStatus> = sqlx::query_scalar(
-        "update payments set status = $2, provider_ref = $3, failure_code = $4
+        "update payments set status = $2, provider_ref = $3, failure_code = $4,
+                challenge_id = coalesce($5, challenge_id), challenge_url = coalesce($6, challenge_url)
           where idempotency_key = $1 and status = 'pending' returning status",
     )
     .bind(charge_key)
     .bind(status)
     .bind(reference)
     .bind(failure)
+    .bind(challenge.map(|(id, _)| id))
+    .bind(challenge.and_then(|(_, url)| url))
     .fetch_optional(&mut *tx)
     .await?;
     if moved.is_none() {
-        // Another confirm of the same booking finished it first.
+        // Another confirm (or answer to the challenge) of the same booking
+        // finished it first; a decline still says what is left to try.
+        let attempts_left = if matches!(outcome, ChargeOutcome::Declined { .. }) {
+            Some(attempts_left_now(&mut tx, booking_id).await?)
+        } else {
+            None
+        };
         tx.rollback().await?;
         return Ok(Finished {
             changes: Changes::default(),
             refund: false,
-            attempts_left: None,
+            attempts_left,
+            expired: false,
         });
     }
-    let booking_status: BookingStatus =
-        sqlx::query_scalar("select status from bookings where booking_id = $1 for update")
-            .bind(booking_id)
-            .fetch_one(&mut *tx)
-            .await?;
+    let (booking_status, lapsed): (BookingStatus, bool) = sqlx::query_as(
+        "select status, expires_at < now() from bookings where booking_id = $1 for update",
+    )
+    .bind(booking_id)
+    .fetch_one(&mut *tx)
+    .await?;
     let pending = booking_status.is_pending();
     let seats_intact = seat_rows
         .iter()
         .all(|(_, holder, st)| *holder == Some(booking_id) && *st == SeatStatus::Held);
     let mut refund = false;
     let mut attempts_left = None;
+    let mut expired = false;
     let changes = match outcome {
         ChargeOutcome::Succeeded { .. } if pending && seats_intact => {
             sqlx::query("update bookings set status = 'confirmed' where booking_id = $1")
@@ -413,12 +670,31 @@ async fn finish_charge(
             }
         }
         ChargeOutcome::Declined { .. } => Changes::default(),
+        ChargeOutcome::RequiresAction { .. } if pending && seats_intact && !lapsed => {
+            // The challenge waits on the shopper, not the provider: the
+            // hold lasts until its own expiry, no longer.
+            keep_hold_after_decline(&mut tx, booking_id).await?;
+            Changes::default()
+        }
+        ChargeOutcome::RequiresAction { .. } => {
+            // The hold is gone: the challenge can never be answered, and
+            // nothing was charged.
+            expired = true;
+            let (changes, ()) = if pending {
+                expire_one(&mut tx, booking_id).await?
+            } else {
+                (Changes::default(), ())
+            };
+            inventory::abandon_challenges(&mut tx, &[booking_id]).await?;
+            changes
+        }
     };
     tx.commit().await?;
     Ok(Finished {
         changes,
         refund,
         attempts_left,
+        expired,
     })
 }
 
@@ -437,6 +713,24 @@ async fn reject_and_release(
     Ok(changes)
 }
 
+/// How many more cards a booking may try, as it stands (none once it is no
+/// longer pending).
+async fn attempts_left_now(
+    tx: &mut Transaction<'_, Postgres>,
+    booking_id: Uuid,
+) -> Result<i64, sqlx::Error> {
+    let status: BookingStatus =
+        sqlx::query_scalar("select status from bookings where booking_id = $1")
+            .bind(booking_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    if status.is_pending() {
+        declined_attempts_left(tx, booking_id).await
+    } else {
+        Ok(0)
+    }
+}
+
 /// How many more cards a booking may try after this decline
 /// ([`PAYMENT_ATTEMPTS`] in all).
 async fn declined_attempts_left(
@@ -452,9 +746,10 @@ async fn declined_attempts_left(
     Ok((PAYMENT_ATTEMPTS - declined).max(0))
 }
 
-/// A decline with attempts left keeps the hold as it was before the
-/// charge: the payment grace given to the seats is taken back, so trying
-/// cards cannot hold seats past the booking's own expiry.
+/// A decline with attempts left, or a challenge from the bank, keeps the
+/// hold as it was before the charge: the payment grace given to the seats
+/// is taken back, so trying cards (or leaving a challenge unanswered)
+/// cannot hold seats past the booking's own expiry.
 async fn keep_hold_after_decline(
     tx: &mut Transaction<'_, Postgres>,
     booking_id: Uuid,
@@ -590,6 +885,7 @@ async fn expire_one(
         .execute(&mut **tx)
         .await?;
     let changes = inventory::release(tx, &[booking_id], SeatStatus::Held).await?;
+    inventory::abandon_challenges(tx, &[booking_id]).await?;
     write_outbox(tx, &[booking_id], "booking.expired").await?;
     Ok((changes, ()))
 }
@@ -625,6 +921,7 @@ pub async fn cancel(
                 .bind(booking_id)
                 .execute(&mut *tx)
                 .await?;
+            inventory::abandon_challenges(&mut tx, &[booking_id]).await?;
             inventory::release(&mut tx, &[booking_id], SeatStatus::Held).await?
         }
         BookingStatus::Confirmed => {

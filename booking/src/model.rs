@@ -189,6 +189,67 @@ pub struct ConfirmBooking {
     pub payment: crate::payment::Card,
 }
 
+/// `POST /v1/bookings/{id}/challenge`: the shopper's answer to the bank's
+/// challenge (3-D Secure).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteChallenge {
+    /// The challenge being answered, as the confirm's 202 gave it.
+    #[schema(example = "sb_3ds_5f0c6e1d2b3a49876c5d4e3f")]
+    pub challenge_id: String,
+    /// What the bank's challenge returned to the client. The sandbox's
+    /// test answers: `approve` passes, `deny` (or anything else) fails, and
+    /// a failed challenge is a decline.
+    #[schema(example = "approve", min_length = 1, max_length = 4096)]
+    pub response: String,
+}
+
+impl CompleteChallenge {
+    /// Checks the shape: both fields present and of sane size.
+    pub fn validate(&self) -> Result<(), BookingError> {
+        if self.challenge_id.trim().is_empty() || self.challenge_id.len() > 255 {
+            return Err(BookingError::invalid(
+                "challenge_id",
+                "must be the challenge's id (1 to 255 characters)",
+            ));
+        }
+        if self.response.is_empty() || self.response.len() > 4096 {
+            return Err(BookingError::invalid(
+                "response",
+                "must be the challenge's answer (1 to 4096 characters)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A challenge from the cardholder's bank that awaits the shopper
+/// (strong customer authentication, 3-D Secure style).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct ChallengeView {
+    /// Answer it with `POST /v1/bookings/{id}/challenge`.
+    #[schema(example = "sb_3ds_5f0c6e1d2b3a49876c5d4e3f")]
+    pub challenge_id: String,
+    /// Where a real gateway's challenge is completed (the bank's page);
+    /// `null` when the client shows it itself, as with the sandbox.
+    pub redirect_url: Option<String>,
+    /// The challenge lapses with the hold: unanswered by then, the booking
+    /// expires, its seats are released and the charge counts as declined.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The confirm's answer when the bank wants a challenge passed first (202).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct PaymentRequiresAction {
+    /// Always `requires_action`.
+    #[schema(example = "requires_action")]
+    pub status: String,
+    /// The challenge to complete.
+    pub challenge: ChallengeView,
+    /// The booking, still held (`payment_pending`).
+    pub booking: BookingView,
+}
+
 /// A seat as shown to the buyer.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct SeatView {
@@ -249,6 +310,10 @@ pub struct BookingView {
     pub currency: String,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// A challenge from the bank that awaits the shopper, while there is
+    /// one (see `POST /v1/bookings/{id}/challenge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_challenge: Option<ChallengeView>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -266,6 +331,8 @@ struct ViewRow {
     currency: String,
     created_at: DateTime<Utc>,
     items: sqlx::types::Json<Vec<ItemView>>,
+    challenge_id: Option<String>,
+    challenge_url: Option<String>,
 }
 
 /// Reads bookings as views, in the order of `ids`; missing ids are skipped.
@@ -290,11 +357,14 @@ pub async fn load_views<'e>(
                       left join seats s on s.seat_id = i.seat_id
                       left join venue_rows vr on vr.row_id = s.row_id
                       left join venue_sections vs on vs.section_id = vr.section_id
-                     where i.booking_id = b.booking_id), '[]'::jsonb) as items
+                     where i.booking_id = b.booking_id), '[]'::jsonb) as items,
+                p.challenge_id, p.challenge_url
            from unnest($1::uuid[]) with ordinality as ids(id, ord)
            join bookings b on b.booking_id = ids.id
            join events e on e.event_id = b.event_id
            join venues v on v.venue_id = e.venue_id
+           left join payments p on p.booking_id = b.booking_id and p.kind = 'charge'
+                               and p.status = 'requires_action' and b.status = 'payment_pending'
           order by ids.ord",
     )
     .bind(ids)
@@ -316,6 +386,11 @@ pub async fn load_views<'e>(
             total_cents: r.total_cents,
             currency: r.currency,
             created_at: r.created_at,
+            payment_challenge: r.challenge_id.map(|challenge_id| ChallengeView {
+                challenge_id,
+                redirect_url: r.challenge_url,
+                expires_at: r.expires_at,
+            }),
         })
         .collect())
 }

@@ -12,7 +12,8 @@ use futures_util::future::BoxFuture;
 pub struct Card {
     /// The card number (digits; spaces allowed). Sandbox test cards:
     /// `4242 4242 4242 4242` succeeds, `4000 0000 0000 0002` is declined,
-    /// `4000 0000 0000 0077` succeeds slowly.
+    /// `4000 0000 0000 0077` succeeds slowly, `4000 0027 6000 3184` asks
+    /// for the bank's challenge (3-D Secure) first.
     #[schema(example = "4242 4242 4242 4242")]
     pub card_number: String,
 }
@@ -29,6 +30,18 @@ pub enum ChargeOutcome {
     Declined {
         /// Provider decline code.
         code: String,
+    },
+    /// Strong customer authentication: the cardholder's bank wants a
+    /// challenge passed (3-D Secure) before it decides. Nothing moved yet;
+    /// the answer goes to [`PaymentProvider::confirm_challenge`] under the
+    /// same idempotency key.
+    RequiresAction {
+        /// The provider's id for the challenge.
+        challenge_id: String,
+        /// Where a real gateway sends the shopper to complete it (the
+        /// issuer's page); `None` when the client shows the challenge
+        /// itself, as with the sandbox.
+        url: Option<String>,
     },
 }
 
@@ -57,6 +70,18 @@ pub trait PaymentProvider: Send + Sync + std::fmt::Debug {
         &'a self,
         idempotency_key: &'a str,
     ) -> BoxFuture<'a, Result<Option<ChargeOutcome>, ProviderError>>;
+    /// Completes the challenge of a charge that answered
+    /// [`ChargeOutcome::RequiresAction`], with what the cardholder's bank
+    /// returned to the client (`response`), and settles the charge:
+    /// `Succeeded` or `Declined` (a failed challenge is a decline). Keyed by
+    /// the charge's idempotency key: a retry returns the first settlement,
+    /// whatever `response` it carries.
+    fn confirm_challenge<'a>(
+        &'a self,
+        idempotency_key: &'a str,
+        challenge_id: &'a str,
+        response: &'a str,
+    ) -> BoxFuture<'a, Result<ChargeOutcome, ProviderError>>;
     /// Refunds a succeeded charge by its reference.
     fn refund<'a>(
         &'a self,
@@ -106,6 +131,19 @@ pub mod test_cards {
     pub const DECLINE: &str = "4000000000000002";
     /// Succeeds after a delay (`SandboxProvider::slow_delay`).
     pub const SLOW: &str = "4000000000000077";
+    /// Asks for the bank's challenge (3-D Secure) first; then
+    /// [`super::challenge_answers`] decide.
+    pub const CHALLENGE: &str = "4000002760003184";
+}
+
+/// What the sandbox's challenge accepts, as the sandbox's "bank page" (the
+/// checkout's Approve and Deny buttons) sends it.
+pub mod challenge_answers {
+    /// Passes the challenge: the charge succeeds.
+    pub const APPROVE: &str = "approve";
+    /// Fails it: the charge is declined (`authentication_failed`); so is
+    /// any other answer.
+    pub const DENY: &str = "deny";
 }
 
 /// A deterministic in-process gateway for development and tests.
@@ -115,7 +153,11 @@ pub mod test_cards {
 /// | `4242 4242 4242 4242` | success |
 /// | `4000 0000 0000 0002` | declined (`card_declined`) |
 /// | `4000 0000 0000 0077` | success after `slow_delay` |
+/// | `4000 0027 6000 3184` | requires a challenge; `approve` succeeds, anything else is declined (`authentication_failed`) |
 /// | anything else | declined (`invalid_number`) |
+///
+/// A challenge's id is derived from the charge's idempotency key, so a
+/// restarted (or another) instance can still complete it.
 #[derive(Debug)]
 pub struct SandboxProvider {
     slow_delay: Duration,
@@ -140,6 +182,24 @@ impl SandboxProvider {
     fn remember(&self, key: &str, outcome: ChargeOutcome) -> ChargeOutcome {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         seen.entry(key.to_owned()).or_insert(outcome).clone()
+    }
+
+    /// Records the settlement of a challenged charge: replaces a waiting
+    /// challenge (or nothing), never a settled outcome.
+    fn settle(&self, key: &str, outcome: ChargeOutcome) -> ChargeOutcome {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = seen.entry(key.to_owned()).or_insert(outcome.clone());
+        if matches!(entry, ChargeOutcome::RequiresAction { .. }) {
+            *entry = outcome;
+        }
+        entry.clone()
+    }
+
+    /// The sandbox's challenge id for a charge.
+    fn challenge_id(key: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = hex::encode(Sha256::digest(format!("sandbox-3ds:{key}")));
+        format!("sb_3ds_{}", &digest[..24])
     }
 
     fn replay(&self, key: &str) -> Option<ChargeOutcome> {
@@ -185,6 +245,10 @@ impl PaymentProvider for SandboxProvider {
                 test_cards::DECLINE => ChargeOutcome::Declined {
                     code: "card_declined".to_owned(),
                 },
+                test_cards::CHALLENGE => ChargeOutcome::RequiresAction {
+                    challenge_id: Self::challenge_id(idempotency_key),
+                    url: None,
+                },
                 _ => ChargeOutcome::Declined {
                     code: "invalid_number".to_owned(),
                 },
@@ -198,6 +262,34 @@ impl PaymentProvider for SandboxProvider {
         idempotency_key: &'a str,
     ) -> BoxFuture<'a, Result<Option<ChargeOutcome>, ProviderError>> {
         Box::pin(async move { Ok(self.replay(idempotency_key)) })
+    }
+
+    fn confirm_challenge<'a>(
+        &'a self,
+        idempotency_key: &'a str,
+        challenge_id: &'a str,
+        response: &'a str,
+    ) -> BoxFuture<'a, Result<ChargeOutcome, ProviderError>> {
+        Box::pin(async move {
+            if let Some(
+                settled @ (ChargeOutcome::Succeeded { .. } | ChargeOutcome::Declined { .. }),
+            ) = self.replay(idempotency_key)
+            {
+                return Ok(settled);
+            }
+            let passed = challenge_id == Self::challenge_id(idempotency_key)
+                && response == challenge_answers::APPROVE;
+            let outcome = if passed {
+                ChargeOutcome::Succeeded {
+                    reference: format!("sb_ch_{}", uuid::Uuid::new_v4().simple()),
+                }
+            } else {
+                ChargeOutcome::Declined {
+                    code: "authentication_failed".to_owned(),
+                }
+            };
+            Ok(self.settle(idempotency_key, outcome))
+        })
     }
 
     fn refund<'a>(
@@ -231,6 +323,7 @@ mod tests {
             test_cards::SUCCESS,
             test_cards::DECLINE,
             test_cards::SLOW,
+            test_cards::CHALLENGE,
             "4242 4242 4242 4242",
             "4242-4242-4242-4242",
             "378282246310005",
@@ -292,5 +385,65 @@ mod tests {
                 code: "card_declined".into()
             }
         );
+    }
+
+    #[tokio::test]
+    async fn the_challenge_card_waits_for_its_challenge_and_settles_once() {
+        let sandbox = SandboxProvider::new(Duration::ZERO);
+
+        let asked = sandbox
+            .charge("k3", 100, "EUR", &card("4000 0027 6000 3184"))
+            .await
+            .expect("answers");
+        let ChargeOutcome::RequiresAction { challenge_id, url } = asked.clone() else {
+            panic!("a challenge, got {asked:?}");
+        };
+        let again = sandbox
+            .charge("k3", 100, "EUR", &card(test_cards::CHALLENGE))
+            .await
+            .expect("answers");
+        let approved = sandbox
+            .confirm_challenge("k3", &challenge_id, challenge_answers::APPROVE)
+            .await
+            .expect("answers");
+        let denied_later = sandbox
+            .confirm_challenge("k3", &challenge_id, challenge_answers::DENY)
+            .await
+            .expect("answers");
+
+        assert_eq!((again, url), (asked, None));
+        assert!(matches!(approved, ChargeOutcome::Succeeded { .. }));
+        assert_eq!(
+            denied_later, approved,
+            "a retry returns the first settlement"
+        );
+        assert_eq!(sandbox.lookup("k3").await.expect("answers"), Some(approved));
+    }
+
+    #[tokio::test]
+    async fn a_denied_challenge_is_a_decline_and_another_instance_can_settle_it() {
+        let asking = SandboxProvider::new(Duration::ZERO);
+        let restarted = SandboxProvider::new(Duration::ZERO);
+        let Ok(ChargeOutcome::RequiresAction { challenge_id, .. }) = asking
+            .charge("k4", 100, "EUR", &card(test_cards::CHALLENGE))
+            .await
+        else {
+            panic!("a challenge");
+        };
+
+        let denied = restarted
+            .confirm_challenge("k4", &challenge_id, challenge_answers::DENY)
+            .await
+            .expect("answers");
+        let forged = restarted
+            .confirm_challenge("k5", &challenge_id, challenge_answers::APPROVE)
+            .await
+            .expect("answers");
+
+        let declined = ChargeOutcome::Declined {
+            code: "authentication_failed".into(),
+        };
+        assert_eq!(denied, declined);
+        assert_eq!(forged, declined, "a challenge id belongs to its own charge");
     }
 }

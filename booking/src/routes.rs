@@ -14,7 +14,9 @@ use crate::error::BookingError;
 use crate::extract::{ApiJson, IdempotencyKey};
 use crate::holds::StoredResponse;
 use crate::lifecycle;
-use crate::model::{self, BookingView, ConfirmBooking, CreateBooking};
+use crate::model::{
+    self, BookingView, CompleteChallenge, ConfirmBooking, CreateBooking, PaymentRequiresAction,
+};
 
 fn respond(stored: StoredResponse) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -96,15 +98,30 @@ pub async fn get_booking(
         .ok_or_else(|| BookingError::NotFound(format!("booking {id}")))
 }
 
+fn confirmation(outcome: lifecycle::Confirmation) -> Response {
+    match outcome {
+        lifecycle::Confirmation::Confirmed(view) => (StatusCode::OK, Json(view)).into_response(),
+        lifecycle::Confirmation::RequiresAction(action) => {
+            (StatusCode::ACCEPTED, Json(action)).into_response()
+        }
+    }
+}
+
 /// Pay and confirm a held booking.
 ///
-/// The card is charged at most once, however often this is retried.
+/// The card is charged at most once, however often this is retried. When
+/// the cardholder's bank wants its challenge passed first (strong customer
+/// authentication, 3-D Secure), the answer is 202 with
+/// `status: requires_action` and the challenge: complete it with
+/// `POST /v1/bookings/{id}/challenge` before the hold's `expires_at`. A
+/// retried confirm meanwhile answers with the same challenge.
 #[utoipa::path(post, path = "/v1/bookings/{id}/confirm", tag = "bookings",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The booking id.")),
     request_body = ConfirmBooking,
     responses(
         (status = 200, description = "Paid and confirmed.", body = BookingView),
+        (status = 202, description = "The bank wants a challenge passed first; nothing is charged yet and the seats stay held until `expires_at`.", body = PaymentRequiresAction),
         BookingError, AuthUser, ApiJson<ConfirmBooking>,
     ))]
 #[tracing::instrument(skip_all, fields(user = %user.sub, booking = %id))]
@@ -113,7 +130,7 @@ pub async fn confirm_booking(
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ConfirmBooking>,
-) -> Result<Json<BookingView>, BookingError> {
+) -> Result<Response, BookingError> {
     let id = booking_id(&id)?;
     if let Err(why) = crate::payment::check_card_number(&body.payment.card_number) {
         return Err(BookingError::invalid("payment.card_number", why));
@@ -127,7 +144,44 @@ pub async fn confirm_booking(
         &body.payment,
     )
     .await
-    .map(Json)
+    .map(confirmation)
+}
+
+/// Answer the bank's payment challenge (3-D Secure) and settle the payment.
+///
+/// Passed: 200, paid and confirmed. Failed: 409 `payment_declined`, with
+/// the hold kept for another card as after any decline (the last attempt
+/// releases the seats). A retried or concurrent answer gets the first
+/// one's result; the card is charged at most once. After the hold's
+/// `expires_at` the challenge is gone (409 `hold_expired`, nothing charged).
+#[utoipa::path(post, path = "/v1/bookings/{id}/challenge", tag = "bookings",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The booking id.")),
+    request_body = CompleteChallenge,
+    responses(
+        (status = 200, description = "Challenge passed: paid and confirmed.", body = BookingView),
+        (status = 202, description = "The bank wants another challenge step.", body = PaymentRequiresAction),
+        BookingError, AuthUser, ApiJson<CompleteChallenge>,
+    ))]
+#[tracing::instrument(skip_all, fields(user = %user.sub, booking = %id))]
+pub async fn complete_payment_challenge(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CompleteChallenge>,
+) -> Result<Response, BookingError> {
+    let id = booking_id(&id)?;
+    body.validate()?;
+    lifecycle::complete_challenge(
+        &state.ctx.pool,
+        &state.provider,
+        &state.feed,
+        id,
+        user.sub,
+        &body,
+    )
+    .await
+    .map(confirmation)
 }
 
 /// Cancel a held booking, or refund a confirmed one before its event starts.

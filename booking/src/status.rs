@@ -140,6 +140,9 @@ text_enum! {
         Declined = "declined",
         /// No money moved (an abandoned or failed attempt).
         Failed = "failed",
+        /// The provider wants the cardholder to pass a challenge (3-D
+        /// Secure) before it decides; no money moved yet.
+        RequiresAction = "requires_action",
     }
 }
 
@@ -193,6 +196,7 @@ mod tests {
         let schema = [
             include_str!("../../migrations/20261121000001_catalog.sql"),
             include_str!("../../migrations/20261121000002_inventory_and_booking.sql"),
+            include_str!("../../migrations/20261214000001_payment_challenge.sql"),
         ]
         .concat()
         .split_whitespace()

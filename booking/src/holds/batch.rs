@@ -898,6 +898,7 @@ impl Batch<'_> {
             total_cents,
             currency,
             created_at: now,
+            payment_challenge: None,
         }
     }
 }

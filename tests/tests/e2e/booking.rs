@@ -1253,3 +1253,416 @@ async fn an_outbox_relay_skips_its_round_while_another_holds_the_relay_lock() {
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].1, "booking.created");
 }
+
+// Strong customer authentication: the sandbox's challenge card.
+
+const CHALLENGE_CARD: &str = "4000 0027 6000 3184";
+
+async fn answer_challenge(
+    app: &TestApp,
+    token: &str,
+    booking: &str,
+    challenge: &str,
+    response: &str,
+) -> (u16, Value) {
+    post(
+        app,
+        &format!("/v1/bookings/{booking}/challenge"),
+        token,
+        None,
+        &json!({"challenge_id": challenge, "response": response}),
+    )
+    .await
+}
+
+async fn charges_of(app: &TestApp, booking: &str) -> Vec<(String, String, Option<String>)> {
+    sqlx::query_as(
+        "select idempotency_key, status, failure_code from payments
+          where booking_id = $1::uuid and kind = 'charge' order by created_at",
+    )
+    .bind(booking)
+    .fetch_all(&app.db.pool)
+    .await
+    .expect("charges")
+}
+
+/// Confirms with the challenge card and returns the challenge's id.
+async fn challenged(app: &TestApp, token: &str, booking: &str) -> String {
+    let (status, body) = confirm(app, token, booking, CHALLENGE_CARD).await;
+    assert_eq!(status, 202, "{body}");
+    body["challenge"]["challenge_id"]
+        .as_str()
+        .expect("challenge_id")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_challenge_card_asks_the_bank_first_and_an_approved_challenge_confirms_once() {
+    let s = setup(1, 4, 10, &[]).await;
+    let seats = &s.event.rows[0][0..2];
+    let (_, held) = hold_seats(&s, &s.token, seats).await;
+    let id = id_of(&held);
+
+    let (status, asked) = confirm(&s.app, &s.token, &id, CHALLENGE_CARD).await;
+    let (again_status, again) = confirm(&s.app, &s.token, &id, CHALLENGE_CARD).await;
+    let (_, view) = get(&s.app, &format!("/v1/bookings/{id}"), &s.token).await;
+
+    // 202: nothing charged yet, the seats held until the hold's own expiry.
+    assert_eq!(status, 202, "{asked}");
+    assert_eq!(asked["status"], "requires_action");
+    assert_eq!(asked["booking"]["status"], "payment_pending");
+    assert_eq!(asked["challenge"]["expires_at"], held["expires_at"]);
+    assert_eq!(asked["challenge"]["redirect_url"], Value::Null);
+    let challenge = asked["challenge"]["challenge_id"].as_str().expect("id");
+    assert!(challenge.starts_with("sb_3ds_"), "{asked}");
+    assert_eq!(
+        (again_status, &again["challenge"]),
+        (202, &asked["challenge"])
+    );
+    assert_eq!(view["payment_challenge"], asked["challenge"]);
+    assert_eq!(
+        charges_of(&s.app, &id).await,
+        [(format!("charge-{id}"), "requires_action".to_owned(), None)]
+    );
+    let grace_taken_back: Vec<bool> = sqlx::query_scalar(
+        "select es.held_until = b.expires_at from event_seats es join bookings b on b.booking_id = es.booking_id
+          where b.booking_id = $1::uuid",
+    )
+    .bind(&id)
+    .fetch_all(&s.app.db.pool)
+    .await
+    .expect("held until");
+    assert_eq!(grace_taken_back, [true, true]);
+
+    let (status, paid) = answer_challenge(&s.app, &s.token, &id, challenge, "approve").await;
+    let (retry_status, retried) = answer_challenge(&s.app, &s.token, &id, challenge, "deny").await;
+
+    assert_eq!(
+        (status, &paid["status"]),
+        (200, &json!("confirmed")),
+        "{paid}"
+    );
+    assert_eq!(paid["payment_challenge"], Value::Null);
+    assert_eq!(
+        (retry_status, &retried["status"]),
+        (200, &json!("confirmed"))
+    );
+    assert_eq!(
+        seat_states(&s.app, s.event.event_id, seats).await,
+        ["sold", "sold"]
+    );
+    assert_eq!(
+        charges_of(&s.app, &id).await,
+        [(format!("charge-{id}"), "succeeded".to_owned(), None)]
+    );
+}
+
+#[tokio::test]
+async fn a_denied_challenge_is_a_decline_that_keeps_the_hold_for_another_card() {
+    let s = setup(1, 4, 10, &[]).await;
+    let seats = &s.event.rows[0][0..2];
+    let (_, held) = hold_seats(&s, &s.token, seats).await;
+    let id = id_of(&held);
+    let challenge = challenged(&s.app, &s.token, &id).await;
+
+    let (status, denied) = answer_challenge(&s.app, &s.token, &id, &challenge, "deny").await;
+    let (again_status, again) =
+        answer_challenge(&s.app, &s.token, &id, &challenge, "approve").await;
+
+    assert_eq!(status, 409, "{denied}");
+    assert_eq!(denied["code"], "payment_declined");
+    let detail = denied["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("bank did not confirm") && detail.contains("still held"),
+        "{denied}"
+    );
+    assert_eq!((again_status, &again["detail"]), (409, &denied["detail"]));
+    assert_eq!(
+        seat_states(&s.app, s.event.event_id, seats).await,
+        ["held", "held"]
+    );
+    let (_, view) = get(&s.app, &format!("/v1/bookings/{id}"), &s.token).await;
+    assert_eq!(view["status"], "payment_pending");
+    assert_eq!(view["expires_at"], held["expires_at"]);
+    assert_eq!(view["payment_challenge"], Value::Null);
+
+    // Another card pays; two declined challenges in all reject the booking.
+    let (status, paid) = confirm(&s.app, &s.token, &id, SUCCESS_CARD).await;
+    assert_eq!((status, &paid["status"]), (200, &json!("confirmed")));
+    assert_eq!(
+        charges_of(&s.app, &id).await,
+        [
+            (
+                format!("charge-{id}"),
+                "declined".to_owned(),
+                Some("authentication_failed".to_owned())
+            ),
+            (format!("charge-{id}-2"), "succeeded".to_owned(), None)
+        ]
+    );
+    let (_, other) = hold_seats(&s, &s.token, &s.event.rows[0][2..4]).await;
+    let other_id = id_of(&other);
+    for attempt in 1..=3 {
+        let challenge = challenged(&s.app, &s.token, &other_id).await;
+        let (status, body) =
+            answer_challenge(&s.app, &s.token, &other_id, &challenge, "deny").await;
+        assert_eq!(
+            (status, &body["code"]),
+            (409, &json!("payment_declined")),
+            "{attempt}"
+        );
+    }
+    assert_eq!(
+        seat_states(&s.app, s.event.event_id, &s.event.rows[0][2..4]).await,
+        ["available", "available"]
+    );
+}
+
+#[tokio::test]
+async fn a_challenge_answered_after_the_hold_lapsed_charges_nothing_and_releases() {
+    let s = setup(1, 4, 10, &[]).await;
+    let seats = &s.event.rows[0][0..1];
+    let (_, held) = hold_seats(&s, &s.token, seats).await;
+    let id = id_of(&held);
+    let challenge = challenged(&s.app, &s.token, &id).await;
+    lapse(&s.app, &id).await;
+
+    let (status, body) = answer_challenge(&s.app, &s.token, &id, &challenge, "approve").await;
+
+    assert_eq!(
+        (status, &body["code"]),
+        (409, &json!("hold_expired")),
+        "{body}"
+    );
+    assert_eq!(
+        get(&s.app, &format!("/v1/bookings/{id}"), &s.token).await.1["status"],
+        "expired"
+    );
+    assert_eq!(
+        seat_states(&s.app, s.event.event_id, seats).await,
+        ["available"]
+    );
+    assert_eq!(
+        charges_of(&s.app, &id).await,
+        [(
+            format!("charge-{id}"),
+            "declined".to_owned(),
+            Some("challenge_abandoned".to_owned())
+        )]
+    );
+}
+
+#[tokio::test]
+async fn an_unanswered_challenge_does_not_keep_the_hold_past_its_expiry() {
+    let s = setup(1, 4, 10, &[("BOOKING_SWEEP_INTERVAL_MS", "100")]).await;
+    let other = new_shopper(&s.app).await;
+    let seats = &s.event.rows[0][0..2];
+    let (_, held) = hold_seats(&s, &s.token, seats).await;
+    let id = id_of(&held);
+    let challenge = challenged(&s.app, &s.token, &id).await;
+    lapse(&s.app, &id).await;
+
+    // Free to others at once, before any sweeper has run...
+    let (taken, _) = hold_seats(&s, &other, &seats[0..1]).await;
+    // ...and the sweeper expires the booking and abandons the challenge.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut status = Value::Null;
+    while Instant::now() < deadline {
+        status = get(&s.app, &format!("/v1/bookings/{id}"), &s.token).await.1["status"].clone();
+        if status == "expired" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (late, body) = answer_challenge(&s.app, &s.token, &id, &challenge, "approve").await;
+
+    assert_eq!(taken, 201);
+    assert_eq!(status, "expired");
+    assert_eq!(
+        seat_states(&s.app, s.event.event_id, seats).await,
+        ["held", "available"],
+        "the other buyer keeps theirs; the rest is free"
+    );
+    assert_eq!(
+        charges_of(&s.app, &id).await,
+        [(
+            format!("charge-{id}"),
+            "declined".to_owned(),
+            Some("challenge_abandoned".to_owned())
+        )]
+    );
+    assert_eq!(
+        (late, &body["code"]),
+        (409, &json!("booking_not_pending")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn two_answers_to_one_challenge_on_two_instances_settle_the_charge_once() {
+    let s = setup(1, 4, 10, &[]).await;
+    let second = spawn_app_with(
+        Service::Booking,
+        reuse(&s.app.db),
+        &[("BOOKING_SWEEP_INTERVAL_MS", "0")],
+    )
+    .await;
+    let (_, held) = hold(
+        &s.app,
+        &s.token,
+        json!({"event_id": s.event.event_id, "ticket_type_id": s.event.ga_type_id, "quantity": 3}),
+    )
+    .await;
+    let id = id_of(&held);
+    let challenge = challenged(&s.app, &s.token, &id).await;
+
+    let (a, b) = tokio::join!(
+        answer_challenge(&s.app, &s.token, &id, &challenge, "approve"),
+        answer_challenge(&second, &s.token, &id, &challenge, "approve")
+    );
+
+    assert_eq!((a.0, b.0), (200, 200), "{} {}", a.1, b.1);
+    assert_eq!(
+        (&a.1["status"], &b.1["status"]),
+        (&json!("confirmed"), &json!("confirmed"))
+    );
+    let (held_ga, sold): (i32, i32) =
+        sqlx::query_as("select held, sold from ga_inventory where ticket_type_id = $1")
+            .bind(s.event.ga_type_id)
+            .fetch_one(&s.app.db.pool)
+            .await
+            .expect("counter");
+    assert_eq!((held_ga, sold), (0, 3));
+    let confirmed: i64 =
+        sqlx::query_scalar("select count(*) from outbox where event_type = 'booking.confirmed'")
+            .fetch_one(&s.app.db.pool)
+            .await
+            .expect("count");
+    assert_eq!(confirmed, 1);
+    assert_eq!(
+        charges_of(&s.app, &id).await,
+        [(format!("charge-{id}"), "succeeded".to_owned(), None)]
+    );
+}
+
+#[tokio::test]
+async fn a_challenge_survives_a_restart_and_an_answer_cut_off_mid_flight() {
+    let db = TestDb::migrated().await;
+    let event = fixtures::on_sale_event(&db.pool, 1, 4, 10).await;
+    let token = fixtures::token(fixtures::user(&db.pool, "user").await, Role::User);
+    let env = [("BOOKING_SWEEP_INTERVAL_MS", "0")];
+    let first = spawn_app_with(Service::Booking, reuse(&db), &env).await;
+    let seats = &event.rows[0][0..2];
+    let key = Uuid::new_v4().to_string();
+    let (_, held) = post(
+        &first,
+        "/v1/bookings",
+        &token,
+        Some(&key),
+        &json!({"event_id": event.event_id, "seat_ids": seats}),
+    )
+    .await;
+    let id = id_of(&held);
+    let challenge = challenged(&first, &token, &id).await;
+
+    // The instance that asked is gone (its sandbox's memory with it), and
+    // an answer's first step committed before its process died.
+    drop(first);
+    sqlx::query("update payments set status = 'pending' where booking_id = $1::uuid")
+        .bind(&id)
+        .execute(&db.pool)
+        .await
+        .expect("answer in flight");
+    let restarted = spawn_app_with(Service::Booking, reuse(&db), &env).await;
+    let (busy, in_flight) = confirm(&restarted, &token, &id, SUCCESS_CARD).await;
+    let (status, paid) = answer_challenge(&restarted, &token, &id, &challenge, "approve").await;
+
+    assert_eq!(
+        (busy, &in_flight["code"]),
+        (409, &json!("payment_in_progress"))
+    );
+    assert_eq!(
+        (status, &paid["status"]),
+        (200, &json!("confirmed")),
+        "{paid}"
+    );
+    assert_eq!(
+        charges_of(&restarted, &id).await,
+        [(format!("charge-{id}"), "succeeded".to_owned(), None)]
+    );
+    assert_eq!(
+        seat_states(&restarted, event.event_id, seats).await,
+        ["sold", "sold"]
+    );
+}
+
+#[tokio::test]
+async fn bad_challenge_answers_get_problem_json_naming_the_field() {
+    let s = setup(1, 4, 10, &[]).await;
+    let stranger = new_shopper(&s.app).await;
+    let (_, held) = hold_seats(&s, &s.token, &s.event.rows[0][0..1]).await;
+    let id = id_of(&held);
+    let challenge = challenged(&s.app, &s.token, &id).await;
+    let path = format!("/v1/bookings/{id}/challenge");
+
+    let empty_id = post(
+        &s.app,
+        &path,
+        &s.token,
+        None,
+        &json!({"challenge_id": " ", "response": "approve"}),
+    )
+    .await;
+    let no_response = post(
+        &s.app,
+        &path,
+        &s.token,
+        None,
+        &json!({"challenge_id": challenge}),
+    )
+    .await;
+    let empty_response = answer_challenge(&s.app, &s.token, &id, &challenge, "").await;
+    let unknown = answer_challenge(
+        &s.app,
+        &s.token,
+        &id,
+        "sb_3ds_000000000000000000000000",
+        "approve",
+    )
+    .await;
+    let not_theirs = answer_challenge(&s.app, &stranger, &id, &challenge, "approve").await;
+    let bad_id = answer_challenge(&s.app, &s.token, "not-a-uuid", &challenge, "approve").await;
+
+    assert_eq!(
+        (empty_id.0, &empty_id.1["field"]),
+        (400, &json!("challenge_id")),
+        "{}",
+        empty_id.1
+    );
+    assert_eq!(no_response.0, 400, "{}", no_response.1);
+    assert!(
+        no_response.1["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("response"),
+        "{}",
+        no_response.1
+    );
+    assert_eq!(
+        (empty_response.0, &empty_response.1["field"]),
+        (400, &json!("response"))
+    );
+    assert_eq!(
+        (unknown.0, &unknown.1["code"], &unknown.1["field"]),
+        (409, &json!("challenge_unknown"), &json!("challenge_id")),
+        "{}",
+        unknown.1
+    );
+    assert_eq!(not_theirs.0, 404);
+    assert_eq!((bad_id.0, &bad_id.1["field"]), (400, &json!("booking_id")));
+    assert_eq!(
+        charges_of(&s.app, &id).await,
+        [(format!("charge-{id}"), "requires_action".to_owned(), None)],
+        "nothing reached the provider"
+    );
+}
