@@ -35,6 +35,7 @@ pub mod admin;
 pub mod api_keys;
 pub mod audit;
 pub mod cache;
+pub mod currency_rates;
 pub mod error;
 pub mod events;
 pub mod ids;
@@ -83,6 +84,8 @@ pub struct Config {
     /// `AUTH_*_TTL_SECS`, `SMTP_URL`, `MAIL_FROM`, `PUBLIC_URL`,
     /// `MAIL_RETRY_BASE_MS`: sessions and their mail.
     pub accounts: accounts::AccountsConfig,
+    /// `RATES_REFRESH_MS`: how old the in-memory exchange rates may get.
+    pub rates_refresh: std::time::Duration,
 }
 
 impl Config {
@@ -104,6 +107,10 @@ impl Config {
                 url => url,
             },
             accounts: accounts::AccountsConfig::from_env(env)?,
+            rates_refresh: std::time::Duration::from_millis(env.parse_or(
+                "RATES_REFRESH_MS",
+                currency_rates::DEFAULT_REFRESH.as_millis() as u64,
+            )?),
         })
     }
 }
@@ -118,6 +125,8 @@ pub struct AppState {
     pub production: bool,
     /// Session lifetimes and the mailer.
     pub accounts: accounts::Accounts,
+    /// The exchange rates search compares prices with.
+    pub rates: currency_rates::RatesStore,
 }
 
 impl FromRef<AppState> for Arc<JwtKeys> {
@@ -146,6 +155,7 @@ impl FromRef<AppState> for auth::ApiKeys {
 fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(search::router())
+        .merge(currency_rates::router())
         .merge(events::router())
         .merge(performers::router())
         .merge(images::router())
@@ -317,6 +327,7 @@ impl Application {
         let accounts = accounts::Accounts::new(config.accounts.clone())
             .map_err(|e| StartupError::Other(e.to_string()))?;
         let state = AppState {
+            rates: currency_rates::RatesStore::new(ctx.pool.clone(), config.rates_refresh),
             accounts,
             pages,
             ctx: ctx.clone(),
@@ -422,8 +433,9 @@ mod tests {
         }
         assert_eq!(
             operations,
-            18 + 2 + 10 + 3 + 2 + 3 + 14 + 4,
-            "18 JSON routes, two images (event, performer), ten accounts routes (sign-up, sessions, the web sign-in, the \
+            18 + 2 + 2 + 10 + 3 + 2 + 3 + 14 + 4,
+            "18 JSON routes, two images (event, performer), two currency-rates routes (read, \
+             replace), ten accounts routes (sign-up, sessions, the web sign-in, the \
              account, TOTP), three password routes, two admin users routes, three admin API key \
              routes, fourteen pages and \
              four standard routes"

@@ -422,6 +422,7 @@ mod tests {
             min_price_cents: 100,
             max_price_cents: 200,
             currency: "EUR".into(),
+            display_min_price_cents: Some(109),
             available_tickets: 5,
             sold_out: false,
             popularity: 1.0,
@@ -439,7 +440,10 @@ mod tests {
             category: vec![count.clone()],
             genre: vec![count.clone()],
             city: vec![count.clone()],
-            price: search::PriceBucket::with_counts([1, 0, 0, 0, 0]),
+            price: search::PriceBucket::with_counts(
+                &search::query::PRICE_BUCKETS,
+                &[1, 0, 0, 0, 0],
+            ),
             month: vec![count],
         };
         let suggestion = search::Suggestion {
@@ -450,6 +454,7 @@ mod tests {
         };
         let results = json!({
             "total": 1, "page": 1, "size": 20, "hits": [hit], "facets": facets, "took_ms": 1.0,
+            "display_currency": "USD", "rates_version": 1,
         });
         assert_shape(&doc, &named("SearchResults"), &results, "SearchResults");
         let suggestions = json!({"q": "lon", "suggestions": [suggestion], "took_ms": 1.0});
@@ -475,7 +480,17 @@ mod tests {
     /// parser answers differently. So each documented parameter is read.
     #[test]
     fn every_documented_query_parameter_is_read() {
-        use crate::search::params::{SearchParams, SuggestParams, search_query, suggest_query};
+        use crate::search::params::{SearchParams, SuggestParams, suggest_query};
+        let search_query = |p: &[(String, String)]| {
+            crate::search::params::search_query(
+                p,
+                &search::Rates {
+                    version: 1,
+                    per_usd: [("USD".to_owned(), 1.0), ("EUR".to_owned(), 0.92)].into(),
+                },
+            )
+            .ok()
+        };
 
         let search: &[(&str, &[(&str, &str)])] = &[
             ("q", &[("q", "jazz")]),
@@ -502,18 +517,15 @@ mod tests {
             ("size", &[("size", "5")]),
             ("pageSize", &[("pageSize", "5")]),
             ("facets", &[("facets", "false")]),
+            ("currency", &[("currency", "EUR")]),
         ];
         let names: BTreeSet<String> = search.iter().map(|(n, _)| (*n).to_owned()).collect();
         assert_eq!(names, documented::<SearchParams>());
         for (name, query) in search {
             let with = pairs(query);
             let without: Vec<_> = with.iter().filter(|(k, _)| k != name).cloned().collect();
-            assert!(search_query(&with).is_ok(), "{name}");
-            assert_ne!(
-                search_query(&with).ok(),
-                search_query(&without).ok(),
-                "{name}"
-            );
+            assert!(search_query(&with).is_some(), "{name}");
+            assert_ne!(search_query(&with), search_query(&without), "{name}");
         }
 
         assert_eq!(documented::<SuggestParams>(), set(&["q", "limit"]));

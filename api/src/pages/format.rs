@@ -63,6 +63,28 @@ pub fn money(minor: i64, currency: &str) -> String {
     }
 }
 
+/// A whole number of `currency`'s major units, without decimals: "$25",
+/// "¥5,000" (price ranges and buckets).
+pub fn money_whole(major: i64, currency: &str) -> String {
+    let Some(f) = formatter(currency) else {
+        return format!("{major} {currency}");
+    };
+    // The formatter always shows the currency's minor digits; a whole
+    // amount drops them (".00" in the "en" data the pages use).
+    let full = f.format_fixed_decimal(&Decimal::from(major)).to_string();
+    let digits = usize::try_from(minor_digits(currency)).unwrap_or(0);
+    let zeros = format!(".{}", "0".repeat(digits));
+    match full.find(&zeros) {
+        Some(at)
+            if digits > 0
+                && !full[at + zeros.len()..].starts_with(|c: char| c.is_ascii_digit()) =>
+        {
+            format!("{}{}", &full[..at], &full[at + zeros.len()..])
+        }
+        _ => full,
+    }
+}
+
 /// A moment in a venue's zone, ready to print.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalTime {
@@ -99,6 +121,21 @@ pub fn local(at: DateTime<Utc>, zone: &str) -> LocalTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_amounts_have_no_decimals() {
+        assert_eq!(money_whole(25, "USD"), "$25");
+        assert_eq!(money_whole(5_000, "JPY"), "¥5,000");
+        assert_eq!(money_whole(100, "GBP"), "£100");
+        assert_eq!(
+            money_whole(1_000, "CZK"),
+            money(100_000, "CZK").replace(".00", "")
+        );
+        assert_eq!(
+            money_whole(10, "BHD"),
+            money(10_000, "BHD").replace(".000", "")
+        );
+    }
 
     #[test]
     fn prices_use_each_currency_s_symbol_grouping_and_minor_unit() {

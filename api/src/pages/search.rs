@@ -227,13 +227,18 @@ fn price_is(params: &[(String, String)], key: &str, major: Option<i64>) -> bool 
 
 /// Price buckets as links that set `min_price` and `max_price` (or, for
 /// the range set now, remove them).
-fn price_links(params: &[(String, String)], buckets: &[PriceBucket]) -> Vec<RangeLink> {
+fn price_links(
+    params: &[(String, String)],
+    buckets: &[PriceBucket],
+    currency: &str,
+) -> Vec<RangeLink> {
     buckets
         .iter()
         .map(|b| {
+            let from = format::money_whole(b.from, currency);
             let label = match b.to {
-                Some(to) => format!("{} to {}", b.from, to),
-                None => format!("{} and up", b.from),
+                Some(to) => format!("{from} to {}", format::money_whole(to, currency)),
+                None => format!("{from} and up"),
             };
             let selected =
                 price_is(params, "min_price", Some(b.from)) && price_is(params, "max_price", b.to);
@@ -248,6 +253,27 @@ fn price_links(params: &[(String, String)], buckets: &[PriceBucket]) -> Vec<Rang
             (range_href(params, &pairs), label, b.count, selected)
         })
         .collect()
+}
+
+/// "Prices in": the display currency, one of the rates table's. Changing
+/// it keeps every filter but the price range, whose numbers were in the old
+/// currency. app.js remembers the choice and submits on change.
+fn currency_form(params: &[(String, String)], display: &str, rates: &search::Rates) -> Markup {
+    let keep = |k: &str| !matches!(k, "currency" | "page" | "min_price" | "max_price");
+    html! {
+        form.currency method="get" action="/search" {
+            @for (k, v) in params.iter().filter(|(k, _)| keep(k)) {
+                input type="hidden" name=(k) value=(v);
+            }
+            label for="currency" { "Prices in" }
+            select #currency name="currency" {
+                @for code in rates.per_usd.keys() {
+                    option value=(code) selected[code == display] { (code) }
+                }
+            }
+            noscript { button type="submit" { "Show" } }
+        }
+    }
 }
 
 /// A month (`yyyy-mm`)'s first and last day.
@@ -319,7 +345,7 @@ struct Chip {
 /// The filters a search has, one chip each, in the order of the facets.
 /// Parameters that are not filters (the query, sort, paging, anything
 /// unknown) give none.
-fn active_filters(params: &[(String, String)]) -> Vec<Chip> {
+fn active_filters(params: &[(String, String)], currency: &str) -> Vec<Chip> {
     let mut out = Vec::new();
     for (key, kind) in [
         ("category", "Category"),
@@ -369,10 +395,16 @@ fn active_filters(params: &[(String, String)]) -> Vec<Chip> {
             }
         }
     }
+    let amount = |v: &str| match v.parse::<f64>() {
+        Ok(major) if major.fract() == 0.0 && major.abs() < 1e12 => {
+            format::money_whole(major as i64, currency)
+        }
+        _ => format!("{v} {currency}"),
+    };
     let price = match (value_of(params, "min_price"), value_of(params, "max_price")) {
-        (Some(lo), Some(hi)) => Some(format!("{lo} to {hi}")),
-        (Some(lo), None) => Some(format!("{lo} and up")),
-        (None, Some(hi)) => Some(format!("up to {hi}")),
+        (Some(lo), Some(hi)) => Some(format!("{} to {}", amount(lo), amount(hi))),
+        (Some(lo), None) => Some(format!("{} and up", amount(lo))),
+        (None, Some(hi)) => Some(format!("up to {}", amount(hi))),
         (None, None) => None,
     };
     if let Some(value) = price {
@@ -553,7 +585,13 @@ pub async fn search_page(
         .find(|(k, _)| k == "q")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
-    let parsed = match params::search_query(&params) {
+    let Ok(rates) = state.rates.current().await else {
+        return error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Search is temporarily unavailable; event pages still work",
+        );
+    };
+    let parsed = match params::search_query(&params, &rates.rates) {
         Ok(q) => q,
         Err(p) => {
             let message = format!(
@@ -565,7 +603,7 @@ pub async fn search_page(
         }
     };
     let results = match state.search.search(&parsed).await {
-        Ok(r) => r,
+        Ok(r) => r.converted(&parsed),
         Err(_) => {
             return error_page(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -581,11 +619,17 @@ pub async fn search_page(
     let ids: Vec<i64> = results.hits.iter().map(|h| h.event_id).collect();
     let sales = sale_facts(&state.ctx.pool, &ids).await;
     let now = Utc::now();
-    let prices = price_links(&params, &results.facets.price);
+    // USD without a rates table: the buckets are then the fixed ones.
+    let display = parsed
+        .prices
+        .as_ref()
+        .map_or(search::money::QUOTE_CURRENCY, |p| p.display.as_str())
+        .to_owned();
+    let prices = price_links(&params, &results.facets.price, &display);
     let months = month_links(&params, &results.facets.month);
     let page_no = parsed.page;
     let last = (results.total as usize).div_ceil(parsed.size.max(1));
-    let active = active_filters(&params);
+    let active = active_filters(&params, &display);
     let clear = clear_href(&params);
     // Nothing matches: popular events on sale now, as on the home page
     // (the same cache entry), six of them.
@@ -632,6 +676,7 @@ pub async fn search_page(
                         }
                         noscript { button type="submit" { "Sort" } }
                     }
+                    (currency_form(&params, &display, &rates.rates))
                     p #total { (results.total) " events" }
                     @if results.total == 0 {
                         (no_results(&q_text, &active, &clear, &popular))
@@ -648,7 +693,10 @@ pub async fn search_page(
                                 p.meta {
                                     @let starts = format::local(hit.starts_at, zone);
                                     time.when datetime=(starts.machine) { (starts.full()) } " · " span.where { (hit.venue.name) ", " (hit.venue.city) }
-                                    " · from " (money(hit.min_price_cents, &hit.currency))
+                                    " · from " span.price { (money(hit.min_price_cents, &hit.currency)) }
+                                    @if hit.currency != display && let Some(converted) = hit.display_min_price_cents {
+                                        " " span.converted { "(about " (money(converted, &display)) ")" }
+                                    }
                                 }
                                 p.card-foot {
                                     (picture::badge(state, zone, Some(hit.available_tickets)))
@@ -699,7 +747,7 @@ mod tests {
             ("page", "3"),
             ("edge-probe", "1"),
         ]);
-        let chips = active_filters(&p);
+        let chips = active_filters(&p, "USD");
         let shown: Vec<String> = chips
             .iter()
             .map(|c| format!("{} {}", c.kind, c.value))
@@ -711,7 +759,7 @@ mod tests {
                 "City Berlin",
                 "City Paris",
                 "Month 2026-12",
-                "Price 50 and up"
+                "Price $50 and up"
             ]
         );
         assert_eq!(
@@ -729,7 +777,7 @@ mod tests {
     #[test]
     fn a_date_range_that_is_not_a_month_gives_from_and_to() {
         let p = params(&[("start", "2026-12-05"), ("end", ""), ("q", "")]);
-        let chips = active_filters(&p);
+        let chips = active_filters(&p, "USD");
         assert_eq!(chips.len(), 1);
         assert_eq!(
             (chips[0].kind, chips[0].value.as_str()),
@@ -740,14 +788,14 @@ mod tests {
             date_input("2026-12-05T20:00:00Z").as_deref(),
             Some("2026-12-05")
         );
-        assert!(active_filters(&params(&[("q", "x"), ("sort", "date")])).is_empty());
+        assert!(active_filters(&params(&[("q", "x"), ("sort", "date")]), "USD").is_empty());
         let weekend = params(&[
             ("start", "2026-12-11T00:00:00+09:00"),
             ("end", "2026-12-13T23:59:59+09:00"),
             ("when", "weekend"),
             ("category", "sports"),
         ]);
-        let chips = active_filters(&weekend);
+        let chips = active_filters(&weekend, "USD");
         let shown: Vec<String> = chips
             .iter()
             .map(|c| format!("{} {}", c.kind, c.value))
@@ -823,12 +871,16 @@ mod tests {
             )
         );
         assert!(!months[1].3);
-        let prices = price_links(&p, &PriceBucket::with_counts([1, 0, 3, 0, 0]));
+        let prices = price_links(
+            &p,
+            &PriceBucket::with_counts(&search::query::PRICE_BUCKETS, &[1, 0, 3, 0, 0]),
+            "USD",
+        );
         let selected: Vec<&str> = prices
             .iter()
             .filter(|l| l.3)
             .map(|l| l.1.as_str())
             .collect();
-        assert_eq!(selected, ["25 to 50"]);
+        assert_eq!(selected, ["$25 to $50"]);
     }
 }

@@ -27,6 +27,14 @@ struct SearchResponse {
     hits: Vec<Hit>,
     #[schema(value_type = schema::Facets)]
     facets: Facets,
+    /// The currency prices were filtered, sorted and bucketed in (see
+    /// `currency`); absent only when the rates table is empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "USD")]
+    display_currency: Option<String>,
+    /// The exchange-rates table that was used (`GET /v1/currency-rates`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rates_version: Option<i64>,
     /// How long the search took, in milliseconds.
     took_ms: f64,
 }
@@ -50,14 +58,17 @@ pub async fn search_events(
     query: Result<Query<Params>, QueryRejection>,
 ) -> ApiResult<Response> {
     let started = Instant::now();
-    let q = super::params::search_query(&query_pairs(query)?)?;
-    let results = state.search.search(&q).await?;
+    let rates = state.rates.current().await?;
+    let q = super::params::search_query(&query_pairs(query)?, &rates.rates)?;
+    let results = state.search.search(&q).await?.converted(&q);
     Ok(cacheable(SearchResponse {
         total: results.total,
         page: q.page,
         size: q.size,
         hits: results.hits,
         facets: results.facets,
+        display_currency: results.display_currency,
+        rates_version: results.rates_version,
         took_ms: millis(started),
     }))
 }

@@ -12,8 +12,9 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use problem::Problem;
+use search::money::{QUOTE_CURRENCY, currency_of_country, minor_digits};
 use search::query::{DEFAULT_SIZE, MAX_RADIUS_KM, MAX_SIZE, MAX_WINDOW};
-use search::{GeoFilter, SearchQuery, Sort};
+use search::{GeoFilter, PriceConversion, Rates, SearchQuery, Sort};
 
 use super::schema::SearchSort;
 use crate::schema::Category;
@@ -67,8 +68,14 @@ pub struct SearchParams {
     /// Performer ids (positive integers).
     #[param(max_items = 50)]
     pub performer_id: Option<Vec<i64>>,
+    /// The currency prices are compared, sorted and bucketed in (ISO 4217,
+    /// one of `GET /v1/currency-rates`). Default: the currency of `country`
+    /// when exactly one is given and it has a rate, else USD. Each hit keeps
+    /// its own price and adds `display_min_price_cents` in this currency.
+    #[param(example = "EUR", pattern = "^[A-Za-z]{3}$")]
+    pub currency: Option<String>,
     /// The lowest ticket price is at least this, in major units of the
-    /// event's currency.
+    /// display currency (`currency`).
     #[param(minimum = 0.0, maximum = 1_000_000_000.0)]
     pub min_price: Option<f64>,
     /// The lowest ticket price is at most this; not below `min_price`.
@@ -234,19 +241,49 @@ fn boolean(params: &Params, name: &'static str) -> Result<Option<bool>, Problem>
     }
 }
 
-fn price_cents(params: &Params, name: &'static str) -> Result<Option<i64>, Problem> {
+/// A price bound in minor units of a currency with `digits` of them.
+fn price_minor(params: &Params, name: &'static str, digits: u32) -> Result<Option<i64>, Problem> {
     match float(params, name)? {
         None => Ok(None),
         Some(v) if !(0.0..=1e9).contains(&v) => Err(Problem::invalid_field(
             name,
             "must be between 0 and 1000000000",
         )),
-        Some(v) => Ok(Some((v * 100.0).round() as i64)),
+        Some(v) => Ok(Some((v * 10f64.powi(digits as i32)).round() as i64)),
     }
 }
 
-/// A validated search.
-pub fn search_query(params: &Params) -> Result<SearchQuery, Problem> {
+/// The display currency: `currency`, else the one country's, else USD;
+/// `None` only when the rates table has none of them.
+fn display_currency(
+    params: &Params,
+    countries: &[String],
+    rates: &Rates,
+) -> Result<Option<PriceConversion>, Problem> {
+    if let Some(code) = single(params, &["currency"])? {
+        let code = code.to_ascii_uppercase();
+        if code.len() != 3 || minor_digits(&code).is_none() {
+            return Err(Problem::invalid_field(
+                "currency",
+                format!("{code:?} is not an ISO 4217 currency code"),
+            ));
+        }
+        return rates.conversion(&code).map(Some).ok_or_else(|| {
+            Problem::invalid_field(
+                "currency",
+                format!("{code} has no exchange rate; GET /v1/currency-rates lists those that do"),
+            )
+        });
+    }
+    let country = match countries {
+        [one] => currency_of_country(one).and_then(|c| rates.conversion(c)),
+        _ => None,
+    };
+    Ok(country.or_else(|| rates.conversion(QUOTE_CURRENCY)))
+}
+
+/// A validated search, comparing prices with `rates`.
+pub fn search_query(params: &Params, rates: &Rates) -> Result<SearchQuery, Problem> {
     let text = single(params, &["q", "keyword"])?.map(str::to_owned);
     if let Some(t) = &text
         && t.chars().count() > MAX_QUERY_CHARS
@@ -288,8 +325,10 @@ pub fn search_query(params: &Params) -> Result<SearchQuery, Problem> {
         ));
     }
 
-    let min_price_cents = price_cents(params, "min_price")?;
-    let max_price_cents = price_cents(params, "max_price")?;
+    let prices = display_currency(params, &countries, rates)?;
+    let digits = prices.as_ref().map_or(2, |p| p.display_digits);
+    let min_price_cents = price_minor(params, "min_price", digits)?;
+    let max_price_cents = price_minor(params, "max_price", digits)?;
     if let (Some(lo), Some(hi)) = (min_price_cents, max_price_cents)
         && hi < lo
     {
@@ -384,6 +423,7 @@ pub fn search_query(params: &Params) -> Result<SearchQuery, Problem> {
         performer_ids: ids(params, "performer_id")?,
         min_price_cents,
         max_price_cents,
+        prices,
         available_only: boolean(params, "available")?.unwrap_or(false),
         geo,
         sort,
@@ -427,6 +467,21 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    /// USD, EUR, GBP and JPY.
+    pub(crate) fn rates() -> Rates {
+        Rates {
+            version: 1,
+            per_usd: [("USD", 1.0), ("EUR", 0.92), ("GBP", 0.79), ("JPY", 150.0)]
+                .into_iter()
+                .map(|(c, r)| (c.to_owned(), r))
+                .collect(),
+        }
+    }
+
+    fn search_query(params: &Params) -> Result<SearchQuery, Problem> {
+        super::search_query(params, &rates())
     }
 
     fn field(pairs: &[(&str, &str)]) -> Option<String> {

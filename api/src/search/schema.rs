@@ -28,6 +28,10 @@ pub struct SearchHit {
     pub max_price_cents: i64,
     #[schema(example = "EUR")]
     pub currency: String,
+    /// `min_price_cents` converted to the search's display currency, in its
+    /// minor units (rounded half away from zero); absent when `currency`
+    /// has no exchange rate.
+    pub display_min_price_cents: Option<i64>,
     pub available_tickets: i64,
     pub sold_out: bool,
     pub popularity: f64,
@@ -80,7 +84,8 @@ pub struct Facets {
     pub genre: Vec<FacetCount>,
     /// The top 20 cities, by count.
     pub city: Vec<FacetCount>,
-    /// Fixed buckets of the lowest ticket price.
+    /// Buckets of the lowest ticket price in the display currency: round
+    /// numbers near $25, $50, $100 and $200 there.
     pub price: Vec<PriceBucket>,
     /// `yyyy-mm` of the start (UTC), chronological.
     pub month: Vec<FacetCount>,
@@ -93,7 +98,8 @@ pub struct FacetCount {
     pub count: u64,
 }
 
-/// A price bucket, in major units; `to` is exclusive.
+/// A price bucket, in major units of the display currency; `to` is
+/// exclusive.
 #[derive(Debug, ToSchema)]
 pub struct PriceBucket {
     #[schema(example = "50-100")]

@@ -18,6 +18,7 @@ pub mod config;
 pub mod document;
 pub mod elastic;
 pub mod geo;
+pub mod money;
 pub mod query;
 pub mod rebuild;
 pub mod suggest;
@@ -27,6 +28,7 @@ pub mod text;
 use async_trait::async_trait;
 
 pub use document::{EventDoc, IndexOp, PerformerRef};
+pub use money::{PriceConversion, Rates};
 pub use query::{
     FacetCount, Facets, GeoFilter, Hit, PriceBucket, SearchQuery, SearchResults, Sort, Suggestion,
     SuggestionKind,

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::document::PerformerRef;
+use crate::money::PriceConversion;
 
 /// Largest page.
 pub const MAX_SIZE: usize = 100;
@@ -17,7 +18,8 @@ pub const MAX_RADIUS_KM: f64 = 20_000.0;
 /// Values returned for the genre and city facets.
 pub const FACET_SIZE: usize = 20;
 
-/// Price facet buckets over the lowest ticket price, in major units:
+/// Price facet buckets over the lowest ticket price when a search compares
+/// prices as they are (no [`PriceConversion`]), in major units:
 /// `[from, to)`.
 pub const PRICE_BUCKETS: [(i64, Option<i64>); 5] = [
     (0, Some(25)),
@@ -27,12 +29,15 @@ pub const PRICE_BUCKETS: [(i64, Option<i64>); 5] = [
     (200, None),
 ];
 
-/// Index of the price bucket holding `cents`.
-pub fn price_bucket(cents: i64) -> usize {
-    PRICE_BUCKETS
-        .iter()
-        .position(|&(from, to)| cents >= from * 100 && to.is_none_or(|to| cents < to * 100))
-        .unwrap_or(0)
+/// The price bucket of a comparable price under `prices` (or the fixed
+/// buckets without one).
+pub fn price_bucket(prices: Option<&PriceConversion>, comparable: i64) -> Option<usize> {
+    match prices {
+        Some(p) => p.bucket_of(comparable),
+        None => PRICE_BUCKETS.iter().position(|&(from, to)| {
+            comparable >= from * 100 && to.is_none_or(|to| comparable < to * 100)
+        }),
+    }
 }
 
 /// Result order.
@@ -104,9 +109,13 @@ pub struct SearchQuery {
     pub genres: Vec<String>,
     pub venue_ids: Vec<i64>,
     pub performer_ids: Vec<i64>,
-    /// Bounds on the lowest ticket price, in minor units, inclusive.
+    /// Bounds on the lowest ticket price, in minor units of the display
+    /// currency (of each event's own currency without `prices`), inclusive.
     pub min_price_cents: Option<i64>,
     pub max_price_cents: Option<i64>,
+    /// The display currency prices are filtered, sorted and bucketed in;
+    /// `None` compares each event's price as it is.
+    pub prices: Option<PriceConversion>,
     /// Only events with tickets left.
     pub available_only: bool,
     pub geo: Option<GeoFilter>,
@@ -134,6 +143,20 @@ impl SearchQuery {
             text: Some(q.to_owned()),
             ..Self::all()
         }
+    }
+
+    /// The price buckets, in major units of the display currency.
+    pub fn price_buckets(&self) -> Vec<(i64, Option<i64>)> {
+        match &self.prices {
+            Some(p) => p.buckets.clone(),
+            None => PRICE_BUCKETS.to_vec(),
+        }
+    }
+
+    /// The price bucket of a comparable price: display minor units, or
+    /// the price itself without a conversion.
+    pub fn price_bucket(&self, comparable: i64) -> Option<usize> {
+        price_bucket(self.prices.as_ref(), comparable)
     }
 
     pub fn offset(&self) -> usize {
@@ -173,11 +196,11 @@ impl PriceBucket {
         }
     }
 
-    /// The fixed buckets with their counts.
-    pub fn with_counts(counts: [u64; 5]) -> Vec<PriceBucket> {
-        PRICE_BUCKETS
+    /// Buckets (`[from, to)` in major units) with their counts.
+    pub fn with_counts(buckets: &[(i64, Option<i64>)], counts: &[u64]) -> Vec<PriceBucket> {
+        buckets
             .iter()
-            .zip(counts)
+            .zip(counts.iter().copied().chain(std::iter::repeat(0)))
             .map(|(&(from, to), count)| PriceBucket {
                 key: PriceBucket::key_for(from, to),
                 from,
@@ -199,7 +222,7 @@ pub struct Facets {
     pub genre: Vec<FacetCount>,
     /// The top cities, by count.
     pub city: Vec<FacetCount>,
-    /// Lowest ticket price, fixed buckets.
+    /// Lowest ticket price, in buckets of the display currency.
     pub price: Vec<PriceBucket>,
     /// `yyyy-mm` (UTC) of the start, chronological.
     pub month: Vec<FacetCount>,
@@ -244,6 +267,10 @@ pub struct Hit {
     pub min_price_cents: i64,
     pub max_price_cents: i64,
     pub currency: String,
+    /// `min_price_cents` in minor units of the display currency, when the
+    /// search has one and this currency has a rate.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub display_min_price_cents: Option<i64>,
     pub available_tickets: i64,
     pub sold_out: bool,
     pub popularity: f64,
@@ -275,6 +302,7 @@ impl Hit {
             min_price_cents: doc.min_price_cents,
             max_price_cents: doc.max_price_cents,
             currency: doc.currency,
+            display_min_price_cents: None,
             available_tickets: doc.available_tickets,
             sold_out: doc.sold_out,
             popularity: doc.popularity,
@@ -292,6 +320,25 @@ pub struct SearchResults {
     pub hits: Vec<Hit>,
     /// Empty when the query asked for no facets.
     pub facets: Facets,
+    /// The currency prices were compared in, and the rates' version.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub display_currency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rates_version: Option<i64>,
+}
+
+impl SearchResults {
+    /// Fills in what the query's conversion says about the hits.
+    pub fn converted(mut self, q: &SearchQuery) -> Self {
+        if let Some(p) = &q.prices {
+            for hit in &mut self.hits {
+                hit.display_min_price_cents = p.convert(hit.min_price_cents, &hit.currency);
+            }
+            self.display_currency = Some(p.display.clone());
+            self.rates_version = Some(p.rates_version);
+        }
+        self
+    }
 }
 
 /// What a suggestion names.

@@ -105,6 +105,7 @@ fn a_text_search_with_every_filter_and_facets() {
         performer_ids: vec![11],
         min_price_cents: Some(5_000),
         max_price_cents: Some(20_000),
+        prices: None,
         available_only: true,
         geo: Some(GeoFilter {
             lat: 51.5,
@@ -128,6 +129,31 @@ fn a_filter_only_search_without_facets_sorted_by_date() {
         ..SearchQuery::all()
     };
     golden_json("search_filters_no_facets.json", &request::search_body(&q));
+}
+
+/// Prices in a display currency: the filter is each currency's native
+/// range, the buckets are filters in the same terms, and the sort is a
+/// script over the same factors.
+fn rates() -> search::Rates {
+    search::Rates {
+        version: 3,
+        per_usd: [("USD", 1.0), ("GBP", 0.79), ("JPY", 150.0), ("CZK", 23.2)]
+            .into_iter()
+            .map(|(c, r)| (c.to_owned(), r))
+            .collect(),
+    }
+}
+
+#[test]
+fn a_search_in_a_display_currency() {
+    let q = SearchQuery {
+        min_price_cents: Some(5_000),
+        max_price_cents: Some(10_000),
+        prices: rates().conversion("USD"),
+        sort: Sort::PriceDesc,
+        ..SearchQuery::all()
+    };
+    golden_json("search_display_currency.json", &request::search_body(&q));
 }
 
 #[test]

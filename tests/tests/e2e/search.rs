@@ -147,6 +147,7 @@ with truth as (
     select e.event_id, e.category, e.genre, e.starts_at, e.popularity,
            v.venue_id, v.city, v.country, v.lat, v.lon,
            (select min(price_cents) from ticket_types t where t.event_id = e.event_id) as min_price,
+           (select min(currency) from ticket_types t where t.event_id = e.event_id) as currency,
            (select coalesce(sum(capacity - held - sold), 0) from ga_inventory g
              where g.event_id = e.event_id) as available,
            array(select performer_id from event_performers p where p.event_id = e.event_id) as performers
@@ -434,6 +435,142 @@ async fn sorts_order_results(backend: Backend) {
     let r = run(idx, |q| q.text = Some("metallica".into())).await;
     assert!(r.total > 0);
     assert!(r.hits[0].performers.iter().any(|p| p.name == "Metallica"));
+    under.cleanup().await;
+}
+
+/// The rates the migration seeds, as search reads them.
+async fn seeded_rates(db: &TestDb) -> search::Rates {
+    let rows: Vec<(String, f64)> = sqlx::query_as("select currency, per_usd from currency_rates")
+        .fetch_all(&db.pool)
+        .await
+        .expect("rates");
+    search::Rates {
+        version: 1,
+        per_usd: rows.into_iter().collect(),
+    }
+}
+
+/// `truth` joined with each currency's factor into `display`, as a SQL
+/// prefix: `price_key` is `min_price * factor` (the sort key, the same
+/// float8 product), `converted` rounds it half away from zero. Events whose
+/// currency has no factor have neither.
+fn converted_truth(prices: &search::PriceConversion) -> String {
+    let values: Vec<String> = prices
+        .factors
+        .iter()
+        .map(|(c, f)| format!("('{c}', {f:e}::float8)"))
+        .collect();
+    format!(
+        "{TRUTH}, factors(currency, factor) as (values {}),
+         priced as (
+           select truth.*, min_price * factor as price_key,
+                  floor(min_price * factor + 0.5)::bigint as converted
+             from truth left join factors using (currency))",
+        values.join(", ")
+    )
+}
+
+/// Prices compared in a display currency: sorting, a price range and the
+/// buckets agree with SQL over the same factors, in a currency with no
+/// minor units (JPY) and with a currency left out of the rates table.
+async fn prices_in_a_display_currency_match_sql(backend: Backend) {
+    let Some((db, under)) = catalog_index(backend).await else {
+        return;
+    };
+    let idx = &*under.index;
+    let mut rates = seeded_rates(&db).await;
+    for (display, drop) in [("JPY", None), ("GBP", None), ("USD", Some("GBP"))] {
+        if let Some(code) = drop {
+            rates.per_usd.remove(code);
+        }
+        let prices = rates
+            .conversion(display)
+            .expect("display currency has a rate");
+        let truth = converted_truth(&prices);
+        let sql_ids = |condition: String, order: &'static str| {
+            let sql = format!(
+                "{truth} select event_id from priced where {condition} order by {order} limit 30"
+            );
+            let pool = db.pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(&sql)
+                    .fetch_all(&pool)
+                    .await
+                    .expect("truth")
+            }
+        };
+        for (sort, order) in [
+            (Sort::PriceAsc, "price_key nulls last, event_id"),
+            (Sort::PriceDesc, "price_key desc nulls last, event_id"),
+        ] {
+            let r = run(idx, |q| {
+                q.sort = sort;
+                q.size = 30;
+                q.prices = Some(prices.clone());
+            })
+            .await;
+            assert_eq!(
+                ids(&r),
+                sql_ids("true".into(), order).await,
+                "{display} {sort:?}"
+            );
+        }
+        // A range of one bucket's width in the middle of the prices.
+        let (lo, hi) = prices.bucket_range(2);
+        let r = run(idx, |q| {
+            q.min_price_cents = lo;
+            q.max_price_cents = hi;
+            q.sort = Sort::PriceAsc;
+            q.size = 30;
+            q.prices = Some(prices.clone());
+        })
+        .await;
+        let condition = format!(
+            "converted >= {} and converted <= {}",
+            lo.unwrap_or(0),
+            hi.unwrap_or(i64::MAX)
+        );
+        let count: i64 = sqlx::query_scalar(&format!(
+            "{truth} select count(*) from priced where {condition}"
+        ))
+        .fetch_one(&db.pool)
+        .await
+        .expect("truth count");
+        assert!(
+            count > 0,
+            "{display}: the range {lo:?}..{hi:?} holds events"
+        );
+        assert_eq!(r.total, count as u64, "{display} range total");
+        assert_eq!(
+            ids(&r),
+            sql_ids(condition, "price_key, event_id").await,
+            "{display} range hits"
+        );
+        // The buckets, keyed as the backend keys them.
+        let unit = 10i64.pow(prices.display_digits);
+        let cases: Vec<String> = prices
+            .buckets
+            .iter()
+            .map(|&(from, to)| {
+                let key = search::PriceBucket::key_for(from, to);
+                match to {
+                    Some(to) => format!("when converted < {} then '{key}'", to * unit),
+                    None => format!("else '{key}'"),
+                }
+            })
+            .collect();
+        let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+            "{truth} select case {} end, count(*) from priced where converted is not null group by 1",
+            cases.join(" ")
+        ))
+        .fetch_all(&db.pool)
+        .await
+        .expect("truth buckets");
+        let expected: BTreeMap<String, u64> =
+            rows.into_iter().map(|(k, n)| (k, n as u64)).collect();
+        let r = run(idx, |q| q.prices = Some(prices.clone())).await;
+        assert_eq!(price_map(&r), expected, "{display} buckets");
+    }
     under.cleanup().await;
 }
 
@@ -779,6 +916,7 @@ conformance!(
     filters_match_sql,
     facets_match_sql_and_are_multi_select,
     sorts_order_results,
+    prices_in_a_display_currency_match_sql,
     geo_radius_and_distance_order,
     paging_is_stable,
     a_rebuild_swaps_in_a_new_index_that_readers_follow,

@@ -119,6 +119,8 @@ async fn bad_parameters_are_problem_json_naming_the_parameter() {
         ("/v1/events/search?country=Britain", "country"),
         ("/v1/events/search?venue_id=abc", "venue_id"),
         ("/v1/events/search?available=maybe", "available"),
+        ("/v1/events/search?currency=dollars", "currency"),
+        ("/v1/events/search?currency=XYZ", "currency"),
         ("/v1/events/search?q=a&q=b", "q"),
         ("/v1/events/suggest", "q"),
         ("/v1/events/suggest?q=ab&limit=50", "limit"),
@@ -252,4 +254,140 @@ async fn documents_count_live_seats_and_general_admission_left() {
             .expect("docs")
             .is_empty()
     );
+}
+
+/// Prices across currencies over HTTP: the public rates table, an admin's
+/// replacement (validated field by field, admin only), and a search whose
+/// price sort, filter and hits follow the display currency and the new
+/// rates at once on the instance that took the write.
+#[tokio::test]
+async fn a_display_currency_orders_mixed_currencies_with_the_admins_rates() {
+    let db = TestDb::migrated().await;
+    search_catalog::load(&db.pool).await;
+    let dir = tempfile::tempdir().expect("dir");
+    rebuild_into(&db, dir.path()).await;
+    let app = api_over(db, dir.path()).await;
+
+    let rates: Value = app
+        .get("/v1/currency-rates")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(rates["quote"], "USD");
+    assert_eq!(rates["rates"]["USD"], 1.0);
+    let version = rates["version"].as_i64().expect("version");
+
+    // Price high to low in GBP: every hit's converted price is in order,
+    // and a hit in GBP shows its own price as the converted one.
+    let body: Value = app
+        .get("/v1/events/search?sort=price_desc&currency=gbp&size=50&facets=true")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body["display_currency"], "GBP");
+    assert_eq!(body["rates_version"], version);
+    let converted: Vec<i64> = body["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .map(|h| h["display_min_price_cents"].as_i64().expect("converted"))
+        .collect();
+    assert!(converted.windows(2).all(|w| w[0] >= w[1]), "{converted:?}");
+    let currencies: std::collections::BTreeSet<&str> = body["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .map(|h| h["currency"].as_str().expect("currency"))
+        .collect();
+    assert!(
+        currencies.len() > 1,
+        "the first page mixes currencies: {currencies:?}"
+    );
+    for hit in body["hits"].as_array().expect("hits") {
+        if hit["currency"] == "GBP" {
+            assert_eq!(hit["display_min_price_cents"], hit["min_price_cents"]);
+        }
+    }
+    // A price range in GBP holds only hits whose GBP price is inside it.
+    let body: Value = app
+        .get("/v1/events/search?currency=GBP&min_price=50&max_price=100&size=100")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(body["total"].as_u64().expect("total") > 0);
+    for hit in body["hits"].as_array().expect("hits") {
+        let p = hit["display_min_price_cents"].as_i64().expect("converted");
+        assert!((5_000..=10_000).contains(&p), "{hit}");
+    }
+
+    // Only a catalog admin replaces the table; bad rates name their field.
+    let admin = fixtures::token(
+        fixtures::user(&app.db.pool, "admin").await,
+        auth::Role::Admin,
+    );
+    let shopper = fixtures::token(fixtures::user(&app.db.pool, "user").await, auth::Role::User);
+    let put = |token: String, body: Value| {
+        let request = app
+            .http
+            .put(format!("{}/v1/admin/currency-rates", app.address))
+            .bearer_auth(token)
+            .json(&body);
+        async move { request.send().await.expect("reaches the api") }
+    };
+    assert_eq!(
+        put(shopper, serde_json::json!({"rates": {"EUR": 1.0}}))
+            .await
+            .status(),
+        403
+    );
+    for (body, field) in [
+        (serde_json::json!({"rates": {"EUR": -1}}), "rates.EUR"),
+        (serde_json::json!({"rates": {"XYZ": 1}}), "rates.XYZ"),
+        (serde_json::json!({"rates": {"USD": 2}}), "rates.USD"),
+    ] {
+        let response = put(admin.clone(), body).await;
+        assert_eq!(response.status(), 400);
+        let problem: Value = response.json().await.expect("problem");
+        assert_eq!(problem["field"], field);
+    }
+    // GBP worth ten dollars a pound: the dearest events in USD are now
+    // GBP ones, at ten times their price.
+    let response = put(
+        admin,
+        serde_json::json!({"rates": {"EUR": 0.92, "GBP": 0.1}}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let table: Value = response.json().await.expect("json");
+    assert_eq!(table["version"], version + 1);
+    assert!(
+        table["rates"]["JPY"].is_null(),
+        "a replacement drops what it leaves out"
+    );
+    let body: Value = app
+        .get("/v1/events/search?sort=price_desc&currency=USD&size=100")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body["rates_version"], version + 1);
+    let hits = body["hits"].as_array().expect("hits");
+    assert_eq!(hits[0]["currency"], "GBP");
+    let converted: Vec<i64> = hits
+        .iter()
+        .map(|h| h["display_min_price_cents"].as_i64().expect("converted"))
+        .collect();
+    assert!(converted.windows(2).all(|w| w[0] >= w[1]), "{converted:?}");
+    for hit in hits.iter().filter(|h| h["currency"] == "GBP") {
+        let native = hit["min_price_cents"].as_i64().expect("price");
+        assert_eq!(hit["display_min_price_cents"], native * 10, "{hit}");
+    }
+    // A currency without a rate is a 400 naming `currency`.
+    let response = app.get("/v1/events/search?currency=JPY").await;
+    assert_eq!(response.status(), 400);
+    let problem: Value = response.json().await.expect("problem");
+    assert_eq!(problem["field"], "currency");
 }

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::document::{EventDoc, IndexOp};
-use crate::query::{FACET_SIZE, PRICE_BUCKETS, PriceBucket, SearchQuery, Sort};
+use crate::query::{FACET_SIZE, SearchQuery, Sort};
 use crate::{suggest, text};
 
 /// Fields text search runs over, with boosts (as the tantivy backend).
@@ -144,16 +144,8 @@ fn facet_filters(q: &SearchQuery) -> [Option<Value>; 5] {
     let terms = |field: &str, values: &[String]| {
         (!values.is_empty()).then(|| json!({ "terms": { field: values } }))
     };
-    let price = (q.min_price_cents.is_some() || q.max_price_cents.is_some()).then(|| {
-        let mut range = serde_json::Map::new();
-        if let Some(v) = q.min_price_cents {
-            range.insert("gte".into(), json!(v));
-        }
-        if let Some(v) = q.max_price_cents {
-            range.insert("lte".into(), json!(v));
-        }
-        json!({ "range": { "min_price_cents": range } })
-    });
+    let price = (q.min_price_cents.is_some() || q.max_price_cents.is_some())
+        .then(|| price_filter(q, q.min_price_cents, q.max_price_cents));
     let dates = (q.start.is_some() || q.end.is_some()).then(|| {
         let mut range = serde_json::Map::new();
         if let Some(v) = q.start {
@@ -177,6 +169,77 @@ fn facet_filters(q: &SearchQuery) -> [Option<Value>; 5] {
         price,
         dates,
     ]
+}
+
+fn min_price_range(lo: Option<i64>, hi: Option<i64>) -> Value {
+    let mut range = serde_json::Map::new();
+    if let Some(v) = lo {
+        range.insert("gte".into(), json!(v));
+    }
+    if let Some(v) = hi {
+        range.insert("lte".into(), json!(v));
+    }
+    json!({ "range": { "min_price_cents": range } })
+}
+
+/// The lowest price within `[lo, hi]` (inclusive): as it is, or in the
+/// display currency as the union of each currency's native range.
+fn price_filter(q: &SearchQuery, lo: Option<i64>, hi: Option<i64>) -> Value {
+    let Some(prices) = &q.prices else {
+        return min_price_range(lo, hi);
+    };
+    let shoulds: Vec<Value> = prices
+        .factors
+        .keys()
+        .filter_map(|currency| {
+            let (a, b) = prices.native_range(currency, lo, hi)?;
+            Some(bool_filter(vec![
+                json!({ "term": { "currency": currency } }),
+                min_price_range(a, b),
+            ]))
+        })
+        .collect();
+    if shoulds.is_empty() {
+        return json!({ "bool": { "must_not": [{ "match_all": {} }] } });
+    }
+    json!({ "bool": { "should": shoulds, "minimum_should_match": 1 } })
+}
+
+/// Price bucket `i` as a filter.
+fn price_bucket_filter(q: &SearchQuery, i: usize) -> Value {
+    match &q.prices {
+        Some(p) => {
+            let (lo, hi) = p.bucket_range(i);
+            price_filter(q, lo, hi)
+        }
+        None => {
+            let (from, to) = q.price_buckets()[i];
+            min_price_range(Some(from * 100), to.map(|to| to * 100 - 1))
+        }
+    }
+}
+
+/// Painless: the lowest price in display minor units, unrounded (the same
+/// `f64` product the embedded backend sorts on); `params.missing` without a
+/// rate, so such events sort last.
+const PRICE_SORT_SCRIPT: &str = "def f = params.factors.get(doc['currency'].value); \
+    if (f == null) { return params.missing; } \
+    return doc['min_price_cents'].value * f;";
+
+fn price_sort(q: &SearchQuery, order: &str) -> Value {
+    let Some(prices) = &q.prices else {
+        return json!({ "min_price_cents": order });
+    };
+    let missing = if order == "asc" { f64::MAX } else { f64::MIN };
+    json!({ "_script": {
+        "type": "number",
+        "order": order,
+        "script": {
+            "lang": "painless",
+            "source": PRICE_SORT_SCRIPT,
+            "params": { "factors": prices.factors, "missing": missing },
+        },
+    }})
 }
 
 /// Filters that are not facets: they narrow the hits and every facet.
@@ -212,8 +275,8 @@ fn sort(q: &SearchQuery, has_text: bool) -> Value {
         Sort::Relevance if has_text => json!(["_score", tie]),
         Sort::Relevance | Sort::Popularity => json!([{ "popularity": "desc" }, tie]),
         Sort::Date => json!([{ "starts_at": "asc" }, tie]),
-        Sort::PriceAsc => json!([{ "min_price_cents": "asc" }, tie]),
-        Sort::PriceDesc => json!([{ "min_price_cents": "desc" }, tie]),
+        Sort::PriceAsc => json!([price_sort(q, "asc"), tie]),
+        Sort::PriceDesc => json!([price_sort(q, "desc"), tie]),
         Sort::Distance => {
             let (lat, lon) = q.geo.map_or((0.0, 0.0), |g| (g.lat, g.lon));
             json!([{ "_geo_distance": {
@@ -281,21 +344,14 @@ pub fn search_body(q: &SearchQuery) -> Value {
                     .collect(),
             )
         };
-        let ranges: Vec<Value> = PRICE_BUCKETS
-            .iter()
-            .map(|&(from, to)| {
-                let mut r = json!({ "key": PriceBucket::key_for(from, to), "from": from * 100 });
-                if let Some(to) = to {
-                    r["to"] = json!(to * 100);
-                }
-                r
-            })
+        let price_buckets: Vec<Value> = (0..q.price_buckets().len())
+            .map(|i| price_bucket_filter(q, i))
             .collect();
         let inner = [
             json!({ "terms": { "field": "category", "size": 10 } }),
             json!({ "terms": { "field": "genre", "size": FACET_SIZE } }),
             json!({ "terms": { "field": "city", "size": FACET_SIZE } }),
-            json!({ "range": { "field": "min_price_cents", "ranges": ranges } }),
+            json!({ "filters": { "filters": price_buckets } }),
             json!({ "date_histogram": {
                 "field": "starts_at", "calendar_interval": "month",
                 "format": "yyyy-MM", "time_zone": "UTC", "min_doc_count": 1,

@@ -113,23 +113,17 @@ fn counts(aggs: &Value, name: &str, size: usize) -> Vec<FacetCount> {
     top_counts(values, size)
 }
 
-fn facets(aggs: &Value) -> Facets {
-    let mut price = [0u64; 5];
-    for b in buckets(aggs, "price") {
-        let key = b.get("key").and_then(Value::as_str).unwrap_or_default();
-        let n = b.get("doc_count").and_then(Value::as_u64).unwrap_or(0);
-        if let Some(i) = crate::query::PRICE_BUCKETS
-            .iter()
-            .position(|&(from, to)| PriceBucket::key_for(from, to) == key)
-        {
-            price[i] = n;
-        }
-    }
+fn facets(query: &SearchQuery, aggs: &Value) -> Facets {
+    // Anonymous `filters` buckets come back in the order they were asked.
+    let price: Vec<u64> = buckets(aggs, "price")
+        .iter()
+        .map(|b| b.get("doc_count").and_then(Value::as_u64).unwrap_or(0))
+        .collect();
     Facets {
         category: counts(aggs, "category", usize::MAX),
         genre: counts(aggs, "genre", FACET_SIZE),
         city: counts(aggs, "city", FACET_SIZE),
-        price: PriceBucket::with_counts(price),
+        price: PriceBucket::with_counts(&query.price_buckets(), &price),
         month: buckets(aggs, "month")
             .iter()
             .filter_map(|b| {
@@ -182,13 +176,15 @@ pub fn search_results(query: &SearchQuery, body: &Value) -> Result<SearchResults
         out.push(Hit::from_doc(doc, distance, highlights));
     }
     let facets = match body.get("aggregations") {
-        Some(aggs) if query.facets => facets(aggs),
+        Some(aggs) if query.facets => facets(query, aggs),
         _ => Facets::default(),
     };
     Ok(SearchResults {
         total,
         hits: out,
         facets,
+        display_currency: None,
+        rates_version: None,
     })
 }
 

@@ -11,6 +11,7 @@ use tantivy::{DocAddress, DocId, Score, SegmentReader};
 use super::query::FilterPlan;
 use crate::document::month_label;
 use crate::geo;
+use crate::money::converted;
 use crate::query::{FACET_SIZE, FacetCount, Facets, PriceBucket, Sort, price_bucket, top_counts};
 
 /// A candidate in the top-k. Greater is better.
@@ -47,7 +48,7 @@ pub(super) struct FacetTally {
     category: HashMap<String, u64>,
     genre: HashMap<String, u64>,
     city: HashMap<String, u64>,
-    price: [u64; 5],
+    price: Vec<u64>,
     month: HashMap<u64, u64>,
 }
 
@@ -62,6 +63,9 @@ impl FacetTally {
                 *mine.entry(k).or_default() += v;
             }
         }
+        if self.price.len() < other.price.len() {
+            self.price.resize(other.price.len(), 0);
+        }
         for (i, v) in other.price.into_iter().enumerate() {
             self.price[i] += v;
         }
@@ -70,7 +74,7 @@ impl FacetTally {
         }
     }
 
-    pub(super) fn into_facets(self) -> Facets {
+    pub(super) fn into_facets(self, price_buckets: &[(i64, Option<i64>)]) -> Facets {
         let list = |m: HashMap<String, u64>| {
             m.into_iter()
                 .map(|(value, count)| FacetCount { value, count })
@@ -82,7 +86,7 @@ impl FacetTally {
             category: top_counts(list(self.category), usize::MAX),
             genre: top_counts(list(self.genre), FACET_SIZE),
             city: top_counts(list(self.city), FACET_SIZE),
-            price: PriceBucket::with_counts(self.price),
+            price: PriceBucket::with_counts(price_buckets, &self.price),
             month: month
                 .into_iter()
                 .map(|(k, count)| FacetCount {
@@ -121,6 +125,7 @@ struct Columns {
     starts_at: Column<i64>,
     month: Column<u64>,
     min_price: Column<i64>,
+    currency: StrColumn,
     available: Column<i64>,
     popularity: Column<f64>,
     boost: Column<f64>,
@@ -201,6 +206,9 @@ pub(super) struct SegmentEventCollector {
     city_ords: Option<Vec<u64>>,
     has_tombstones: bool,
     needs_price: bool,
+    /// Display minor units per native minor unit, by currency ordinal, when
+    /// prices are compared in a display currency.
+    factors: Option<Vec<Option<f64>>>,
     needs_start: bool,
     scored: bool,
     sort: Sort,
@@ -211,7 +219,7 @@ pub(super) struct SegmentEventCollector {
     category_counts: Vec<u64>,
     genre_counts: Vec<u64>,
     city_counts: Vec<u64>,
-    price: [u64; 5],
+    price: Vec<u64>,
     month: MonthCounts,
 }
 
@@ -234,6 +242,7 @@ impl Collector for EventCollector {
             starts_at: ff.i64("starts_at")?,
             month: ff.u64("month")?,
             min_price: ff.i64("min_price")?,
+            currency: str_column(seg, "currency")?,
             available: ff.i64("available")?,
             popularity: ff.f64("popularity")?,
             boost: ff.f64("boost")?,
@@ -251,6 +260,7 @@ impl Collector for EventCollector {
                 || p.min_price.is_some()
                 || p.max_price.is_some()
                 || matches!(self.sort, Sort::PriceAsc | Sort::PriceDesc),
+            factors: currency_factors(&cols.currency, p.prices.as_ref())?,
             needs_start: p.start.is_some() || p.end.is_some() || self.sort == Sort::Date,
             category_counts: vec![
                 0;
@@ -285,7 +295,7 @@ impl Collector for EventCollector {
             facets: self.facets,
             total: 0,
             heap: BinaryHeap::with_capacity(self.keep.min(1_024) + 1),
-            price: [0; 5],
+            price: vec![0; p.price_buckets],
         })
     }
 
@@ -312,6 +322,24 @@ pub(super) struct SegmentFruit {
     total: u64,
     top: Vec<Entry>,
     facets: FacetTally,
+}
+
+/// Each currency ordinal's factor in this segment.
+fn currency_factors(
+    col: &StrColumn,
+    prices: Option<&crate::money::PriceConversion>,
+) -> tantivy::Result<Option<Vec<Option<f64>>>> {
+    let Some(prices) = prices else {
+        return Ok(None);
+    };
+    let mut out = Vec::with_capacity(col.num_terms());
+    let mut code = String::new();
+    for ord in 0..col.num_terms() as u64 {
+        code.clear();
+        let found = col.ord_to_str(ord, &mut code)?;
+        out.push(found.then(|| prices.factor(&code)).flatten());
+    }
+    Ok(Some(out))
 }
 
 fn in_set(ords: &Option<Vec<u64>>, ord: Option<u64>) -> bool {
@@ -361,10 +389,21 @@ impl SegmentCollector for SegmentEventCollector {
         } else {
             None
         };
-        let price = if self.needs_price {
-            val(&c.min_price, doc).unwrap_or(0)
+        // The comparable price (display minor units, or the price as it
+        // is) and its sort key; `None` when it has no rate.
+        let (price, price_key) = if self.needs_price {
+            let native = val(&c.min_price, doc).unwrap_or(0);
+            match &self.factors {
+                None => (Some(native), native as f64),
+                Some(factors) => match val(c.currency.ords(), doc)
+                    .and_then(|o| factors.get(o as usize).copied().flatten())
+                {
+                    Some(f) => (Some(converted(native, f)), native as f64 * f),
+                    None => (None, f64::NEG_INFINITY),
+                },
+            }
         } else {
-            0
+            (Some(0), 0.0)
         };
         let starts = if self.needs_start {
             val(&c.starts_at, doc).unwrap_or(0)
@@ -375,7 +414,10 @@ impl SegmentCollector for SegmentEventCollector {
             in_set(&self.category_ords, category),
             in_set(&self.genre_ords, genre),
             in_set(&self.city_ords, city),
-            p.min_price.is_none_or(|m| price >= m) && p.max_price.is_none_or(|m| price <= m),
+            match price {
+                Some(v) => p.min_price.is_none_or(|m| v >= m) && p.max_price.is_none_or(|m| v <= m),
+                None => p.min_price.is_none() && p.max_price.is_none(),
+            },
             p.start.is_none_or(|s| starts >= s) && p.end.is_none_or(|e| starts <= e),
         ];
         let failed = checks.iter().filter(|ok| !**ok).count();
@@ -399,8 +441,11 @@ impl SegmentCollector for SegmentEventCollector {
             {
                 self.city_counts[o as usize] += 1;
             }
-            if counts(3) {
-                self.price[price_bucket(price)] += 1;
+            if counts(3)
+                && let Some(b) = price.and_then(|v| price_bucket(p.prices.as_ref(), v))
+                && let Some(n) = self.price.get_mut(b)
+            {
+                *n += 1;
             }
             if counts(4) {
                 self.month.add(val(&c.month, doc).unwrap_or(0));
@@ -414,8 +459,9 @@ impl SegmentCollector for SegmentEventCollector {
             Sort::Relevance if self.scored => f64::from(score) * val(&c.boost, doc).unwrap_or(0.3),
             Sort::Relevance | Sort::Popularity => val(&c.popularity, doc).unwrap_or(0.0),
             Sort::Date => -(starts as f64),
-            Sort::PriceAsc => -(price as f64),
-            Sort::PriceDesc => price as f64,
+            // Without a rate, last both ways.
+            Sort::PriceAsc if price.is_some() => -price_key,
+            Sort::PriceAsc | Sort::PriceDesc => price_key,
             Sort::Distance => -distance.unwrap_or(f64::MAX),
         };
         if self.heap.len() >= self.keep
@@ -537,7 +583,7 @@ mod tests {
         let fruit = index.search(&q);
         let total = fruit.total;
         let top = ids(&fruit);
-        let facets = fruit.facets.into_facets();
+        let facets = fruit.facets.into_facets(&crate::query::PRICE_BUCKETS);
 
         assert_eq!(total, 1);
         assert_eq!(top, vec![1]);
@@ -671,7 +717,7 @@ mod tests {
         let total = fruit.total;
         let mut top = ids(&fruit);
         top.sort_unstable();
-        let facets = fruit.facets.into_facets();
+        let facets = fruit.facets.into_facets(&crate::query::PRICE_BUCKETS);
 
         assert_eq!(total, 2);
         assert_eq!(top, vec![1, 3]);
@@ -725,19 +771,19 @@ mod tests {
     fn merged_tallies_add_up_and_months_come_out_in_order() {
         let mut tally = FacetTally {
             category: HashMap::from([("music".to_owned(), 2)]),
-            price: [1, 0, 0, 0, 2],
+            price: vec![1, 0, 0, 0, 2],
             month: HashMap::from([(202_606, 1)]),
             ..FacetTally::default()
         };
         let other = FacetTally {
             category: HashMap::from([("music".to_owned(), 1), ("sports".to_owned(), 4)]),
-            price: [0, 3, 0, 0, 1],
+            price: vec![0, 3, 0, 0, 1],
             month: HashMap::from([(202_605, 2), (202_606, 1)]),
             ..FacetTally::default()
         };
 
         tally.merge(other);
-        let facets = tally.into_facets();
+        let facets = tally.into_facets(&crate::query::PRICE_BUCKETS);
 
         assert_eq!(facets.category, vec![count("sports", 4), count("music", 3)]);
         assert_eq!(

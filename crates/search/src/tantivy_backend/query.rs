@@ -5,12 +5,13 @@ use std::ops::Bound;
 
 use tantivy::Term;
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery,
-    TermSetQuery,
+    AllQuery, BooleanQuery, BoostQuery, EmptyQuery, FuzzyTermQuery, Occur, Query, RangeQuery,
+    TermQuery, TermSetQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 
 use super::schema::Fields;
+use crate::money::PriceConversion;
 use crate::query::SearchQuery;
 use crate::{geo, text};
 
@@ -93,6 +94,40 @@ fn i64_range(field: Field, lo: Option<i64>, hi: Option<i64>) -> Box<dyn Query> {
         })
     };
     Box::new(RangeQuery::new(bound(lo), bound(hi)))
+}
+
+/// The lowest price within `[lo, hi]`: as it is, or in the display
+/// currency as the union of each currency's native range.
+fn price_range(
+    fields: &Fields,
+    prices: Option<&PriceConversion>,
+    lo: Option<i64>,
+    hi: Option<i64>,
+) -> Box<dyn Query> {
+    let Some(prices) = prices else {
+        return i64_range(fields.min_price, lo, hi);
+    };
+    let shoulds: Vec<(Occur, Box<dyn Query>)> = prices
+        .factors
+        .keys()
+        .filter_map(|currency| {
+            let (a, b) = prices.native_range(currency, lo, hi)?;
+            let term = Term::from_field_text(fields.currency, currency);
+            let both: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
+                (
+                    Occur::Must,
+                    Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+                ),
+                (Occur::Must, i64_range(fields.min_price, a, b)),
+            ]));
+            Some((Occur::Should, both))
+        })
+        .collect();
+    if shoulds.is_empty() {
+        Box::new(EmptyQuery)
+    } else {
+        Box::new(BooleanQuery::new(shoulds))
+    }
 }
 
 fn text_set(field: Field, values: &[String]) -> Box<dyn Query> {
@@ -179,8 +214,9 @@ pub(super) fn build_query(fields: &Fields, q: &SearchQuery, terms: &[String]) ->
         facet_filters.push(text_set(fields.city, &q.cities));
     }
     if q.min_price_cents.is_some() || q.max_price_cents.is_some() {
-        facet_filters.push(i64_range(
-            fields.min_price,
+        facet_filters.push(price_range(
+            fields,
+            q.prices.as_ref(),
             q.min_price_cents,
             q.max_price_cents,
         ));
@@ -220,6 +256,10 @@ pub(super) struct FilterPlan {
     pub(super) cities: Vec<String>,
     pub(super) min_price: Option<i64>,
     pub(super) max_price: Option<i64>,
+    /// The display currency, when prices are compared in one.
+    pub(super) prices: Option<PriceConversion>,
+    /// The price buckets' count.
+    pub(super) price_buckets: usize,
     pub(super) start: Option<i64>,
     pub(super) end: Option<i64>,
     pub(super) available_only: bool,
@@ -235,6 +275,8 @@ impl FilterPlan {
             cities: q.cities.clone(),
             min_price: q.min_price_cents,
             max_price: q.max_price_cents,
+            prices: q.prices.clone(),
+            price_buckets: q.price_buckets().len(),
             start: q.start.map(|t| t.timestamp()),
             end: q.end.map(|t| t.timestamp()),
             available_only: q.available_only,

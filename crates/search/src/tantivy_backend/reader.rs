@@ -160,7 +160,7 @@ impl TantivyIndex {
             hits.push(Hit::from_doc(doc, entry.distance_km, highlights));
         }
         let facets = if query.facets {
-            fruit.facets.into_facets()
+            fruit.facets.into_facets(&query.price_buckets())
         } else {
             Facets::default()
         };
@@ -168,6 +168,8 @@ impl TantivyIndex {
             total: fruit.total,
             hits,
             facets,
+            display_currency: None,
+            rates_version: None,
         })
     }
 

@@ -35,6 +35,8 @@ pub(super) struct Fields {
     pub(super) starts_at: Field,
     pub(super) month: Field,
     pub(super) min_price: Field,
+    /// ISO 4217 code of `min_price`.
+    pub(super) currency: Field,
     pub(super) available: Field,
     pub(super) popularity: Field,
     /// `log10(2 + popularity)`, the relevance multiplier, precomputed.
@@ -68,7 +70,8 @@ pub(super) fn schema() -> (Schema, Fields) {
         category: b.add_text_field("category", keyword.clone()),
         genre: b.add_text_field("genre", keyword.clone()),
         city: b.add_text_field("city", keyword.clone()),
-        country: b.add_text_field("country", keyword),
+        country: b.add_text_field("country", keyword.clone()),
+        currency: b.add_text_field("currency", keyword),
         performer_ids: b.add_i64_field("performer_ids", INDEXED),
         venue_id: b.add_i64_field("venue_id", INDEXED),
         geohash: b.add_text_field("geohash", STRING),
@@ -125,6 +128,7 @@ impl Fields {
         d.add_i64(self.starts_at, doc.starts_at.timestamp());
         d.add_u64(self.month, u64::from(doc.month_key()));
         d.add_i64(self.min_price, doc.min_price_cents);
+        d.add_text(self.currency, &doc.currency);
         d.add_i64(self.available, doc.available_tickets);
         d.add_f64(self.popularity, doc.popularity);
         d.add_f64(self.boost, (2.0 + doc.popularity.max(0.0)).log10());
