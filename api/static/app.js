@@ -442,6 +442,7 @@ async function checkout() {
   const cardError = $("#card-number-error");
   const payError = $("#pay-error");
   const other = $("#other-seats");
+  const challenge = $("#challenge");
   other.href = "/events/" + booking.event_id;
   let timer = null;
 
@@ -462,7 +463,11 @@ async function checkout() {
       const tickets = node("a", { id: "see-tickets", href: "/confirmation/" + b.booking_id, text: "See your confirmation" });
       $("#hold-state").append(" ", tickets);
     }
-    if (!state.pay) { clearInterval(timer); $("#expiry-warning").hidden = true; }
+    if (!state.pay) {
+      clearInterval(timer);
+      $("#expiry-warning").hidden = true;
+      if (challenge.open) challenge.close();
+    }
   };
 
   const expires = () => new Date(booking.expires_at).getTime();
@@ -507,27 +512,75 @@ async function checkout() {
     });
     pay.disabled = false;
     pay.textContent = "Pay";
-    if (paid.ok && paid.body.status === "confirmed") { location.href = "/confirmation/" + id; return; }
-    const code = paid.body && paid.body.code;
     if (paid.status === 400 && paid.body && paid.body.field === "payment.card_number") {
       card.setAttribute("aria-invalid", "true");
       cardError.textContent = problemText(paid);
       card.focus();
       return;
     }
+    await settled(paid, false);
+  });
+
+  // What a payment (or the answer to the bank's challenge) led to: paid,
+  // the bank's challenge (202), or a decline, said once in words.
+  const settled = async (result, byBank) => {
+    if (result.ok && result.body.status === "confirmed") { location.href = "/confirmation/" + id; return; }
+    if (result.status === 202 && result.body && result.body.challenge) {
+      askBank(result.body.challenge, result.body.booking);
+      return;
+    }
+    const code = result.body && result.body.code;
     // Whatever happened, show the booking as it now is.
     const now = await api("/v1/bookings/" + id);
     const current = now.ok ? now.body : booking;
+    const why = byBank ? "Your bank did not confirm the payment" : "Your card was declined";
     if (code === "payment_declined" && BOOKING_STATES[current.status] && BOOKING_STATES[current.status].pay) {
       card.value = "";
-      payError.textContent = "Your card was declined, so nothing was charged. Your seats are still held: try another card.";
+      payError.textContent = why + ", so nothing was charged. Your seats are still held: try another card.";
       card.focus();
       return;
     }
     show(current, code === "payment_declined"
-      ? "Your card was declined again, so nothing was charged and the seats were released. You can choose seats again."
-      : problemText(paid));
+      ? (byBank ? why + " and that was the last attempt" : why + " again") + ", so nothing was charged and the seats were released. You can choose seats again."
+      : problemText(result));
+  };
+
+  // Strong customer authentication (3-D Secure): the bank's challenge in a
+  // modal dialog, as a gateway shows it. The sandbox's bank asks to
+  // approve or deny; closing it (Escape) leaves the challenge waiting, and
+  // Pay opens it again (the booking service answers with the same one).
+  const askBank = (ch, b) => {
+    if (b) booking = b;
+    challenge.dataset.challengeId = ch.challenge_id;
+    $("#challenge-text").textContent = "Approve a payment of " + money(booking.total_cents, booking.currency) +
+      " to Ticketing for " + booking.event_title + "?";
+    $("#challenge-error").textContent = "";
+    if (!challenge.open) challenge.showModal();
+    $("#challenge-approve").focus();
+  };
+  const answerBank = async (response) => {
+    const buttons = [$("#challenge-approve"), $("#challenge-deny")];
+    for (const b of buttons) b.disabled = true;
+    const answered = await api("/v1/bookings/" + id + "/challenge", {
+      method: "POST",
+      body: { challenge_id: challenge.dataset.challengeId, response },
+    });
+    for (const b of buttons) b.disabled = false;
+    if (answered.status === 0 || answered.status === 429 || answered.status >= 500) {
+      $("#challenge-error").textContent = problemText(answered);
+      return;
+    }
+    challenge.close();
+    await settled(answered, true);
+  };
+  $("#challenge-approve").addEventListener("click", () => answerBank("approve"));
+  $("#challenge-deny").addEventListener("click", () => answerBank("deny"));
+  challenge.addEventListener("cancel", () => {
+    payError.textContent = "You closed your bank's check, so nothing was charged yet. Press Pay to open it again.";
   });
+  if (booking.payment_challenge && BOOKING_STATES[booking.status] && BOOKING_STATES[booking.status].pay) {
+    askBank(booking.payment_challenge);
+  }
 
   $("#cancel-hold").addEventListener("click", async () => {
     const button = $("#cancel-hold");

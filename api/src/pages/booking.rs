@@ -52,7 +52,24 @@ pub async fn checkout_page(id: Result<BookingId, Problem>) -> Response {
                         li { code { "4242 4242 4242 4242" } ": payment succeeds" }
                         li { code { "4000 0000 0000 0002" } ": payment is declined (try another card; your seats stay held)" }
                         li { code { "4000 0000 0000 0077" } ": payment is slow" }
+                        li { code { "4000 0027 6000 3184" } ": your bank asks you to confirm the payment (3-D Secure): Approve pays, Deny declines" }
                     }
+                }
+                // Strong customer authentication: the bank's challenge, as a
+                // gateway's own modal would show it (the sandbox's bank
+                // asks to approve or deny; app.js fills in and opens it).
+                dialog #challenge aria-labelledby="challenge-title" aria-describedby="challenge-text" {
+                    h2 #challenge-title { "Your bank wants to confirm this payment" }
+                    p #challenge-text {}
+                    p .challenge-note {
+                        "Sandbox bank: this stands in for your bank's check (3-D Secure), which a real bank does in its app or by a code it sends you."
+                    }
+                    p .challenge-actions {
+                        button #challenge-approve type="button" { "Approve" }
+                        " "
+                        button #challenge-deny .secondary type="button" { "Deny" }
+                    }
+                    p #challenge-error .form-error role="alert" {}
                 }
             }
         },
