@@ -447,10 +447,13 @@ mod tests {
             month: vec![count],
         };
         let suggestion = search::Suggestion {
-            kind: search::SuggestionKind::City,
-            text: "London".into(),
+            kind: search::SuggestionKind::Event,
+            text: "Show".into(),
             id: Some(1),
             country: Some("GB".into()),
+            starts_at: Some(chrono::Utc::now()),
+            city: Some("London".into()),
+            timezone: Some("Europe/London".into()),
         };
         let results = json!({
             "total": 1, "page": 1, "size": 20, "hits": [hit], "facets": facets, "took_ms": 1.0,

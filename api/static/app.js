@@ -145,44 +145,6 @@ async function signinState() {
   }
 }
 
-// --- autocomplete -----------------------------------------------------
-function autocomplete() {
-  const input = $("#q");
-  const list = $("#suggestions");
-  if (!input || !list) return;
-  let timer = null;
-  let seq = 0;
-  input.addEventListener("input", () => {
-    clearTimeout(timer);
-    timer = setTimeout(async () => {
-      const typed = input.value.trim();
-      const mine = ++seq;
-      if (typed.length < 2) { list.textContent = ""; return; }
-      const result = await api("/v1/events/suggest?q=" + encodeURIComponent(typed));
-      if (mine !== seq || !result.ok) return;
-      list.textContent = "";
-      for (const s of result.body.suggestions || []) {
-        const li = document.createElement("li");
-        li.className = "suggestion";
-        li.setAttribute("role", "option");
-        li.tabIndex = -1;
-        li.dataset.kind = s.kind;
-        li.textContent = s.text;
-        li.addEventListener("mousedown", (e) => {
-          e.preventDefault();
-          if (s.kind === "event" && s.id) { location.href = "/events/" + s.id; return; }
-          input.value = s.text;
-          $("#search-form").submit();
-        });
-        list.append(li);
-      }
-    }, 120);
-  });
-  input.addEventListener("blur", () => setTimeout(() => { list.textContent = ""; }, 200));
-  const sort = $("#sort");
-  if (sort) sort.addEventListener("change", () => sort.form.submit());
-}
-
 // --- autocomplete: the ARIA combobox pattern ---------------------------------
 function autocomplete() {
   const input = $("#q");
@@ -227,6 +189,11 @@ function autocomplete() {
         const li = node("li", { class: "suggestion", role: "option", id: "suggestion-" + i, "aria-selected": "false" },
           node("span", { class: "suggestion-text", text: s.text }),
           node("span", { class: "suggestion-kind", text: kind + (s.country ? " · " + s.country : "") }));
+        // An event says when (the venue's local date and time) and where,
+        // so look-alike titles can be told apart.
+        if (s.kind === "event" && s.starts_at) {
+          li.append(node("span", { class: "suggestion-when", text: localTime(s.starts_at, s.timezone) + (s.city ? " · " + s.city : "") }));
+        }
         li.dataset.kind = s.kind;
         li.addEventListener("mousedown", (e) => { e.preventDefault(); choose(s); });
         li.suggestion = s;
@@ -246,6 +213,31 @@ function autocomplete() {
   input.addEventListener("blur", () => setTimeout(close, 150));
   const sort = $("#sort");
   if (sort) sort.addEventListener("change", () => sort.form.submit());
+}
+
+// --- the search page's display currency -----------------------------------
+// "Prices in" submits on change and is remembered. A search that names no
+// currency and no price range switches once to the remembered currency, or
+// else to the one of the browser's region (each option lists the countries
+// using it), when that differs from the server's default.
+function currencyChoice() {
+  const select = $("#currency");
+  if (!select) return;
+  const remember = (code) => { try { localStorage.setItem("currency", code); } catch { /* private mode */ } };
+  select.addEventListener("change", () => { remember(select.value); select.form.submit(); });
+  const url = new URL(location.href);
+  if (["currency", "min_price", "max_price"].some((k) => url.searchParams.has(k))) return;
+  let wanted = null;
+  try { wanted = localStorage.getItem("currency"); } catch { /* private mode */ }
+  if (!wanted) {
+    let region = null;
+    try { region = new Intl.Locale(navigator.language).maximize().region; } catch { /* no Intl.Locale */ }
+    const match = region && [...select.options].find((o) => (o.dataset.regions || "").split(" ").includes(region));
+    wanted = match ? match.value : null;
+  }
+  if (!wanted || wanted === select.value || ![...select.options].some((o) => o.value === wanted)) return;
+  url.searchParams.set("currency", wanted);
+  location.replace(url);
 }
 
 // --- the event page: seat map, best available, general admission ------------
@@ -819,6 +811,7 @@ document.addEventListener("DOMContentLoaded", () => {
   filtersDrawer();
   signinState();
   autocomplete();
+  currencyChoice();
   eventPage();
   checkout();
   confirmation();

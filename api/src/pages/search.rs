@@ -257,7 +257,9 @@ fn price_links(
 
 /// "Prices in": the display currency, one of the rates table's. Changing
 /// it keeps every filter but the price range, whose numbers were in the old
-/// currency. app.js remembers the choice and submits on change.
+/// currency. app.js remembers the choice and submits on change; on a search
+/// without `currency` or a price range it switches once to the remembered
+/// currency, or else the one of the browser's region.
 fn currency_form(params: &[(String, String)], display: &str, rates: &search::Rates) -> Markup {
     let keep = |k: &str| !matches!(k, "currency" | "page" | "min_price" | "max_price");
     html! {
@@ -268,7 +270,10 @@ fn currency_form(params: &[(String, String)], display: &str, rates: &search::Rat
             label for="currency" { "Prices in" }
             select #currency name="currency" {
                 @for code in rates.per_usd.keys() {
-                    option value=(code) selected[code == display] { (code) }
+                    // The countries using it: app.js picks the shopper's
+                    // own currency from the browser's region.
+                    option value=(code) selected[code == display]
+                        data-regions=(search::money::countries_using(code).join(" ")) { (code) }
                 }
             }
             noscript { button type="submit" { "Show" } }

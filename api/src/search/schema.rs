@@ -120,6 +120,13 @@ pub struct Suggestion {
     pub id: Option<i64>,
     /// The country, for a city.
     pub country: Option<String>,
+    /// When an event starts.
+    pub starts_at: Option<DateTime<Utc>>,
+    /// An event's city.
+    pub city: Option<String>,
+    /// An event's venue's IANA time zone, for showing `starts_at`.
+    #[schema(example = "Europe/London")]
+    pub timezone: Option<String>,
 }
 
 /// What a suggestion names.

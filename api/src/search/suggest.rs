@@ -27,10 +27,44 @@ struct SuggestResponse {
     took_ms: f64,
 }
 
+/// Fills in each event suggestion's venue time zone (at most ten primary
+/// key lookups in one query), so a client shows the venue's local date.
+async fn with_time_zones(
+    pool: &sqlx::PgPool,
+    suggestions: &mut [Suggestion],
+) -> Result<(), sqlx::Error> {
+    let ids: Vec<i64> = suggestions
+        .iter()
+        .filter(|s| s.kind == search::SuggestionKind::Event)
+        .filter_map(|s| s.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let zones: std::collections::HashMap<i64, String> = sqlx::query_as(
+        "select e.event_id, v.timezone from events e join venues v using (venue_id)
+          where e.event_id = any($1)",
+    )
+    .bind(&ids)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .collect();
+    for s in suggestions
+        .iter_mut()
+        .filter(|s| s.kind == search::SuggestionKind::Event)
+    {
+        s.timezone = s.id.and_then(|id| zones.get(&id).cloned());
+    }
+    Ok(())
+}
+
 /// Autocomplete.
 ///
 /// Typed suggestions (events, performers, venues, cities) for what was
-/// typed so far; tolerates typos. Cached like search.
+/// typed so far; tolerates typos. An event suggestion says when it starts,
+/// in which city, and the venue's time zone to show the date in. Cached
+/// like search.
 #[utoipa::path(get, path = "/v1/events/suggest", tag = "search",
     params(SuggestParams),
     responses(
@@ -44,7 +78,8 @@ pub async fn suggest_events(
 ) -> ApiResult<Response> {
     let started = Instant::now();
     let (q, limit) = super::params::suggest_query(&query_pairs(query)?)?;
-    let suggestions = state.search.suggest(&q, limit).await?;
+    let mut suggestions = state.search.suggest(&q, limit).await?;
+    with_time_zones(&state.ctx.pool, &mut suggestions).await?;
     Ok(cacheable(SuggestResponse {
         q,
         suggestions,

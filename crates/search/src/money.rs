@@ -41,6 +41,13 @@ pub fn currency_of_country(country: &str) -> Option<&'static str> {
         .map(|c| c.code())
 }
 
+/// The ISO 3166-1 alpha-2 codes of the countries using a currency.
+pub fn countries_using(code: &str) -> Vec<String> {
+    iso_currency::Currency::from_code(code)
+        .map(|c| c.used_by().iter().map(ToString::to_string).collect())
+        .unwrap_or_default()
+}
+
 /// An exchange-rates table: units of each currency per US dollar, and the
 /// version that names this table (cache keys carry it).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -307,5 +314,7 @@ mod tests {
         assert_eq!(currency_of_country("DE"), Some("EUR"));
         assert_eq!(currency_of_country("JP"), Some("JPY"));
         assert_eq!(currency_of_country("ZZ"), None);
+        assert!(countries_using("EUR").contains(&"IE".to_owned()));
+        assert!(countries_using("GBP").contains(&"GB".to_owned()));
     }
 }

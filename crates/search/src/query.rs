@@ -362,4 +362,14 @@ pub struct Suggestion {
     /// The country, for a city.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
+    /// When an event starts, so look-alike titles can be told apart.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub starts_at: Option<DateTime<Utc>>,
+    /// An event's city.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub city: Option<String>,
+    /// An event's venue's IANA time zone, to show `starts_at` in (the api
+    /// fills it in from the catalog).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub timezone: Option<String>,
 }

@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+
 use crate::query::{Suggestion, SuggestionKind};
 use crate::text::{self, TermMatch};
 
@@ -26,7 +28,15 @@ pub struct Candidate {
     pub venue_name: String,
     pub city: String,
     pub country: String,
+    pub starts_at: DateTime<Utc>,
     pub popularity: f64,
+}
+
+/// Where and when, for an event suggestion.
+#[derive(Clone, Copy)]
+struct EventFacts<'a> {
+    starts_at: DateTime<Utc>,
+    city: &'a str,
 }
 
 struct Ranked {
@@ -46,35 +56,46 @@ pub fn rank(typed: &str, candidates: &[Candidate], limit: usize) -> Vec<Suggesti
     let folded_typed = query.join(" ");
     let mut by_key: HashMap<(SuggestionKind, String), Ranked> = HashMap::new();
     let mut seen = 0usize;
-    let mut offer =
-        |kind: SuggestionKind, name: &str, id: Option<i64>, country: Option<&str>, weight: f64| {
-            let Some(m) = text::matches_all(&query, name) else {
-                return;
-            };
-            let folded = text::terms(name).join(" ");
-            let starts = folded.starts_with(&folded_typed);
-            let equal = folded == folded_typed;
-            let key = (kind, folded);
-            seen += 1;
-            let entry = by_key.entry(key).or_insert_with(|| Ranked {
-                suggestion: Suggestion {
-                    kind,
-                    text: name.to_owned(),
-                    id,
-                    country: country.map(str::to_owned),
-                },
-                quality: (m, !equal, !starts),
-                weight: 0.0,
-                first_seen: seen,
-            });
-            entry.weight += weight.max(0.0) + 1.0;
+    let mut offer = |kind: SuggestionKind,
+                     name: &str,
+                     id: Option<i64>,
+                     country: Option<&str>,
+                     event: Option<EventFacts<'_>>,
+                     weight: f64| {
+        let Some(m) = text::matches_all(&query, name) else {
+            return;
         };
+        let folded = text::terms(name).join(" ");
+        let starts = folded.starts_with(&folded_typed);
+        let equal = folded == folded_typed;
+        let key = (kind, folded);
+        seen += 1;
+        let entry = by_key.entry(key).or_insert_with(|| Ranked {
+            suggestion: Suggestion {
+                kind,
+                text: name.to_owned(),
+                id,
+                country: country.map(str::to_owned),
+                starts_at: event.map(|e| e.starts_at),
+                city: event.map(|e| e.city.to_owned()),
+                timezone: None,
+            },
+            quality: (m, !equal, !starts),
+            weight: 0.0,
+            first_seen: seen,
+        });
+        entry.weight += weight.max(0.0) + 1.0;
+    };
     for c in candidates {
         offer(
             SuggestionKind::Event,
             &c.title,
             Some(c.event_id),
             None,
+            Some(EventFacts {
+                starts_at: c.starts_at,
+                city: &c.city,
+            }),
             c.popularity,
         );
         for (id, name) in &c.performers {
@@ -82,6 +103,7 @@ pub fn rank(typed: &str, candidates: &[Candidate], limit: usize) -> Vec<Suggesti
                 SuggestionKind::Performer,
                 name,
                 Some(*id),
+                None,
                 None,
                 c.popularity,
             );
@@ -91,6 +113,7 @@ pub fn rank(typed: &str, candidates: &[Candidate], limit: usize) -> Vec<Suggesti
             &c.venue_name,
             Some(c.venue_id),
             None,
+            None,
             c.popularity,
         );
         offer(
@@ -98,6 +121,7 @@ pub fn rank(typed: &str, candidates: &[Candidate], limit: usize) -> Vec<Suggesti
             &c.city,
             None,
             Some(&c.country),
+            None,
             c.popularity,
         );
     }
@@ -128,6 +152,7 @@ mod tests {
             venue_name: "Madison Square Garden".to_owned(),
             city: "New York".to_owned(),
             country: "US".to_owned(),
+            starts_at: DateTime::from_timestamp(1_800_000_000 + id * 86_400, 0).expect("instant"),
             popularity,
         }
     }
@@ -147,6 +172,26 @@ mod tests {
             .collect();
         assert_eq!(performers, ["Adele", "Adela"]);
         assert!(!s.iter().any(|s| s.kind == SuggestionKind::Venue));
+    }
+
+    #[test]
+    fn an_event_suggestion_says_when_and_where() {
+        let s = rank(
+            "adele live",
+            &[candidate(7, "Adele: Live", "Adele", 1.0)],
+            10,
+        );
+        let event = s
+            .iter()
+            .find(|s| s.kind == SuggestionKind::Event)
+            .expect("the event is suggested");
+        assert_eq!(event.city.as_deref(), Some("New York"));
+        assert_eq!(
+            event.starts_at.map(|t| t.timestamp()),
+            Some(1_800_000_000 + 7 * 86_400)
+        );
+        let performer = s.iter().find(|s| s.kind == SuggestionKind::Performer);
+        assert!(performer.is_none_or(|p| p.starts_at.is_none() && p.city.is_none()));
     }
 
     #[test]

@@ -308,8 +308,15 @@ fn a_suggest_response_becomes_candidates() {
         c[0].performers,
         [(11, "Metallica".to_owned()), (12, "Pantera".to_owned())]
     );
+    assert_eq!(c[0].starts_at.to_rfc3339(), "2027-06-20T18:30:00+00:00");
     let ranked = search::suggest::rank("metallica", &c, 10);
     assert_eq!(ranked[0].text, "Metallica");
+    let event = ranked
+        .iter()
+        .find(|s| s.kind == search::SuggestionKind::Event)
+        .expect("an event suggestion");
+    assert_eq!(event.city.as_deref(), Some(c[0].city.as_str()));
+    assert!(event.starts_at.is_some());
 }
 
 #[test]

@@ -5,13 +5,18 @@
 // says for the same search.
 import { Page, expect, test } from '@playwright/test';
 import { EDGE_URL, getJson, saveScreenshot } from '../lib/helpers';
+import { expectedMoney } from '../lib/expected';
 
 const PHONE = { width: 390, height: 844 };
 
 type Facet = { value: string; count: number };
 type Bucket = { from: number; to: number | null; count: number };
 
-const priceLabel = (b: Bucket) => (b.to === null ? `${b.from} and up` : `${b.from} to ${b.to}`);
+/** A whole amount as Node's ICU writes it: "$25", "¥5,000". */
+const whole = (major: number, currency: string) =>
+  new Intl.NumberFormat('en', { style: 'currency', currency, minimumFractionDigits: 0, maximumFractionDigits: 0 }).format(major);
+const priceLabel = (b: Bucket, currency = 'USD') =>
+  (b.to === null ? `${whole(b.from, currency)} and up` : `${whole(b.from, currency)} to ${whole(b.to, currency)}`);
 const facetLink = (page: Page, facet: string, value: string) =>
   page.locator(`aside#facets fieldset[data-facet="${facet}"] a.facet[data-value="${value}"]`);
 const summary = (page: Page) => page.locator('#filters-drawer > summary');
@@ -239,4 +244,71 @@ test('on a phone the results come first; the filters drawer opens on a click; wi
   await facetLink(plain, 'city', city.value).click();
   await expect(plain.getByRole('link', { name: `Remove filter: City ${city.value}`, exact: true })).toBeVisible();
   await context.close();
+});
+
+test('prices in a chosen display currency: mixed currencies sort and filter by their converted price, and the choice is remembered', async ({ page, request }, testInfo) => {
+  await page.goto('/search?sort=price_desc');
+  const select = page.getByLabel('Prices in');
+  await expect(select).toHaveValue('USD');
+  await select.selectOption('GBP');
+  await expect(page).toHaveURL(/[?&]currency=GBP/);
+  await expect(page).toHaveURL(/[?&]sort=price_desc/);
+  await expect(select).toHaveValue('GBP');
+
+  // What the page says for each result: its own price, and the converted
+  // one where the currency differs, both as the API's minor units format.
+  const api = await getJson(request, '/v1/events/search?sort=price_desc&currency=GBP');
+  expect(api.display_currency).toBe('GBP');
+  const currencies = new Set(api.hits.map((h: any) => h.currency));
+  expect(currencies.size, `the first page mixes currencies: ${[...currencies]}`).toBeGreaterThan(1);
+  const results = page.locator('#results li.result');
+  await expect(results).toHaveCount(api.hits.length);
+  const shown: number[] = [];
+  for (const [i, hit] of api.hits.entries()) {
+    const row = results.nth(i);
+    await expect(row.locator('a.event-link')).toHaveText(hit.title);
+    await expect(row.locator('.price')).toHaveText(expectedMoney(hit.min_price_cents, hit.currency));
+    if (hit.currency === 'GBP') {
+      await expect(row.locator('.converted')).toHaveCount(0);
+    } else {
+      await expect(row.locator('.converted')).toHaveText(`(about ${expectedMoney(hit.display_min_price_cents, 'GBP')})`);
+    }
+    // The pounds the shopper reads, parsed back from the page.
+    const text = (await row.locator(hit.currency === 'GBP' ? '.price' : '.converted').innerText());
+    shown.push(Number(/£([\d,]+\.\d\d)/.exec(text)![1].replace(/,/g, '')));
+  }
+  console.log(`price high to low in GBP, as read: ${shown.slice(0, 6).join(', ')} …`);
+  for (let i = 1; i < shown.length; i++) expect(shown[i], `result ${i + 1} after ${shown[i - 1]}`).toBeLessThanOrEqual(shown[i - 1]);
+
+  // The price facet is in pounds; picking a bucket keeps only results
+  // whose converted price the page shows inside it.
+  const bucket: Bucket = api.facets.price.find((b: Bucket) => b.count > 0 && b.to !== null);
+  const label = priceLabel(bucket, 'GBP');
+  await page.locator(`aside#facets fieldset[data-facet="price"] a.facet[data-value="${label}"]`).click();
+  await expect(page.getByRole('link', { name: `Remove filter: Price ${label}`, exact: true })).toBeVisible();
+  // (The filter's upper end is inclusive, the bucket's is not: the API says how many.)
+  const inRange = await getJson(request, `/v1/events/search?size=1&currency=GBP&min_price=${bucket.from}&max_price=${bucket.to}`);
+  await expect(page.locator('#total')).toHaveText(`${inRange.total} events`);
+  for (const row of await results.all()) {
+    const text = (await row.locator('.converted').count()) ? await row.locator('.converted').innerText() : await row.locator('.price').innerText();
+    const pounds = Number(/£([\d,]+\.\d\d)/.exec(text)![1].replace(/,/g, ''));
+    expect(pounds).toBeGreaterThanOrEqual(bucket.from);
+    expect(pounds).toBeLessThanOrEqual(bucket.to!);
+  }
+  await saveScreenshot(page, testInfo, 'search-prices-in-gbp');
+
+  // Remembered: a new search without a currency switches to pounds.
+  await page.goto('/search?q=');
+  await expect(page).toHaveURL(/[?&]currency=GBP/);
+  await expect(page.getByLabel('Prices in')).toHaveValue('GBP');
+});
+
+test.describe('a shopper whose browser is set to Britain', () => {
+  test.use({ locale: 'en-GB' });
+  test('sees pounds by default', async ({ page }) => {
+    await page.goto('/search?sort=price_asc');
+    await expect(page).toHaveURL(/[?&]currency=GBP/);
+    await expect(page.getByLabel('Prices in')).toHaveValue('GBP');
+    await expect(page.locator('aside#facets fieldset[data-facet="price"] .facet').first()).toContainText('£0 to £');
+  });
 });

@@ -370,8 +370,9 @@ pub fn search_body(q: &SearchQuery) -> Value {
 }
 
 /// Fields a suggest reads back.
-pub const SUGGEST_SOURCE: [&str; 9] = [
+pub const SUGGEST_SOURCE: [&str; 10] = [
     "event_id",
+    "starts_at",
     "title",
     "performer_ids",
     "performers",

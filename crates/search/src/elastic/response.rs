@@ -207,6 +207,7 @@ pub fn suggest_candidates(body: &Value) -> Result<Vec<Candidate>, SearchError> {
                 venue_name: s.venue_name,
                 city: s.city,
                 country: s.country,
+                starts_at: s.starts_at.unwrap_or_default(),
                 popularity: s.popularity,
             })
         })

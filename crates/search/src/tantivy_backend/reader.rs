@@ -215,6 +215,7 @@ impl TantivyIndex {
                 venue_name: d.venue_name,
                 city: d.city,
                 country: d.country,
+                starts_at: d.starts_at,
                 popularity: d.popularity,
             });
         }
