@@ -7,7 +7,7 @@
 // (ADMIN_TOKEN, minted by scripts/browser-test).
 import { APIRequestContext, Locator, Page, expect, test } from '@playwright/test';
 import { expectedLocal, expectedMoney } from '../lib/expected';
-import { getJson, saveScreenshot } from '../lib/helpers';
+import { ARTIFACTS, getJson, saveScreenshot } from '../lib/helpers';
 
 const ADMIN_TOKEN = process.env.ADMIN_TOKEN ?? '';
 const LONDON = { latitude: 51.5074, longitude: -0.1278 };
@@ -118,6 +118,9 @@ test('home cards show the picture, local date, venue, from price and the sale ba
   await saveScreenshot(page, testInfo, 'home-cards-desktop');
   await page.setViewportSize({ width: 390, height: 844 });
   await saveScreenshot(page, testInfo, 'home-cards-phone');
+  // The first screen, as a phone shows it.
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: `${ARTIFACTS}/home-cards-phone-top.png` });
 });
 
 test('search result cards show the picture, local date, venue, price and availability', async ({ page, request }, testInfo) => {
@@ -246,14 +249,17 @@ test('near me without permission says so in words', async ({ browser }) => {
   await context.close();
 });
 
-test('a performer page shows the performer\'s picture', async ({ page, request }) => {
+test('a performer page shows the performer\'s picture', async ({ page, request }, testInfo) => {
   const found = await getJson(request, '/v1/events/search?category=sports&size=1');
   const performer = found.hits[0].performers[0];
-  await page.goto(`/performers/${performer.id ?? performer.performer_id}`);
+  await page.goto(`/performers/${performer.id}`);
   const img = page.locator('#performer-img');
   await expect(img).toHaveAttribute('alt', '');
   expect(await loadedWidth(img)).toBe(600);
-  await expect(page.locator('#performer-name')).not.toHaveText('');
+  await expect(page.locator('#performer-name')).toHaveText(performer.name);
+  await saveScreenshot(page, testInfo, 'performer-picture-desktop');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: `${ARTIFACTS}/performer-picture-phone-top.png` });
 });
 
 test('an admin\'s image URL replaces the poster', async ({ page, request }) => {
