@@ -310,7 +310,9 @@ mod tests {
             Some("rates.EUR")
         );
         assert_eq!(field(new(&[("USD", 2.0)])).as_deref(), Some("rates.USD"));
-        let ok = new(&[("EUR", 0.92), ("JPY", 150.0)]).validate().expect("valid");
+        let ok = new(&[("EUR", 0.92), ("JPY", 150.0)])
+            .validate()
+            .expect("valid");
         assert_eq!(
             ok.get("USD"),
             Some(&1.0),
