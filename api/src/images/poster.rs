@@ -72,11 +72,12 @@ fn lines(name: &str, width: usize) -> Vec<String> {
     } else if !current.is_empty() {
         truncated = true;
     }
-    if truncated && let Some(last) = out.last_mut() {
-        if !last.ends_with('…') {
-            let kept: String = last.chars().take(width - 1).collect();
-            *last = format!("{kept}…");
-        }
+    if truncated
+        && let Some(last) = out.last_mut()
+        && !last.ends_with('…')
+    {
+        let kept: String = last.chars().take(width - 1).collect();
+        *last = format!("{kept}…");
     }
     out
 }
