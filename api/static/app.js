@@ -334,7 +334,8 @@ function bestAvailable() {
   const eventId = Number($("#event").dataset.eventId);
   button.addEventListener("click", () => {
     const quantity = Number($("#best-quantity").value) || 1;
-    hold({ event_id: eventId, best_available: { ticket_type_id: Number($("#best-tier").value), quantity } });
+    const accessible = Boolean(($("#best-accessible") || {}).checked);
+    hold({ event_id: eventId, best_available: { ticket_type_id: Number($("#best-tier").value), quantity, accessible } });
   });
 }
 

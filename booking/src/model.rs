@@ -49,6 +49,11 @@ pub struct BestAvailable {
     #[serde(default = "yes")]
     #[schema(default = true)]
     pub adjacent: bool,
+    /// At least one of the seats is a wheelchair space, and the others sit
+    /// beside it in the same row (companion seats): the best such run.
+    #[serde(default)]
+    #[schema(default = false)]
+    pub accessible: bool,
 }
 
 fn yes() -> bool {
@@ -73,6 +78,8 @@ pub enum HoldRequest {
         ticket_type_id: Option<i64>,
         /// Section filter.
         section_id: Option<i64>,
+        /// A wheelchair space and companion seats beside it.
+        accessible: bool,
         /// How many.
         quantity: i32,
     },
@@ -170,6 +177,7 @@ impl CreateBooking {
                 Ok(HoldRequest::BestAvailable {
                     ticket_type_id: best.ticket_type_id,
                     section_id: best.section_id,
+                    accessible: best.accessible,
                     quantity: quantity_ok("best_available.quantity", best.quantity)?,
                 })
             }

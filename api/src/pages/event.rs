@@ -172,6 +172,10 @@ fn seat_picker(id: i64, seated: &[&Value]) -> Markup {
                 }
                 label for="best-quantity" { "Seats" }
                 input #best-quantity type="number" min="1" max="8" value="2" inputmode="numeric";
+                label.check for="best-accessible" {
+                    input #best-accessible type="checkbox";
+                    " Include a wheelchair space (the other seats beside it)"
+                }
                 button #hold-best type="button" { "Hold best available" }
             }
         }

@@ -318,6 +318,7 @@ fn best_available_wanted(
         let HoldRequest::BestAvailable {
             ticket_type_id,
             section_id,
+            accessible,
             quantity,
         } = job.request
         else {
@@ -335,7 +336,12 @@ fn best_available_wanted(
             )));
             continue;
         }
-        let key: TierKey = (event_id, ticket_type_id, section_id);
+        let key = TierKey {
+            event_id,
+            ticket_type_id,
+            section_id,
+            accessible,
+        };
         match wanted.iter_mut().find(|(k, _)| *k == key) {
             Some((_, list)) => list.push((i, quantity)),
             None => wanted.push((key, vec![(i, quantity)])),
@@ -348,10 +354,27 @@ fn best_available_wanted(
 fn record_unpicked(unpicked: &[(usize, Unpicked)], outcomes: &mut [Option<Outcome>]) {
     for (i, why) in unpicked {
         outcomes[*i] = Some(match *why {
+            Unpicked::NoSuchSeats {
+                field: "best_available.accessible",
+            } => Outcome::Refused(BookingError::invalid(
+                "best_available.accessible",
+                "no wheelchair spaces among the seats asked for",
+            )),
             Unpicked::NoSuchSeats { field } => {
                 Outcome::Refused(BookingError::invalid(field, "no seats of this event match"))
             }
-            Unpicked::NoRun { quantity } => Outcome::Stored(conflict_response(
+            Unpicked::NoRun {
+                quantity,
+                accessible: true,
+            } => Outcome::Stored(conflict_response(
+                "seats_unavailable",
+                format!(
+                    "no wheelchair space with {} companion seat(s) beside it is available",
+                    quantity - 1
+                ),
+                Some("best_available.accessible"),
+            )),
+            Unpicked::NoRun { quantity, .. } => Outcome::Stored(conflict_response(
                 "seats_unavailable",
                 format!("no row has {quantity} adjacent seats available"),
                 None,

@@ -61,8 +61,16 @@ impl Drop for InFlightPicks<'_> {
     }
 }
 
-/// (event, ticket type filter, section filter) of a best-available request.
-pub(super) type TierKey = (i64, Option<i64>, Option<i64>);
+/// What a best-available request ranges over: the event, its ticket type
+/// and section filters, and whether a wheelchair space must be among the
+/// seats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) struct TierKey {
+    pub(super) event_id: i64,
+    pub(super) ticket_type_id: Option<i64>,
+    pub(super) section_id: Option<i64>,
+    pub(super) accessible: bool,
+}
 
 /// The seats a best-available request ranges over, best first, and their
 /// split into chunks of whole rows. Seat maps do not change once an event
@@ -78,6 +86,8 @@ struct GeoSeat {
     seat_id: i64,
     row_id: i64,
     number: i32,
+    /// A wheelchair space.
+    accessible: bool,
 }
 
 impl Geometry {
@@ -124,6 +134,7 @@ struct TierSeat {
     row_id: i64,
     number: i32,
     free: bool,
+    accessible: bool,
 }
 
 impl BestAvailable {
@@ -156,7 +167,12 @@ impl BestAvailable {
         if let Some(g) = cached() {
             return Ok(g);
         }
-        let (event_id, ticket_type_id, section_id) = key;
+        let TierKey {
+            event_id,
+            ticket_type_id,
+            section_id,
+            accessible,
+        } = key;
         // Rows in ranking order, then the event's seats; sorted here rather
         // than by a four-way join and sort in Postgres (about a third of the
         // time for a 50,000-seat map), since the first batch of an on-sale
@@ -175,7 +191,7 @@ impl BestAvailable {
         .await?;
         let rank: HashMap<i64, usize> = rows.iter().enumerate().map(|(n, r)| (*r, n)).collect();
         let mut seats: Vec<GeoSeat> = sqlx::query_as(
-            "select es.seat_id, s.row_id, s.number
+            "select es.seat_id, s.row_id, s.number, s.accessible
                from event_seats es join seats s on s.seat_id = es.seat_id
               where es.event_id = $1 and ($2::bigint is null or es.ticket_type_id = $2)",
         )
@@ -184,6 +200,15 @@ impl BestAvailable {
         .fetch_all(&mut **tx)
         .await?;
         seats.retain(|g| rank.contains_key(&g.row_id));
+        if accessible {
+            // Only rows with a wheelchair space can hold such a request.
+            let rows: HashSet<i64> = seats
+                .iter()
+                .filter(|g| g.accessible)
+                .map(|g| g.row_id)
+                .collect();
+            seats.retain(|g| rows.contains(&g.row_id));
+        }
         seats.sort_unstable_by_key(|g| (rank[&g.row_id], g.number));
         let mut chunks = Vec::new();
         let mut start = 0;
@@ -240,7 +265,8 @@ impl BestAvailable {
     /// cursor moved past them) and moves the cursor back to the first chunk
     /// with room. Read-only and outside any batch.
     async fn rewind(&self, key: (TierKey, i32), geometry: Arc<Geometry>, upto: usize) {
-        let ((event_id, _, _), quantity) = key;
+        let (tier, quantity) = key;
+        let event_id = tier.event_id;
         let mut found = None;
         let mut everything = None;
         for window in scan_windows(0, upto) {
@@ -251,7 +277,7 @@ impl BestAvailable {
             else {
                 break;
             };
-            if let Some(pick) = best_adjacent(&chunk, quantity, |_| true) {
+            if let Some(pick) = best_adjacent(&chunk, quantity, tier.accessible, |_| true) {
                 found = Some(geometry.chunk_of(&chunk, from, pick[0]));
                 break;
             }
@@ -276,8 +302,9 @@ pub(super) type Wanted = Vec<(TierKey, Vec<(usize, i32)>)>;
 pub(super) enum Unpicked {
     /// No seat of the event matches its filter (`field` names which).
     NoSuchSeats { field: &'static str },
-    /// No row has `quantity` adjacent free seats.
-    NoRun { quantity: i32 },
+    /// No row has `quantity` adjacent free seats (with a wheelchair space
+    /// among them, for an `accessible` request).
+    NoRun { quantity: i32, accessible: bool },
 }
 
 /// The seats proposed for a batch's best-available requests. Holding it
@@ -317,7 +344,9 @@ impl BestAvailable {
         for (key, pending) in wanted {
             let geometry = self.geometry(tx, key).await?;
             if geometry.seats.is_empty() {
-                let field = if key.2.is_some() {
+                let field = if key.accessible {
+                    "best_available.accessible"
+                } else if key.section_id.is_some() {
                     "best_available.section_id"
                 } else {
                     "best_available.ticket_type_id"
@@ -332,11 +361,17 @@ impl BestAvailable {
             let pending = self
                 .scan(tx, key, &geometry, pending, exclude, &mut picks)
                 .await?;
-            picks.unpicked.extend(
-                pending
-                    .into_iter()
-                    .map(|(i, quantity)| (i, Unpicked::NoRun { quantity })),
-            );
+            picks
+                .unpicked
+                .extend(pending.into_iter().map(|(i, quantity)| {
+                    (
+                        i,
+                        Unpicked::NoRun {
+                            quantity,
+                            accessible: key.accessible,
+                        },
+                    )
+                }));
         }
         Ok(picks)
     }
@@ -352,7 +387,7 @@ impl BestAvailable {
         exclude: &BTreeSet<i64>,
         picks: &mut Picks<'_>,
     ) -> Result<Vec<(usize, i32)>, sqlx::Error> {
-        let event_id = key.0;
+        let event_id = key.event_id;
         // Scan chunks of whole rows in ranking order, starting where the
         // smallest quantity asked for last fitted (earlier rows had no run
         // that long), wrapping round so nothing is missed.
@@ -390,7 +425,7 @@ impl BestAvailable {
                         && !picks.picked.contains(&s)
                         && !set.contains(&(event_id, s))
                 };
-                match best_adjacent(&chunk, quantity, usable) {
+                match best_adjacent(&chunk, quantity, key.accessible, usable) {
                     Some(choice) => {
                         if quantity == smallest && first_fit.is_none() {
                             first_fit = Some(geometry.chunk_of(&chunk, from, choice[0]));
@@ -526,6 +561,7 @@ fn mark_free(seats: &[GeoSeat], free: &HashSet<i64>) -> Vec<TierSeat> {
             row_id: g.row_id,
             number: g.number,
             free: free.contains(&g.seat_id),
+            accessible: g.accessible,
         })
         .collect()
 }
@@ -533,10 +569,12 @@ fn mark_free(seats: &[GeoSeat], free: &HashSet<i64>) -> Vec<TierSeat> {
 /// The best `quantity` adjacent seats: in the best row (lowest section rank,
 /// then the row nearest the stage) that has a run of `quantity` free seats
 /// with consecutive numbers; within it, the run closest to the row's centre.
-/// `seats` come ordered by rank, position, section, row, number.
+/// With `accessible`, only runs holding a wheelchair space count. `seats`
+/// come ordered by rank, position, section, row, number.
 fn best_adjacent(
     seats: &[TierSeat],
     quantity: i32,
+    accessible: bool,
     usable: impl Fn(i64) -> bool,
 ) -> Option<Vec<i64>> {
     let q = usize::try_from(quantity).ok().filter(|q| *q > 0)?;
@@ -560,6 +598,9 @@ fn best_adjacent(
             }
             if i + 1 >= run_start + q {
                 let start = i + 1 - q;
+                if accessible && !row[start..=i].iter().any(|s| s.accessible) {
+                    continue;
+                }
                 let mid = f64::from(row[start].number + row[i].number) / 2.0;
                 let distance = (mid - centre).abs();
                 if best.is_none_or(|(d, _)| distance < d) {
@@ -586,8 +627,35 @@ mod tests {
                 row_id,
                 number: n as i32 + 1,
                 free: *f,
+                accessible: false,
             })
             .collect()
+    }
+
+    #[test]
+    fn an_accessible_request_takes_a_run_holding_a_wheelchair_space() {
+        // Row 1 has free seats but no wheelchair space; row 2 has one at
+        // each end, the right-hand one taken.
+        let mut seats = row(1, &[true; 6]);
+        let mut second = row(2, &[true, true, true, true, true, false]);
+        second[0].accessible = true;
+        second[5].accessible = true;
+        seats.extend(second);
+        assert_eq!(
+            best_adjacent(&seats, 2, false, |_| true),
+            Some(vec![103, 104])
+        );
+        // The wheelchair space and one companion seat beside it.
+        assert_eq!(
+            best_adjacent(&seats, 2, true, |_| true),
+            Some(vec![201, 202])
+        );
+        assert_eq!(
+            best_adjacent(&seats, 3, true, |_| true),
+            Some(vec![201, 202, 203])
+        );
+        // The free space is already proposed elsewhere: nothing fits.
+        assert_eq!(best_adjacent(&seats, 2, true, |s| s != 201), None);
     }
 
     #[test]
@@ -599,7 +667,7 @@ mod tests {
             &[true, true, true, false, true, true, true, true, true],
         ));
 
-        let pick = best_adjacent(&seats, 3, |_| true).expect("fits");
+        let pick = best_adjacent(&seats, 3, false, |_| true).expect("fits");
 
         // Row 2's centre is seat 5; the run 5-7 is centred on 6, 4..6 is excluded (4 taken).
         assert_eq!(pick, vec![205, 206, 207]);
@@ -638,6 +706,7 @@ mod tests {
                 seat_id,
                 row_id: 1,
                 number: 1,
+                accessible: false,
             })
             .collect();
 
@@ -648,6 +717,6 @@ mod tests {
     fn no_row_with_enough_adjacent_seats_gives_none() {
         let seats = row(1, &[true, false, true, false, true]);
 
-        assert_eq!(best_adjacent(&seats, 2, |_| true), None);
+        assert_eq!(best_adjacent(&seats, 2, false, |_| true), None);
     }
 }

@@ -687,6 +687,128 @@ async fn best_available_picks_adjacent_seats_in_the_best_row_that_fits_and_fails
     assert_eq!(problem["code"], "seats_unavailable");
 }
 
+/// Marks seats as wheelchair spaces.
+async fn make_accessible(s: &Setup, seats: &[i64]) {
+    sqlx::query("update seats set accessible = true where seat_id = any($1)")
+        .bind(seats)
+        .execute(&s.app.db.pool)
+        .await
+        .expect("accessible seats");
+}
+
+fn held_seat_ids(body: &Value) -> Vec<i64> {
+    body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["seat"]["seat_id"].as_i64().expect("seat"))
+        .collect()
+}
+
+#[tokio::test]
+async fn best_available_can_ask_for_a_wheelchair_space_with_companion_seats() {
+    let s = setup(3, 10, 10, &[]).await;
+    let accessible = |quantity: i32| json!({"event_id": s.event.event_id, "best_available": {"ticket_type_id": s.event.seated_type_id, "quantity": quantity, "accessible": true}});
+    // Spaces at the start of row 2 and the end of row 3; row 2's seat 2 is
+    // taken, so the space there has no companion seat beside it.
+    make_accessible(&s, &[s.event.rows[1][0], s.event.rows[2][9]]).await;
+    hold_seats(&s, &new_shopper(&s.app).await, [s.event.rows[1][1]]).await;
+    let (status, body) = hold(&s.app, &s.token, accessible(2)).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(held_seat_ids(&body), s.event.rows[2][8..10].to_vec());
+    // One seat: row 2's space, the better row.
+    let (status, body) = hold(&s.app, &new_shopper(&s.app).await, accessible(1)).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(held_seat_ids(&body), [s.event.rows[1][0]]);
+    // None left: 409 that says so and names the option.
+    let (status, problem) = hold(&s.app, &new_shopper(&s.app).await, accessible(2)).await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["code"], "seats_unavailable");
+    assert_eq!(problem["field"], "best_available.accessible");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("wheelchair"),
+        "{problem}"
+    );
+    // A section without wheelchair spaces: 400 naming the option.
+    add_section(&s, "Circle", 1, "C", 2, 6).await;
+    let circle: i64 =
+        sqlx::query_scalar("select section_id from venue_sections where name = 'Circle'")
+            .fetch_one(&s.app.db.pool)
+            .await
+            .expect("circle");
+    let (status, problem) = hold(
+        &s.app,
+        &new_shopper(&s.app).await,
+        json!({"event_id": s.event.event_id, "best_available": {"section_id": circle, "quantity": 2, "accessible": true}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(problem["field"], "best_available.accessible");
+    // A plain request is unaffected: the best row with room, row 1.
+    let (status, body) = hold(
+        &s.app,
+        &new_shopper(&s.app).await,
+        json!({"event_id": s.event.event_id, "best_available": {"ticket_type_id": s.event.seated_type_id, "quantity": 2}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        held_seat_ids(&body)
+            .iter()
+            .all(|id| s.event.rows[0].contains(id))
+    );
+}
+
+#[tokio::test]
+async fn racing_wheelchair_requests_never_share_a_seat() {
+    // Six rows, a wheelchair space at the start of each: six pairs at most.
+    let s = setup(6, 8, 10, &[]).await;
+    let spaces: Vec<i64> = s.event.rows.iter().map(|r| r[0]).collect();
+    make_accessible(&s, &spaces).await;
+    let mut tokens = Vec::new();
+    for _ in 0..16 {
+        tokens.push(new_shopper(&s.app).await);
+    }
+    let body = json!({"event_id": s.event.event_id, "best_available": {"ticket_type_id": s.event.seated_type_id, "quantity": 2, "accessible": true}});
+    // All at once, so they land in the same and overlapping batches.
+    let answers = futures_util::future::join_all(
+        tokens.iter().map(|token| hold(&s.app, token, body.clone())),
+    )
+    .await;
+    let mut held: Vec<i64> = Vec::new();
+    let mut wins = 0;
+    for (status, body) in answers {
+        match status {
+            201 => {
+                let seats = held_seat_ids(&body);
+                assert_eq!(seats.len(), 2);
+                assert!(seats.iter().any(|id| spaces.contains(id)), "{body}");
+                held.extend(seats);
+                wins += 1;
+            }
+            409 => assert_eq!(body["code"], "seats_unavailable", "{body}"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    let distinct: std::collections::BTreeSet<i64> = held.iter().copied().collect();
+    assert_eq!(distinct.len(), held.len(), "no seat held twice: {held:?}");
+    assert_eq!(
+        wins, 6,
+        "every space was sold once, with its companion seat"
+    );
+    let in_db: i64 = sqlx::query_scalar(
+        "select count(*) from event_seats where event_id = $1 and status = 'held'",
+    )
+    .bind(s.event.event_id)
+    .fetch_one(&s.app.db.pool)
+    .await
+    .expect("count");
+    assert_eq!(in_db, 12);
+}
+
 /// Adds a section of `rows` rows of `per_row` seats to the event's venue,
 /// priced by the event's seated tier and on sale; row labels are
 /// `{prefix}1`, `{prefix}2`, ...
