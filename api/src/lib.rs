@@ -127,6 +127,8 @@ pub struct AppState {
     pub accounts: accounts::Accounts,
     /// The exchange rates search compares prices with.
     pub rates: currency_rates::RatesStore,
+    /// Event id -> its venue's time zone, for event suggestions.
+    pub event_zones: ::search::suggest::EventZones,
 }
 
 impl FromRef<AppState> for Arc<JwtKeys> {
@@ -328,6 +330,7 @@ impl Application {
             .map_err(|e| StartupError::Other(e.to_string()))?;
         let state = AppState {
             rates: currency_rates::RatesStore::new(ctx.pool.clone(), config.rates_refresh),
+            event_zones: ::search::suggest::event_zones(),
             accounts,
             pages,
             ctx: ctx.clone(),

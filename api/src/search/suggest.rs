@@ -27,34 +27,35 @@ struct SuggestResponse {
     took_ms: f64,
 }
 
-/// Fills in each event suggestion's venue time zone (at most ten primary
-/// key lookups in one query), so a client shows the venue's local date.
+/// Fills in each event suggestion's venue time zone, so a client shows the
+/// venue's local date: from memory ([`search::suggest::EventZones`]), and
+/// the events not there yet in one query of at most ten primary keys.
 async fn with_time_zones(
     pool: &sqlx::PgPool,
+    zones: &::search::suggest::EventZones,
     suggestions: &mut [Suggestion],
 ) -> Result<(), sqlx::Error> {
-    let ids: Vec<i64> = suggestions
+    let events = |s: &&mut Suggestion| s.kind == search::SuggestionKind::Event;
+    let missing: Vec<i64> = suggestions
         .iter()
         .filter(|s| s.kind == search::SuggestionKind::Event)
         .filter_map(|s| s.id)
+        .filter(|id| !zones.contains_key(id))
         .collect();
-    if ids.is_empty() {
-        return Ok(());
+    if !missing.is_empty() {
+        let found: Vec<(i64, String)> = sqlx::query_as(
+            "select e.event_id, v.timezone from events e join venues v using (venue_id)
+              where e.event_id = any($1)",
+        )
+        .bind(&missing)
+        .fetch_all(pool)
+        .await?;
+        for (id, zone) in found {
+            zones.insert(id, zone.into());
+        }
     }
-    let zones: std::collections::HashMap<i64, String> = sqlx::query_as(
-        "select e.event_id, v.timezone from events e join venues v using (venue_id)
-          where e.event_id = any($1)",
-    )
-    .bind(&ids)
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .collect();
-    for s in suggestions
-        .iter_mut()
-        .filter(|s| s.kind == search::SuggestionKind::Event)
-    {
-        s.timezone = s.id.and_then(|id| zones.get(&id).cloned());
+    for s in suggestions.iter_mut().filter(events) {
+        s.timezone = s.id.and_then(|id| zones.get(&id)).map(|z| z.to_string());
     }
     Ok(())
 }
@@ -79,7 +80,7 @@ pub async fn suggest_events(
     let started = Instant::now();
     let (q, limit) = super::params::suggest_query(&query_pairs(query)?)?;
     let mut suggestions = state.search.suggest(&q, limit).await?;
-    with_time_zones(&state.ctx.pool, &mut suggestions).await?;
+    with_time_zones(&state.ctx.pool, &state.event_zones, &mut suggestions).await?;
     Ok(cacheable(SuggestResponse {
         q,
         suggestions,

@@ -18,6 +18,19 @@ pub const CANDIDATES: usize = 40;
 /// Most suggestions an endpoint returns.
 pub const MAX_SUGGESTIONS: usize = 10;
 
+/// Event id -> its venue's IANA time zone, kept in memory: an event's
+/// venue, and a venue's zone, practically never change, and a stale zone
+/// only shifts the date an autocomplete entry shows.
+pub type EventZones = moka::sync::Cache<i64, std::sync::Arc<str>>;
+
+/// An [`EventZones`] of up to 200,000 events, each kept for ten minutes.
+pub fn event_zones() -> EventZones {
+    moka::sync::Cache::builder()
+        .max_capacity(200_000)
+        .time_to_live(std::time::Duration::from_secs(600))
+        .build()
+}
+
 /// The names of one matched event.
 #[derive(Debug, Clone)]
 pub struct Candidate {
