@@ -14,6 +14,7 @@ import {
   holdSelected,
   pay,
   screenPoint,
+  sectionsOf,
   seatsOf,
   signIn,
   zoomIntoSection,
@@ -279,6 +280,30 @@ test('wheelchair spaces: a filter that counts them, and a companion seat held ne
   await expect(page.locator('#booking-summary li.ticket .what')).toHaveText(
     [space, companion].sort((a, b) => a.id - b.id).map((s) => name(s.number)),
   );
+});
+
+test('best available with a wheelchair space: two seats, one of them a wheelchair space, side by side', async ({ page, request }) => {
+  const sale = await stadiumSale(request, 'Stadium access best');
+  await signIn(page, demoUser(2), `/events/${sale.id}`);
+  await expect(page.locator('#seat-map g.section').first()).toBeVisible();
+  await page.getByLabel('Include a wheelchair space (the other seats beside it)').check();
+  await page.locator('#best-quantity').fill('2');
+  await page.getByRole('button', { name: 'Hold best available' }).click();
+  await page.waitForURL(/\/checkout\//);
+  const names = await page.locator('#booking-summary li.ticket .what').allInnerTexts();
+  expect(names).toHaveLength(2);
+  // Read back what the page names against the API's seats of that section.
+  const parsed = names.map((n) => /^Section (.+), row (\S+), seat (\d+)$/.exec(n)!);
+  expect(parsed.every(Boolean), names.join(' | ')).toBe(true);
+  const sectionName = parsed[0][1];
+  expect(parsed[1][1]).toBe(sectionName);
+  expect(parsed[1][2]).toBe(parsed[0][2]);
+  const section = (await sectionsOf(request, sale.id)).find((s) => s.name === sectionName)!;
+  const seats = await seatsOf(request, sale.id, section.section_id);
+  const held = parsed.map((m) => seats.find((s) => s.row === m[2] && s.number === Number(m[3]))!);
+  console.log(`held ${names.join(' and ')}; wheelchair space: ${held.map((s) => s.accessible).join(', ')}`);
+  expect(held.some((s) => s.accessible), 'one of them is a wheelchair space').toBe(true);
+  expect(Math.abs(held[0].number - held[1].number)).toBe(1);
 });
 
 // --- sale states ------------------------------------------------------------------
