@@ -73,6 +73,27 @@ ensure_aiosmtpd() {
     export AIOSMTPD_PYTHON="$venv/bin/python"
 }
 
+# The official Standard Webhooks library (PyPI, pinned) in a private venv:
+# the webhook signature tests verify with it. Exports
+# STANDARDWEBHOOKS_PYTHON.
+STANDARDWEBHOOKS_VERSION=1.3.0
+if [ -z "${STANDARDWEBHOOKS_PYTHON:-}" ] && [ -x "$TICKETING_STATE_DIR/venv-webhooks/bin/python" ]; then
+    export STANDARDWEBHOOKS_PYTHON="$TICKETING_STATE_DIR/venv-webhooks/bin/python"
+fi
+ensure_standardwebhooks() {
+    local venv="$TICKETING_STATE_DIR/venv-webhooks"
+    if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('standardwebhooks') != '$STANDARDWEBHOOKS_VERSION')" 2>/dev/null; then
+        log "installing standardwebhooks $STANDARDWEBHOOKS_VERSION (PyPI) into $venv"
+        command -v python3 >/dev/null || die "python3 is needed for standardwebhooks (the webhook signature tests)"
+        python3 -m venv "$venv" 2>/dev/null || {
+            as_root apt-get install -y -q python3-venv >/dev/null
+            python3 -m venv "$venv"
+        }
+        "$venv/bin/pip" install -q "standardwebhooks==$STANDARDWEBHOOKS_VERSION"
+    fi
+    export STANDARDWEBHOOKS_PYTHON="$venv/bin/python"
+}
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
