@@ -56,42 +56,37 @@ if [ -z "${AIOSMTPD_PYTHON:-}" ] && [ -x "$TICKETING_STATE_DIR/venv-smtp/bin/pyt
     export AIOSMTPD_PYTHON="$TICKETING_STATE_DIR/venv-smtp/bin/python"
 fi
 
-# Installs aiosmtpd (PyPI, pinned) into a private venv when missing and
-# exports AIOSMTPD_PYTHON: the real SMTP server of the accounts tests.
-AIOSMTPD_VERSION=1.4.6
-ensure_aiosmtpd() {
-    local venv="$TICKETING_STATE_DIR/venv-smtp"
-    if ! "$venv/bin/python" -c "import sys, aiosmtpd; sys.exit(aiosmtpd.__version__ != '$AIOSMTPD_VERSION')" 2>/dev/null; then
-        log "installing aiosmtpd $AIOSMTPD_VERSION (PyPI) into $venv"
-        command -v python3 >/dev/null || die "python3 is needed for aiosmtpd (the accounts tests' SMTP server)"
+# Installs a pinned PyPI package into a private venv under .local when it is
+# missing (or another version), and exports that venv's python as $4:
+#   ensure_pypi <venv name> <package> <version> <variable> <what it is for>
+ensure_pypi() {
+    local venv="$TICKETING_STATE_DIR/$1" package=$2 version=$3 var=$4 why=$5
+    if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('$package') != '$version')" 2>/dev/null; then
+        log "installing $package $version (PyPI) into $venv"
+        command -v python3 >/dev/null || die "python3 is needed for $package ($why)"
         python3 -m venv "$venv" 2>/dev/null || {
             as_root apt-get install -y -q python3-venv >/dev/null
             python3 -m venv "$venv"
         }
-        "$venv/bin/pip" install -q "aiosmtpd==$AIOSMTPD_VERSION"
+        "$venv/bin/pip" install -q "$package==$version"
     fi
-    export AIOSMTPD_PYTHON="$venv/bin/python"
+    export "$var=$venv/bin/python"
 }
 
-# The official Standard Webhooks library (PyPI, pinned) in a private venv:
-# the webhook signature tests verify with it. Exports
-# STANDARDWEBHOOKS_PYTHON.
+# aiosmtpd: the real SMTP server of the accounts tests.
+AIOSMTPD_VERSION=1.4.6
+ensure_aiosmtpd() {
+    ensure_pypi venv-smtp aiosmtpd "$AIOSMTPD_VERSION" AIOSMTPD_PYTHON "the accounts tests' SMTP server"
+}
+
+# The official Standard Webhooks library: the webhook signature tests
+# verify with it.
 STANDARDWEBHOOKS_VERSION=1.3.0
 if [ -z "${STANDARDWEBHOOKS_PYTHON:-}" ] && [ -x "$TICKETING_STATE_DIR/venv-webhooks/bin/python" ]; then
     export STANDARDWEBHOOKS_PYTHON="$TICKETING_STATE_DIR/venv-webhooks/bin/python"
 fi
 ensure_standardwebhooks() {
-    local venv="$TICKETING_STATE_DIR/venv-webhooks"
-    if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('standardwebhooks') != '$STANDARDWEBHOOKS_VERSION')" 2>/dev/null; then
-        log "installing standardwebhooks $STANDARDWEBHOOKS_VERSION (PyPI) into $venv"
-        command -v python3 >/dev/null || die "python3 is needed for standardwebhooks (the webhook signature tests)"
-        python3 -m venv "$venv" 2>/dev/null || {
-            as_root apt-get install -y -q python3-venv >/dev/null
-            python3 -m venv "$venv"
-        }
-        "$venv/bin/pip" install -q "standardwebhooks==$STANDARDWEBHOOKS_VERSION"
-    fi
-    export STANDARDWEBHOOKS_PYTHON="$venv/bin/python"
+    ensure_pypi venv-webhooks standardwebhooks "$STANDARDWEBHOOKS_VERSION" STANDARDWEBHOOKS_PYTHON "the webhook signature tests"
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

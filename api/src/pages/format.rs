@@ -5,7 +5,7 @@
 //! The pages are English, so the locale is `en`: "$115.99", "£82.99",
 //! "¥1,500", "CZK 1,372.99". Amounts are stored in each currency's minor
 //! unit (cents for USD, none for JPY, fils for BHD), and the exponent comes
-//! from ISO 4217 (`iso_currency`), never an assumed 2.
+//! from ISO 4217 (`search::money::minor_digits`), never an assumed 2.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -44,9 +44,7 @@ fn formatter(currency: &str) -> Option<Formatter> {
 /// Digits after the decimal point in `currency`'s minor unit (ISO 4217); 2
 /// for a code ISO does not know.
 pub fn minor_digits(currency: &str) -> i16 {
-    iso_currency::Currency::from_code(currency)
-        .and_then(|c| c.exponent())
-        .map_or(2, |e| i16::try_from(e).unwrap_or(2))
+    search::money::minor_digits(currency).map_or(2, |d| i16::try_from(d).unwrap_or(2))
 }
 
 /// `minor` units of `currency`, as a shopper reads it: "$115.99".

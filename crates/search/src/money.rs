@@ -101,11 +101,6 @@ impl PriceConversion {
         self.factors.get(currency).copied()
     }
 
-    /// The sort key of a price: `native × factor`, unrounded.
-    pub fn sort_key(&self, native: i64, currency: &str) -> Option<f64> {
-        self.factor(currency).map(|f| native as f64 * f)
-    }
-
     /// A price in display minor units, rounded half away from zero.
     pub fn convert(&self, native: i64, currency: &str) -> Option<i64> {
         self.factor(currency).map(|f| converted(native, f))

@@ -153,12 +153,6 @@ impl SearchQuery {
         }
     }
 
-    /// The price bucket of a comparable price: display minor units, or
-    /// the price itself without a conversion.
-    pub fn price_bucket(&self, comparable: i64) -> Option<usize> {
-        price_bucket(self.prices.as_ref(), comparable)
-    }
-
     pub fn offset(&self) -> usize {
         self.page.saturating_sub(1) * self.size
     }

@@ -255,3 +255,16 @@ export async function saveScreenshot(page: Page, testInfo: TestInfo, name: strin
   console.log(`artifact: ${path.relative(process.cwd(), file)} (${fs.statSync(file).size} bytes)`);
   return file;
 }
+
+const ADMIN_TOKEN = process.env.ADMIN_TOKEN ?? '';
+
+/** POST to the admin API as the demo admin (scripts/browser-test mints ADMIN_TOKEN); the body of a 2xx. */
+export async function adminPost(request: APIRequestContext, url: string, data: unknown): Promise<any> {
+  expect(ADMIN_TOKEN, 'ADMIN_TOKEN (scripts/browser-test mints it)').not.toBe('');
+  const response = await request.post(url, {
+    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, Accept: 'application/json' },
+    data,
+  });
+  expect(response.status(), `POST ${url}: ${await response.text()}`).toBeLessThan(300);
+  return response.json();
+}

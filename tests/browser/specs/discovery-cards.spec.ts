@@ -7,21 +7,10 @@
 // (ADMIN_TOKEN, minted by scripts/browser-test).
 import { APIRequestContext, Locator, Page, expect, test } from '@playwright/test';
 import { expectedLocal, expectedMoney } from '../lib/expected';
-import { ARTIFACTS, getJson, saveScreenshot } from '../lib/helpers';
+import { ARTIFACTS, adminPost, getJson, saveScreenshot } from '../lib/helpers';
 
-const ADMIN_TOKEN = process.env.ADMIN_TOKEN ?? '';
 const LONDON = { latitude: 51.5074, longitude: -0.1278 };
 const WEEKEND_DAYS = ['Fri', 'Sat', 'Sun'];
-
-async function adminPost(request: APIRequestContext, url: string, data: unknown): Promise<any> {
-  expect(ADMIN_TOKEN, 'ADMIN_TOKEN (scripts/browser-test mints it)').not.toBe('');
-  const response = await request.post(url, {
-    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, Accept: 'application/json' },
-    data,
-  });
-  expect(response.status(), `POST ${url}: ${await response.text()}`).toBeLessThan(300);
-  return response.json();
-}
 
 /** A venue of the demo catalog in London, from the search API. */
 async function londonVenue(request: APIRequestContext): Promise<{ id: number; name: string }> {

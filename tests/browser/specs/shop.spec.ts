@@ -9,6 +9,7 @@
 // the demo catalog's stadium, and a small general-admission sale.
 import { APIRequestContext, Page, expect, test } from '@playwright/test';
 import {
+  adminPost,
   demoUser,
   getJson,
   holdSelected,
@@ -22,19 +23,8 @@ import {
 import { expectedLocal, expectedMoney } from '../lib/expected';
 
 const SUCCESS_CARD = '4242 4242 4242 4242';
-const ADMIN_TOKEN = process.env.ADMIN_TOKEN ?? '';
 
 // --- set-up through the admin API -------------------------------------------
-
-async function adminPost(request: APIRequestContext, url: string, data: unknown): Promise<any> {
-  expect(ADMIN_TOKEN, 'ADMIN_TOKEN (scripts/browser-test mints it)').not.toBe('');
-  const response = await request.post(url, {
-    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, Accept: 'application/json' },
-    data,
-  });
-  expect(response.status(), `POST ${url}: ${await response.text()}`).toBeLessThan(300);
-  return response.json();
-}
 
 type Stadium = { venue_id: number; name: string; timezone: string };
 
