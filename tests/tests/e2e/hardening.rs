@@ -77,6 +77,12 @@ async fn a_nul_in_any_body_string_or_query_parameter_is_400_naming_the_field() {
             json!({"name": "A\u{0}", "kind": "seated"}),
             "name",
         ),
+        (
+            Method::PUT,
+            "/v1/admin/currency-rates",
+            json!({"rates": {"EU\u{0}": 0.9}}),
+            "rates",
+        ),
     ];
     for (method, path, body, field) in cases {
         let (status, headers, problem) =
