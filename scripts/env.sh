@@ -89,6 +89,28 @@ ensure_standardwebhooks() {
     ensure_pypi venv-webhooks standardwebhooks "$STANDARDWEBHOOKS_VERSION" STANDARDWEBHOOKS_PYTHON "the webhook signature tests"
 }
 
+# dkimpy (with PyNaCl for Ed25519 signatures): the mail tests verify the
+# DKIM signatures crates/mail makes with it.
+DKIMPY_VERSION=1.1.8
+PYNACL_VERSION=1.6.2
+if [ -z "${DKIMPY_PYTHON:-}" ] && [ -x "$TICKETING_STATE_DIR/venv-dkim/bin/python" ]; then
+    export DKIMPY_PYTHON="$TICKETING_STATE_DIR/venv-dkim/bin/python"
+fi
+ensure_dkimpy() {
+    ensure_pypi venv-dkim PyNaCl "$PYNACL_VERSION" DKIMPY_PYTHON "dkimpy's Ed25519 signatures"
+    ensure_pypi venv-dkim dkimpy "$DKIMPY_VERSION" DKIMPY_PYTHON "the mail DKIM tests"
+}
+
+# The Python icalendar library: the mail tests parse the calendar files
+# crates/mail attaches with it.
+ICALENDAR_VERSION=7.3.2
+if [ -z "${ICALENDAR_PYTHON:-}" ] && [ -x "$TICKETING_STATE_DIR/venv-icalendar/bin/python" ]; then
+    export ICALENDAR_PYTHON="$TICKETING_STATE_DIR/venv-icalendar/bin/python"
+fi
+ensure_icalendar() {
+    ensure_pypi venv-icalendar icalendar "$ICALENDAR_VERSION" ICALENDAR_PYTHON "the mail calendar tests"
+}
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }

@@ -13,7 +13,7 @@
 //! - [`totp`]: the TOTP second factor, `POST /v1/account/totp` and
 //!   `POST /v1/account/totp/confirm`, and its check at sign-in;
 //! - [`input`]: the bodies and their checks;
-//! - [`mail`]: the SMTP mailer and the mails' templates.
+//! - [`mails`]: the mails' templates (the `mail` crate sends them).
 //!
 //! Nothing here says whether an address is registered: sign-up and a
 //! reset request answer the same 202 either way (the address's owner
@@ -24,7 +24,7 @@
 //! here is `Cache-Control: no-store`.
 
 pub mod input;
-pub mod mail;
+pub mod mails;
 pub mod passwords;
 pub mod sessions;
 pub mod signup;

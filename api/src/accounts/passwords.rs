@@ -27,7 +27,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::input::{self, ChangePassword, CompletePasswordReset, RequestPasswordReset};
-use super::mail;
+use super::mails;
 use super::sessions::signed_out;
 use super::signup::hashing_failed;
 use crate::AppState;
@@ -223,7 +223,7 @@ async fn mail_reset_link(
     .fetch_optional(&state.ctx.pool)
     .await?;
     if let Some(name) = name {
-        let mail = mail::password_reset(
+        let mail = mails::password_reset(
             &accounts.config.mail.public_url,
             &name,
             &token.secret,

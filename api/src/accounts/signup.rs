@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::input::{self, NewAccount, VerifyEmail};
-use super::mail;
+use super::mails;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 
@@ -107,14 +107,14 @@ pub async fn sign_up(
             .await?;
             tx.commit().await?;
             let mail =
-                mail::verification(public_url, name, &token.secret, accounts.config.verify_ttl);
+                mails::verification(public_url, name, &token.secret, accounts.config.verify_ttl);
             accounts.mailer.send_later(address, mail);
         }
         None => {
             tx.rollback().await?;
             accounts
                 .mailer
-                .send_later(address, mail::someone_tried(public_url));
+                .send_later(address, mails::someone_tried(public_url));
         }
     }
     let body = SignUpAccepted {

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::{
     BrokenPage, EVENT_CACHE, MalformedAddress, MissingPage, SaleState, UnavailablePage, error_page,
-    format, instant, layout, money, page, text,
+    instant, layout, money, page, text,
 };
 use crate::AppState;
 use crate::cache::Lookup;
@@ -119,9 +119,9 @@ fn event_article(id: i64, e: &Value, now: DateTime<Utc>) -> Markup {
 /// When, in the venue's time: the start with its zone, the doors and the
 /// end.
 fn event_times(e: &Value, zone: &str) -> Markup {
-    let starts = instant(&e["starts_at"]).map(|t| format::local(t, zone));
-    let doors = instant(&e["doors_at"]).map(|t| format::local(t, zone));
-    let ends = instant(&e["ends_at"]).map(|t| format::local(t, zone));
+    let starts = instant(&e["starts_at"]).map(|t| l10n::local(t, zone));
+    let doors = instant(&e["doors_at"]).map(|t| l10n::local(t, zone));
+    let ends = instant(&e["ends_at"]).map(|t| l10n::local(t, zone));
     html! {
         @if let Some(starts) = starts {
             p #event-when {

@@ -16,7 +16,6 @@ pub mod account;
 pub mod assets;
 pub mod booking;
 pub mod event;
-pub mod format;
 pub mod home;
 pub mod login;
 pub mod performer;
@@ -233,13 +232,13 @@ pub fn not_found_page() -> Response {
 }
 
 fn money(minor: i64, currency: &str) -> String {
-    format::money(minor, currency)
+    l10n::money(minor, currency)
 }
 
 /// A JSON timestamp in the venue's zone: "Sat 12 Dec 2026, 19:15 EST".
 fn when(raw: &Value, zone: &str) -> String {
     instant(raw)
-        .map(|t| format::local(t, zone).full())
+        .map(|t| l10n::local(t, zone).full())
         .unwrap_or_default()
 }
 
@@ -299,7 +298,7 @@ impl SaleState {
     pub fn label(self, zone: &str) -> String {
         match self {
             Self::OnSale => "On sale now".to_owned(),
-            Self::NotYet(opens) => format!("On sale {}", format::local(opens, zone).full()),
+            Self::NotYet(opens) => format!("On sale {}", l10n::local(opens, zone).full()),
             Self::Ended => "Sales have ended".to_owned(),
             Self::SoldOut => "Sold out".to_owned(),
             Self::Cancelled => "Cancelled".to_owned(),

@@ -15,7 +15,7 @@ use sqlx::PgPool;
 
 use super::{
     BrokenPage, LIST_CACHE, MalformedAddress, MissingPage, SaleState, UnavailablePage, error_page,
-    format, layout, money, page, picture, text,
+    layout, money, page, picture, text,
 };
 use crate::AppState;
 use crate::cache::response::Freshness;
@@ -141,7 +141,7 @@ pub(super) fn event_cards(events: &[Upcoming], now: DateTime<Utc>) -> Markup {
             ul.events.cards {
                 @for e in events {
                     @let zone = e.timezone.as_str();
-                    @let starts = format::local(e.starts_at, zone);
+                    @let starts = l10n::local(e.starts_at, zone);
                     @let state = SaleState::of(
                         "scheduled",
                         Some(e.starts_at),

@@ -17,8 +17,8 @@ use sqlx::PgPool;
 use std::collections::HashMap;
 
 use super::{
-    LIST_CACHE, MalformedAddress, SaleState, UnavailablePage, error_page, format, home, layout,
-    money, page, picture, search_form,
+    LIST_CACHE, MalformedAddress, SaleState, UnavailablePage, error_page, home, layout, money,
+    page, picture, search_form,
 };
 use crate::AppState;
 use crate::search::params::{self, SearchParams};
@@ -235,9 +235,9 @@ fn price_links(
     buckets
         .iter()
         .map(|b| {
-            let from = format::money_whole(b.from, currency);
+            let from = l10n::money_whole(b.from, currency);
             let label = match b.to {
-                Some(to) => format!("{from} to {}", format::money_whole(to, currency)),
+                Some(to) => format!("{from} to {}", l10n::money_whole(to, currency)),
                 None => format!("{from} and up"),
             };
             let selected =
@@ -402,7 +402,7 @@ fn active_filters(params: &[(String, String)], currency: &str) -> Vec<Chip> {
     }
     let amount = |v: &str| match v.parse::<f64>() {
         Ok(major) if major.fract() == 0.0 && major.abs() < 1e12 => {
-            format::money_whole(major as i64, currency)
+            l10n::money_whole(major as i64, currency)
         }
         _ => format!("{v} {currency}"),
     };
@@ -696,7 +696,7 @@ pub async fn search_page(
                                 (picture::event_picture(hit.event_id))
                                 a.event-link href={ "/events/" (hit.event_id) } { (hit.title) }
                                 p.meta {
-                                    @let starts = format::local(hit.starts_at, zone);
+                                    @let starts = l10n::local(hit.starts_at, zone);
                                     time.when datetime=(starts.machine) { (starts.full()) } " · " span.where { (hit.venue.name) ", " (hit.venue.city) }
                                     " · from " span.price { (money(hit.min_price_cents, &hit.currency)) }
                                     @if hit.currency != display && let Some(converted) = hit.display_min_price_cents {

@@ -27,10 +27,9 @@ use serde::{Deserialize, Serialize};
 pub const QUOTE_CURRENCY: &str = "USD";
 
 /// Minor-unit digits of an ISO 4217 currency (JPY 0, EUR 2, BHD 3); `None`
-/// for a code that is not a currency.
-pub fn minor_digits(code: &str) -> Option<u32> {
-    iso_currency::Currency::from_code(code).map(|c| c.exponent().map_or(0, u32::from))
-}
+/// for a code that is not a currency. The workspace's one lookup, `l10n`'s,
+/// which writes the amounts.
+pub use l10n::minor_digits;
 
 /// A currency's first listed currency for an ISO 3166-1 alpha-2 country.
 pub fn currency_of_country(country: &str) -> Option<&'static str> {

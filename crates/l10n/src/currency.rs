@@ -1,18 +1,8 @@
-//! How the pages write money and time: prices from ISO 4217 minor units
-//! through CLDR's currency patterns (ICU4X), times in the venue's own zone
-//! (the IANA database through `chrono-tz`) with its abbreviation.
-//!
-//! The pages are English, so the locale is `en`: "$115.99", "£82.99",
-//! "¥1,500", "CZK 1,372.99". Amounts are stored in each currency's minor
-//! unit (cents for USD, none for JPY, fils for BHD), and the exponent comes
-//! from ISO 4217 (`search::money::minor_digits`), never an assumed 2.
+//! Money: ISO 4217 minor units written through CLDR's currency patterns.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::{Arc, LazyLock, RwLock};
 
-use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use fixed_decimal::Decimal;
 use icu_decimal::DecimalFormatter;
 use icu_experimental::dimension::currency::CurrencyType;
@@ -41,15 +31,21 @@ fn formatter(currency: &str) -> Option<Formatter> {
     built
 }
 
-/// Digits after the decimal point in `currency`'s minor unit (ISO 4217); 2
-/// for a code ISO does not know.
-pub fn minor_digits(currency: &str) -> i16 {
-    search::money::minor_digits(currency).map_or(2, |d| i16::try_from(d).unwrap_or(2))
+/// Minor-unit digits of an ISO 4217 currency (JPY 0, EUR 2, BHD 3); `None`
+/// for a code that is not a currency.
+pub fn minor_digits(code: &str) -> Option<u32> {
+    iso_currency::Currency::from_code(code).map(|c| c.exponent().map_or(0, u32::from))
+}
+
+/// The decimal exponent of `currency`'s minor unit; 2 for a code ISO does
+/// not know.
+fn exponent(currency: &str) -> i16 {
+    minor_digits(currency).map_or(2, |d| i16::try_from(d).unwrap_or(2))
 }
 
 /// `minor` units of `currency`, as a shopper reads it: "$115.99".
 pub fn money(minor: i64, currency: &str) -> String {
-    let digits = minor_digits(currency);
+    let digits = exponent(currency);
     let mut amount = Decimal::from(minor);
     amount.multiply_pow10(-digits);
     match formatter(currency) {
@@ -68,9 +64,9 @@ pub fn money_whole(major: i64, currency: &str) -> String {
         return format!("{major} {currency}");
     };
     // The formatter always shows the currency's minor digits; a whole
-    // amount drops them (".00" in the "en" data the pages use).
+    // amount drops them (".00" in the "en" data).
     let full = f.format_fixed_decimal(&Decimal::from(major)).to_string();
-    let digits = usize::try_from(minor_digits(currency)).unwrap_or(0);
+    let digits = usize::try_from(exponent(currency)).unwrap_or(0);
     let zeros = format!(".{}", "0".repeat(digits));
     match full.find(&zeros) {
         Some(at)
@@ -83,42 +79,19 @@ pub fn money_whole(major: i64, currency: &str) -> String {
     }
 }
 
-/// A moment in a venue's zone, ready to print.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalTime {
-    /// "Sat 12 Dec 2026".
-    pub date: String,
-    /// "19:15".
-    pub time: String,
-    /// The zone's abbreviation then: "EST", "BST", or an offset such as
-    /// "+03" where the zone has no letters.
-    pub zone: String,
-    /// RFC 3339 with the local offset, for `<time datetime>`.
-    pub machine: String,
-}
-
-impl LocalTime {
-    /// "Sat 12 Dec 2026, 19:15 EST".
-    pub fn full(&self) -> String {
-        format!("{}, {} {}", self.date, self.time, self.zone)
-    }
-}
-
-/// `at` in the IANA zone `zone` (UTC when the name is unknown).
-pub fn local(at: DateTime<Utc>, zone: &str) -> LocalTime {
-    let tz = Tz::from_str(zone).unwrap_or(Tz::UTC);
-    let t = at.with_timezone(&tz);
-    LocalTime {
-        date: t.format("%a %-d %b %Y").to_string(),
-        time: t.format("%H:%M").to_string(),
-        zone: t.format("%Z").to_string(),
-        machine: t.to_rfc3339(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn minor_digits_come_from_iso_4217() {
+        assert_eq!(minor_digits("EUR"), Some(2));
+        assert_eq!(minor_digits("JPY"), Some(0));
+        assert_eq!(minor_digits("BHD"), Some(3));
+        assert_eq!(minor_digits("XXX"), Some(0));
+        assert_eq!(minor_digits("ZZZ"), None);
+        assert_eq!(minor_digits("eur"), None, "codes are upper case");
+    }
 
     #[test]
     fn whole_amounts_have_no_decimals() {
@@ -140,6 +113,7 @@ mod tests {
         assert_eq!(money(11599, "USD"), "$115.99");
         assert_eq!(money(8299, "GBP"), "£82.99");
         assert_eq!(money(4500, "EUR"), "€45.00");
+        assert_eq!(money(123_450, "EUR"), "€1,234.50");
         assert_eq!(money(1500, "JPY"), "¥1,500");
         assert_eq!(money(123_456_789, "USD"), "$1,234,567.89");
         assert_eq!(money(0, "USD"), "$0.00");
@@ -154,27 +128,5 @@ mod tests {
             "{}",
             money(137_299, "CZK")
         );
-    }
-
-    #[test]
-    fn times_are_the_venue_s_wall_clock_with_its_abbreviation() {
-        let at: DateTime<Utc> = "2026-12-13T00:15:00Z".parse().expect("time");
-        let ny = local(at, "America/New_York");
-        assert_eq!(ny.full(), "Sat 12 Dec 2026, 19:15 EST");
-        assert_eq!(ny.machine, "2026-12-12T19:15:00-05:00");
-        let summer: DateTime<Utc> = "2027-07-01T18:30:00Z".parse().expect("time");
-        assert_eq!(
-            local(summer, "Europe/London").full(),
-            "Thu 1 Jul 2027, 19:30 BST"
-        );
-        assert_eq!(
-            local(summer, "Europe/Prague").full(),
-            "Thu 1 Jul 2027, 20:30 CEST"
-        );
-        assert_eq!(local(summer, "Not/AZone").zone, "UTC");
-        // Letters where the tz database has them, the offset where not.
-        assert_eq!(local(at, "Australia/Melbourne").zone, "AEDT");
-        assert_eq!(local(at, "America/Sao_Paulo").zone, "-03");
-        assert_eq!(local(summer, "Europe/Dublin").zone, "IST");
     }
 }
