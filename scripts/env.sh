@@ -50,6 +50,17 @@ if [ -z "${JWT_SECRET:-}" ]; then
 fi
 export JWT_SECRET
 
+# The key webhook endpoints' secrets are sealed with (32 bytes, base64): like
+# the token secret, generated once per install, kept outside the database.
+if [ -z "${WEBHOOK_SECRETS_KEY:-}" ]; then
+    if [ ! -s "$TICKETING_STATE_DIR/webhook_secrets_key" ]; then
+        mkdir -p "$TICKETING_STATE_DIR"
+        (umask 077 && head -c 32 /dev/urandom | base64 >"$TICKETING_STATE_DIR/webhook_secrets_key")
+    fi
+    WEBHOOK_SECRETS_KEY="$(cat "$TICKETING_STATE_DIR/webhook_secrets_key")"
+fi
+export WEBHOOK_SECRETS_KEY
+
 # The accounts tests' SMTP server (aiosmtpd), once scripts/test has
 # installed it; an explicit AIOSMTPD_PYTHON wins.
 if [ -z "${AIOSMTPD_PYTHON:-}" ] && [ -x "$TICKETING_STATE_DIR/venv-smtp/bin/python" ]; then

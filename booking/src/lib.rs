@@ -10,6 +10,7 @@ pub mod holds;
 pub mod inventory;
 pub mod lifecycle;
 pub mod model;
+pub mod notify;
 pub mod outbox;
 pub mod payment;
 pub mod routes;
@@ -54,6 +55,11 @@ pub struct Config {
     pub namespace: String,
     /// `SANDBOX_SLOW_CARD_MS`: how long the sandbox's slow card takes (default 3000).
     pub sandbox_slow: Duration,
+    /// Webhooks and mails out of the outbox (`NOTIFY_*`, `WEBHOOK_*`).
+    pub notify: notify::NotifyConfig,
+    /// Where notification mails go (`SMTP_URL`, `MAIL_FROM`, `PUBLIC_URL`,
+    /// DKIM), as for the api's account mails.
+    pub mail: mail::MailConfig,
 }
 
 impl Config {
@@ -76,8 +82,14 @@ impl Config {
             },
             namespace: env.string_or("CACHE_NAMESPACE", "ticketing"),
             sandbox_slow: Duration::from_millis(env.parse_or("SANDBOX_SLOW_CARD_MS", 3_000)?),
+            notify: notify::NotifyConfig::from_env(env)?,
+            mail: mail::MailConfig::from_env(env)?,
         })
     }
+}
+
+fn startup(e: impl std::fmt::Display) -> StartupError {
+    StartupError::Other(e.to_string())
 }
 
 fn positive(env: &EnvSource, var: &'static str, default: i32) -> Result<i32, ConfigError> {
@@ -103,6 +115,18 @@ pub struct AppState {
     pub feed: SeatFeed,
     /// Ticket limits.
     pub limits: HoldLimits,
+    /// What the webhook admin routes need: the sealing key and the address
+    /// policy.
+    pub notify: NotifyState,
+}
+
+/// The webhook settings the admin routes check against.
+#[derive(Clone, Debug)]
+pub struct NotifyState {
+    /// Seals new endpoint secrets; `None` turns webhooks off.
+    pub secrets_key: Option<Arc<notify::sealing::SecretsKey>>,
+    /// Which addresses endpoints may point at.
+    pub policy: notify::guard::AddressPolicy,
 }
 
 impl FromRef<AppState> for Arc<JwtKeys> {
@@ -143,6 +167,25 @@ fn read_routes() -> OpenApiRouter<AppState> {
         .routes(utoipa_axum::routes!(list_my_tickets))
 }
 
+/// An admin's webhook endpoints: writes.
+fn webhook_write_routes() -> OpenApiRouter<AppState> {
+    use notify::admin::*;
+    OpenApiRouter::new()
+        .routes(utoipa_axum::routes!(create_endpoint))
+        .routes(utoipa_axum::routes!(update_endpoint, delete_endpoint))
+        .routes(utoipa_axum::routes!(rotate_secret))
+        .routes(utoipa_axum::routes!(replay))
+}
+
+/// An admin's webhook endpoints: reads.
+fn webhook_read_routes() -> OpenApiRouter<AppState> {
+    use notify::admin::*;
+    OpenApiRouter::new()
+        .routes(utoipa_axum::routes!(list_endpoints))
+        .routes(utoipa_axum::routes!(get_endpoint))
+        .routes(utoipa_axum::routes!(list_attempts))
+}
+
 /// The routes, rate limited per account (`writes`, `personal_reads`), with
 /// `GET /openapi.json`. Every booking answer is personal, so none may be
 /// stored by a shared cache or kept by the browser.
@@ -151,9 +194,11 @@ pub fn router(state: AppState) -> Router {
     use service_kit::ratelimit::enforce;
     let limiter = &state.ctx.limiter;
     let (writes, _) = write_routes()
+        .merge(webhook_write_routes())
         .layer(from_fn_with_state(limiter.gate("writes"), enforce))
         .split_for_parts();
     let (reads, _) = read_routes()
+        .merge(webhook_read_routes())
         .layer(from_fn_with_state(limiter.gate("personal_reads"), enforce))
         .split_for_parts();
     writes
@@ -173,11 +218,16 @@ async fn private(mut response: axum::response::Response) -> axum::response::Resp
 
 /// booking's API description.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, paths) = write_routes().merge(read_routes()).split_for_parts();
+    let (_, paths) = write_routes()
+        .merge(read_routes())
+        .merge(webhook_write_routes())
+        .merge(webhook_read_routes())
+        .split_for_parts();
     let mut doc = service_kit::openapi::describe(
         "booking",
-        "Holds, payment, cancellation and the caller's bookings and tickets. \
-         The edge sends `/v1/bookings*` and `/v1/me/*` here.",
+        "Holds, payment, cancellation, the caller's bookings and tickets, and \
+         admins' webhook endpoints. The edge sends `/v1/bookings*`, `/v1/me/*` \
+         and `/v1/admin/webhook-endpoints*` here.",
         DEFAULT_PORT,
         paths,
     );
@@ -186,6 +236,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         utoipa::openapi::tag::TagBuilder::new()
             .name("bookings")
             .description(Some("Holding, paying for and cancelling bookings."))
+            .build(),
+    );
+    doc.tags.get_or_insert_with(Vec::new).push(
+        utoipa::openapi::tag::TagBuilder::new()
+            .name("webhooks")
+            .description(Some(
+                "Signed booking events (Standard Webhooks v1) to promoters' systems: \
+                 endpoints, secrets, the delivery log and replay. Admins only.",
+            ))
             .build(),
     );
     doc
@@ -197,6 +256,7 @@ pub struct Application {
     server: HttpServer,
     sweeper: Option<tokio::task::JoinHandle<()>>,
     relay: Option<tokio::task::JoinHandle<()>>,
+    notifier: notify::Notifier,
 }
 
 impl Application {
@@ -211,6 +271,10 @@ impl Application {
             provider: provider.clone(),
             feed: feed.clone(),
             limits: config.limits,
+            notify: NotifyState {
+                secrets_key: config.notify.secrets_key.clone(),
+                policy: config.notify.webhooks.policy.clone(),
+            },
             ctx: ctx.clone(),
         };
         let probes = ctx.probes.clone();
@@ -230,10 +294,22 @@ impl Application {
                 every,
             )
         });
+        let mailer = mail::Mailer::new(&config.mail).map_err(startup)?;
+        let notifier = notify::spawn(
+            &ctx.pool,
+            config.notify,
+            Some(notify::email::MailSender {
+                mailer,
+                public_url: config.mail.public_url.clone(),
+            }),
+            notify::NotifyMetrics::register(&ctx.metrics),
+        )
+        .map_err(startup)?;
         Ok(Self {
             server,
             sweeper,
             relay,
+            notifier,
         })
     }
 
@@ -256,6 +332,7 @@ impl Application {
         for task in [self.sweeper, self.relay].into_iter().flatten() {
             task.abort();
         }
+        drop(self.notifier);
         result
     }
 }
@@ -286,7 +363,7 @@ mod tests {
                     .find(|(status, _)| status.starts_with('2'))
                     .unwrap_or_else(|| panic!("{method} {path} documents no success"));
                 assert!(
-                    success.1["content"].is_object(),
+                    success.1["content"].is_object() || success.0 == "204",
                     "{method} {path}: no success body"
                 );
                 if path.starts_with("/v1/") {
@@ -303,8 +380,8 @@ mod tests {
         }
         assert_eq!(
             operations,
-            7 + 4,
-            "seven booking routes and four standard ones"
+            7 + 8 + 4,
+            "seven booking routes, eight webhook routes and four standard ones"
         );
     }
 }

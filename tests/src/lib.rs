@@ -39,6 +39,19 @@ pub fn test_jwt_secret() -> &'static str {
     })
 }
 
+/// The key webhook secrets are sealed with in every spawned booking of
+/// this test process: random per process, like [`test_jwt_secret`].
+pub fn test_webhook_key() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        use base64::Engine;
+        let mut key = [0u8; 32];
+        key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        base64::engine::general_purpose::STANDARD.encode(key)
+    })
+}
+
 /// Server-level URL the harness creates databases through.
 pub fn server_url() -> String {
     std::env::var("TEST_DATABASE_URL")
@@ -260,6 +273,10 @@ pub fn service_env(db_url: &str, extra: &[(&str, &str)]) -> EnvSource {
         ("INDEXER_SLOT".into(), database),
         ("REDIS_URL".into(), redis_url()),
         ("JWT_SECRET".into(), test_jwt_secret().into()),
+        ("WEBHOOK_SECRETS_KEY".into(), test_webhook_key().into()),
+        // Notifications (webhooks, mails) are off unless a test turns them
+        // on: each instance would poll the outbox on its own connections.
+        ("NOTIFY_INTERVAL_MS".into(), "0".into()),
         ("API_PORT".into(), "0".into()),
         ("BOOKING_PORT".into(), "0".into()),
         ("INDEXER_PORT".into(), "0".into()),

@@ -34,6 +34,8 @@ pub struct Mail {
     pub text: Option<String>,
     /// The `text/html` part.
     pub html: Option<String>,
+    /// Attachments: (media type, file name, decoded body).
+    pub attachments: Vec<(String, Option<String>, Vec<u8>)>,
 }
 
 impl Mail {
@@ -42,9 +44,19 @@ impl Mail {
         let header = |name: &str| parsed.headers.get_first_value(name);
         let mut text = None;
         let mut html = None;
+        let mut attachments = Vec::new();
         let mut parts = vec![&parsed];
         while let Some(part) = parts.pop() {
             parts.extend(part.subparts.iter());
+            let disposition = part.get_content_disposition();
+            if disposition.disposition == mailparse::DispositionType::Attachment {
+                attachments.push((
+                    part.ctype.mimetype.clone(),
+                    disposition.params.get("filename").cloned(),
+                    part.get_body_raw().unwrap_or_default(),
+                ));
+                continue;
+            }
             match part.ctype.mimetype.as_str() {
                 "text/plain" if text.is_none() => text = part.get_body().ok(),
                 "text/html" if html.is_none() => html = part.get_body().ok(),
@@ -60,6 +72,7 @@ impl Mail {
             mimetype: parsed.ctype.mimetype.clone(),
             text,
             html,
+            attachments,
         })
     }
 
@@ -111,6 +124,22 @@ fn free_port() -> u16 {
 impl SmtpServer {
     /// Starts aiosmtpd and waits until its port accepts connections.
     pub async fn start() -> Self {
+        Self::start_with(&["aiosmtpd.handlers.Mailbox"], &[]).await
+    }
+
+    /// Starts an aiosmtpd that answers the first `n` messages `451` (a
+    /// temporary failure: try again later) and then delivers
+    /// (`tests/smtp_tempfail.py`).
+    pub async fn start_failing_first(n: u32) -> Self {
+        Self::start_with(&["smtp_tempfail.FailFirst"], &[n.to_string()]).await
+    }
+
+    /// How many messages it refused with a temporary failure so far.
+    pub fn temporary_failures(&self) -> usize {
+        self.log().matches("answered 451").count()
+    }
+
+    async fn start_with(handler: &[&str], after_mailbox: &[String]) -> Self {
         let python = python();
         let maildir = tempfile::tempdir().expect("a temporary directory");
         let mailbox = maildir.path().join("mail");
@@ -119,8 +148,11 @@ impl SmtpServer {
         let child = Command::new(&python)
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg("-c")
+            .args(handler)
             .arg(&mailbox)
+            .args(after_mailbox)
+            .env("PYTHONPATH", env!("CARGO_MANIFEST_DIR"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
             .stderr(log)

@@ -8,6 +8,7 @@ mod catalog;
 mod hardening;
 mod images;
 mod indexer;
+mod notifications;
 mod pages;
 mod passwords;
 mod processes;
