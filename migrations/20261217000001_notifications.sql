@@ -67,9 +67,10 @@ create table webhook_deliveries (
     last_status     smallint,
     last_error      text,
     delivered_at    timestamptz,
-    -- Retries run for WEBHOOK_RETRY_FOR_SECS from the event, or from its
-    -- replay.
-    replayed_at     timestamptz,
+    -- Retries run for WEBHOOK_RETRY_FOR_SECS from here: when it was
+    -- created, became ready (after its booking's earlier event), was
+    -- replayed, or its endpoint was enabled again.
+    retry_from      timestamptz not null default now(),
     created_at      timestamptz not null default now(),
     updated_at      timestamptz not null default now(),
     unique (endpoint_id, outbox_id)

@@ -7,7 +7,7 @@
 //!   multi-select facets, sorting, geo and paging) and
 //!   `GET /v1/events/suggest` (typed autocomplete);
 //! - [`pages`]: the server-rendered HTML pages and the demo sign-in;
-//! - [`audit`]: every admin write in `admin_audit`;
+//! - every admin write is recorded in `admin_audit` (`service_kit::audit`);
 //! - [`cache`]: the two-level page cache behind every public read, with
 //!   CDN headers, and its invalidation;
 //! - [`accounts`]: sign-up with a verified address, sign-in, sessions with
@@ -33,7 +33,6 @@
 pub mod accounts;
 pub mod admin;
 pub mod api_keys;
-pub mod audit;
 pub mod cache;
 pub mod currency_rates;
 pub mod error;
@@ -177,8 +176,8 @@ pub fn router(state: AppState) -> Router {
     };
     unbound_router()
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            audit::record,
+            state.ctx.clone(),
+            service_kit::audit::record,
         ))
         .layer(axum::middleware::from_fn_with_state(
             limits,

@@ -203,6 +203,10 @@ pub fn router(state: AppState) -> Router {
         .split_for_parts();
     writes
         .merge(reads)
+        .layer(from_fn_with_state(
+            state.ctx.clone(),
+            service_kit::audit::record,
+        ))
         .layer(axum::middleware::map_response(private))
         .merge(service_kit::openapi::router(&openapi()))
         .with_state(state)

@@ -15,6 +15,7 @@
 
 use auth::AdminUser;
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -192,17 +193,48 @@ pub struct LogQuery {
     pub before: Option<i64>,
 }
 
+/// The log's paging parameters, each refusal naming its parameter.
+fn log_query(
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<LogQuery, BookingError> {
+    let Query(pairs) = query.map_err(|_| BookingError::invalid("query", "not a query string"))?;
+    let mut parsed = LogQuery {
+        limit: None,
+        before: None,
+    };
+    for (name, value) in pairs {
+        let number = |field: &'static str| {
+            value
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| BookingError::invalid(field, "must be a whole number"))
+        };
+        match name.as_str() {
+            "limit" => parsed.limit = Some(number("limit")?),
+            "before" => parsed.before = Some(number("before")?),
+            other => {
+                return Err(BookingError::invalid(
+                    other.to_owned(),
+                    "unknown parameter; use limit and before",
+                ));
+            }
+        }
+    }
+    Ok(parsed)
+}
+
 fn endpoint_id(raw: &str) -> Result<Uuid, BookingError> {
     Uuid::parse_str(raw).map_err(|_| BookingError::invalid("id", "must be a UUID"))
 }
 
 fn check_url(state: &AppState, url: &str, field: &'static str) -> Result<String, BookingError> {
     let url = url.trim();
-    if url.len() > 2000 {
-        return Err(BookingError::invalid(field, "at most 2000 characters"));
-    }
     let parsed = url::Url::parse(url)
         .map_err(|e| BookingError::invalid(field, format!("not an absolute URL: {e}")))?;
+    // The stored (normalised, percent-encoded) form is what must fit.
+    if parsed.as_str().len() > 2000 {
+        return Err(BookingError::invalid(field, "at most 2000 characters"));
+    }
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(BookingError::invalid(
             field,
@@ -218,9 +250,6 @@ fn check_url(state: &AppState, url: &str, field: &'static str) -> Result<String,
 }
 
 fn check_types(types: Vec<String>, field: &'static str) -> Result<Vec<String>, BookingError> {
-    let mut types = types;
-    types.sort();
-    types.dedup();
     for (i, t) in types.iter().enumerate() {
         if !EVENT_TYPES.contains(&t.as_str()) {
             return Err(BookingError::invalid(
@@ -232,6 +261,9 @@ fn check_types(types: Vec<String>, field: &'static str) -> Result<Vec<String>, B
             ));
         }
     }
+    let mut types = types;
+    types.sort();
+    types.dedup();
     Ok(types)
 }
 
@@ -239,8 +271,32 @@ fn check_description(text: &str, field: &'static str) -> Result<(), BookingError
     if text.chars().count() > 500 {
         return Err(BookingError::invalid(field, "at most 500 characters"));
     }
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(BookingError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
     Ok(())
 }
+
+/// A replay bound: an instant Postgres can store, and not before 1970.
+fn check_instant(at: Option<DateTime<Utc>>, field: &'static str) -> Result<(), BookingError> {
+    use chrono::Datelike;
+    match at {
+        Some(at) if !(1970..=9999).contains(&at.year()) => Err(BookingError::invalid(
+            field,
+            "must be a time between 1970 and 9999",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Events one replay may queue.
+const REPLAY_MAX: i64 = 100_000;
 
 const ENDPOINT_VIEW: &str = "select e.endpoint_id, e.url, e.description, e.event_types, e.enabled,
         e.disabled_reason, e.disabled_at, e.created_at,
@@ -373,28 +429,48 @@ pub async fn update_endpoint(
         .event_types
         .map(|t| check_types(t, "event_types"))
         .transpose()?;
-    let changed = sqlx::query(
-        "update webhook_endpoints set
-             url = coalesce($2, url),
-             description = coalesce($3, description),
-             event_types = coalesce($4, event_types),
-             enabled = coalesce($5, enabled),
-             disabled_reason = case when coalesce($5, enabled) then null
-                                    when $5 = false then 'admin' else disabled_reason end,
-             disabled_at = case when coalesce($5, enabled) then null
-                                when $5 = false and enabled then now() else disabled_at end
-          where endpoint_id = $1",
+    let mut tx = state.ctx.pool.begin().await?;
+    let changed: Option<(bool, bool)> = sqlx::query_as(
+        "with old as (select enabled from webhook_endpoints where endpoint_id = $1),
+              new as (
+                  update webhook_endpoints set
+                      url = coalesce($2, url),
+                      description = coalesce($3, description),
+                      event_types = coalesce($4, event_types),
+                      enabled = coalesce($5, enabled),
+                      disabled_reason = case when coalesce($5, enabled) then null
+                                             when $5 = false then 'admin' else disabled_reason end,
+                      disabled_at = case when coalesce($5, enabled) then null
+                                         when $5 = false and enabled then now() else disabled_at end
+                   where endpoint_id = $1
+                  returning enabled)
+         select old.enabled, new.enabled from old, new",
     )
     .bind(id)
     .bind(url)
     .bind(body.description.as_deref().map(str::trim))
     .bind(types)
     .bind(body.enabled)
-    .execute(&state.ctx.pool)
+    .fetch_optional(&mut *tx)
     .await?;
-    if changed.rows_affected() == 0 {
+    let Some((was, now)) = changed else {
         return Err(BookingError::NotFound(format!("webhook endpoint {id}")));
+    };
+    if was != now {
+        // Enabled: its pending events are due now, with a fresh retry
+        // window. Paused: out of the claim's range until then.
+        sqlx::query(
+            "update webhook_deliveries
+                set next_attempt_at = case when $2 then now() else 'infinity' end,
+                    retry_from = case when $2 then now() else retry_from end
+              where endpoint_id = $1 and status = 'pending'",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
     }
+    tx.commit().await?;
     Ok(Json(load(&state, id).await?))
 }
 
@@ -487,9 +563,10 @@ pub async fn list_attempts(
     State(state): State<AppState>,
     AdminUser(_admin): AdminUser,
     Path(id): Path<String>,
-    Query(query): Query<LogQuery>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<AttemptLog>, BookingError> {
     let id = endpoint_id(&id)?;
+    let query = log_query(query)?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(BookingError::invalid("limit", "must be 1 to 500"));
@@ -544,6 +621,8 @@ pub async fn replay(
             "give until_id or until, not both",
         ));
     }
+    check_instant(body.since, "since")?;
+    check_instant(body.until, "until")?;
     load(&state, id).await?;
     let mut tx = state.ctx.pool.begin().await?;
     // Exclusive against the dispatcher and finishing lanes while readiness
@@ -552,6 +631,33 @@ pub async fn replay(
         .bind(super::dispatch::ORDER_LOCK)
         .execute(&mut *tx)
         .await?;
+    let range: i64 = sqlx::query_scalar(
+        "select count(*) from outbox o, webhook_endpoints e
+          where e.endpoint_id = $1
+            and (cardinality(e.event_types) = 0 or o.event_type = any(e.event_types))
+            and o.dispatched_at is not null
+            and ($2::bigint is null or o.outbox_id >= $2)
+            and ($3::timestamptz is null or o.created_at >= $3)
+            and ($4::bigint is null or o.outbox_id <= $4)
+            and ($5::timestamptz is null or o.created_at <= $5)",
+    )
+    .bind(id)
+    .bind(body.since_id)
+    .bind(body.since)
+    .bind(body.until_id)
+    .bind(body.until)
+    .fetch_one(&mut *tx)
+    .await?;
+    if range > REPLAY_MAX {
+        return Err(BookingError::invalid(
+            if body.until_id.is_some() {
+                "until_id"
+            } else {
+                "until"
+            },
+            format!("the range holds {range} events; replay at most {REPLAY_MAX} at a time"),
+        ));
+    }
     let bookings: Vec<String> = sqlx::query_scalar(
         "with wanted as (
              select o.outbox_id, o.aggregate_id
@@ -564,11 +670,14 @@ pub async fn replay(
                 and ($4::bigint is null or o.outbox_id <= $4)
                 and ($5::timestamptz is null or o.created_at <= $5)
          )
-         insert into webhook_deliveries (endpoint_id, outbox_id, aggregate_id, replayed_at)
-         select $1, outbox_id, aggregate_id, now() from wanted order by outbox_id
+         insert into webhook_deliveries (endpoint_id, outbox_id, aggregate_id, next_attempt_at)
+         select $1, outbox_id, aggregate_id,
+                case when (select enabled from webhook_endpoints where endpoint_id = $1)
+                     then now() else 'infinity'::timestamptz end
+           from wanted order by outbox_id
          on conflict (endpoint_id, outbox_id) do update
-            set status = 'pending', attempts = 0, next_attempt_at = now(), leased_until = null,
-                replayed_at = now(), delivered_at = null
+            set status = 'pending', attempts = 0, next_attempt_at = excluded.next_attempt_at,
+                leased_until = null, retry_from = now(), delivered_at = null
          returning aggregate_id",
     )
     .bind(id)
@@ -580,11 +689,19 @@ pub async fn replay(
     .await?;
     // In each booking touched, the earliest pending event is the ready one.
     sqlx::query(
-        "update webhook_deliveries d
-            set ready = not exists (select 1 from webhook_deliveries p
-                                     where p.endpoint_id = d.endpoint_id and p.aggregate_id = d.aggregate_id
-                                       and p.status = 'pending' and p.outbox_id < d.outbox_id)
-          where d.endpoint_id = $1 and d.status = 'pending' and d.aggregate_id = any($2)",
+        "with decided as (
+             select d.delivery_id,
+                    not exists (select 1 from webhook_deliveries p
+                                 where p.endpoint_id = d.endpoint_id and p.aggregate_id = d.aggregate_id
+                                   and p.status = 'pending' and p.outbox_id < d.outbox_id) as ready
+               from webhook_deliveries d
+              where d.endpoint_id = $1 and d.status = 'pending' and d.aggregate_id = any($2))
+         update webhook_deliveries d
+            set ready = decided.ready,
+                -- One in flight that is no longer first: its answer is
+                -- dropped (fenced on the lease) and it goes again in order.
+                leased_until = case when decided.ready then d.leased_until end
+           from decided where d.delivery_id = decided.delivery_id",
     )
     .bind(id)
     .bind(&bookings)

@@ -112,7 +112,7 @@ async fn claim(pool: &PgPool, settings: &WebhookSettings) -> Result<Vec<Claimed>
                 set leased_until = now() + make_interval(secs => $2), attempts = d.attempts + 1
                from due where d.delivery_id = due.delivery_id
              returning d.delivery_id, d.endpoint_id, d.outbox_id, d.attempts, d.leased_until,
-                       coalesce(d.replayed_at, d.created_at) as since
+                       d.retry_from as since
          )
          select c.delivery_id, c.endpoint_id, c.outbox_id, c.attempts, c.leased_until, c.since, o.created_at as event_at, e.url,
                 jsonb_build_object(
@@ -336,10 +336,6 @@ async fn record(
         if matches!(a.outcome, Outcome::Gone) {
             gone.push(a.claimed.endpoint_id);
         }
-        metrics.outcome(logged);
-        if a.claimed.attempts > 1 {
-            metrics.retries.inc();
-        }
         ids.push(a.claimed.delivery_id);
         counts.push(a.claimed.attempts);
         leases.push(a.claimed.leased_until);
@@ -379,7 +375,7 @@ async fn record(
     .await?;
     // The next event of each finished delivery's booking becomes ready.
     sqlx::query(
-        "update webhook_deliveries n set ready = true
+        "update webhook_deliveries n set ready = true, retry_from = now()
            from (select distinct on (p.endpoint_id, p.aggregate_id) p.delivery_id, p.ready
                    from webhook_deliveries f
                    join webhook_deliveries p
@@ -394,7 +390,10 @@ async fn record(
     .await?;
     sqlx::query(
         "insert into webhook_attempts (delivery_id, endpoint_id, outbox_id, latency_ms, status_code, outcome, error)
-         select * from unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::int[], $5::smallint[], $6::text[], $7::text[])",
+         select r.* from unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::int[], $5::smallint[], $6::text[], $7::text[])
+                as r (delivery_id, endpoint_id, outbox_id, latency_ms, status_code, outcome, error)
+          -- An endpoint deleted meanwhile took its deliveries with it.
+          where exists (select 1 from webhook_deliveries d where d.delivery_id = r.delivery_id)",
     )
     .bind(&ids)
     .bind(&endpoints)
@@ -413,11 +412,27 @@ async fn record(
         .bind(&gone)
         .execute(&mut *tx)
         .await?;
+        // Out of the claim's range until the endpoint is enabled again.
+        sqlx::query(
+            "update webhook_deliveries set next_attempt_at = 'infinity'
+              where endpoint_id = any($1) and status = 'pending'",
+        )
+        .bind(&gone)
+        .execute(&mut *tx)
+        .await?;
         if disabled.rows_affected() > 0 {
             tracing::warn!(endpoints = ?gone, "webhook endpoints answered 410 Gone and are disabled");
         }
     }
-    tx.commit().await
+    tx.commit().await?;
+    // Counted once recorded: a batch that did not commit is sent again.
+    for (a, outcome) in attempts.iter().zip(&outcomes) {
+        metrics.outcome(outcome);
+        if a.claimed.attempts > 1 {
+            metrics.retries.inc();
+        }
+    }
+    Ok(())
 }
 
 /// One round: claim, send concurrently, record. Returns how many were sent.

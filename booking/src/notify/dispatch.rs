@@ -20,6 +20,8 @@
 //! - Delivery rows are unique per (endpoint, outbox row) and per (outbox
 //!   row, mail kind), so a round that dies after inserting them and before
 //!   committing is simply done again.
+//! - An endpoint an admin paused gets its deliveries queued (sent when it
+//!   is enabled again); one that answered 410 Gone gets none.
 //! - Hold-expired mails are throttled: at most one per shopper and event per
 //!   `hold_expired_every` (an on-sale can expire thousands of holds, many
 //!   the same shopper's); the others are recorded as `skipped`.
@@ -63,6 +65,14 @@ pub async fn dispatch_once(
     if !mine {
         return Ok(None);
     }
+    // An idle round does not take the order lock lanes wait on.
+    let work: bool =
+        sqlx::query_scalar("select exists (select 1 from outbox where dispatched_at is null)")
+            .fetch_one(&mut *tx)
+            .await?;
+    if !work {
+        return Ok(Some(Dispatched::default()));
+    }
     sqlx::query("select pg_advisory_xact_lock($1)")
         .bind(ORDER_LOCK)
         .execute(&mut *tx)
@@ -74,15 +84,18 @@ pub async fn dispatch_once(
               order by outbox_id limit $1
          ),
          hooks as (
-             insert into webhook_deliveries (endpoint_id, outbox_id, aggregate_id, ready)
+             insert into webhook_deliveries (endpoint_id, outbox_id, aggregate_id, next_attempt_at, ready)
              select e.endpoint_id, b.outbox_id, b.aggregate_id,
+                    -- Paused by an admin: queued, sent when enabled again.
+                    case when e.enabled then now() else 'infinity' end,
                     row_number() over (partition by e.endpoint_id, b.aggregate_id order by b.outbox_id) = 1
                     and not exists (select 1 from webhook_deliveries p
                                      where p.endpoint_id = e.endpoint_id and p.aggregate_id = b.aggregate_id
                                        and p.status = 'pending')
                from batch b
                join webhook_endpoints e
-                 on e.enabled and (cardinality(e.event_types) = 0 or b.event_type = any(e.event_types))
+                 on (e.enabled or e.disabled_reason = 'admin')
+                and (cardinality(e.event_types) = 0 or b.event_type = any(e.event_types))
              order by b.outbox_id
              on conflict (endpoint_id, outbox_id) do nothing
              returning 1

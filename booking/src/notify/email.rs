@@ -62,8 +62,11 @@ pub struct MailSender {
     pub public_url: String,
 }
 
-/// Mails sent at once.
-const BATCH: i64 = 20;
+/// Mails claimed at once: two rounds of [`CONCURRENT`] sends fit well
+/// inside the lease even when the relay is slow.
+const BATCH: i64 = 8;
+/// Mails sent at the same time.
+const CONCURRENT: usize = 4;
 
 #[derive(Debug, sqlx::FromRow)]
 struct Claimed {
@@ -106,20 +109,11 @@ enum Sent {
 
 async fn claim(pool: &PgPool, settings: &EmailSettings) -> Result<Vec<Claimed>, sqlx::Error> {
     sqlx::query_as(
-        "with candidates as materialized (
-             -- The next due mails, from the queue's index; only these are
-             -- checked against their booking's earlier mails.
-             select email_id from email_deliveries
-              where status = 'pending' and next_attempt_at <= now()
-                and (leased_until is null or leased_until < now())
-              order by next_attempt_at, email_id
-              limit $1 * 10
-         ),
-         due as (
+        "with due as (
              select m.email_id from email_deliveries m
-               join candidates c on c.email_id = m.email_id
-              where m.status = 'pending'
+              where m.status = 'pending' and m.next_attempt_at <= now()
                 and (m.leased_until is null or m.leased_until < now())
+                -- A booking's mails go in order (email_deliveries_order_idx).
                 and not exists (select 1 from email_deliveries p
                                  where p.booking_id = m.booking_id and p.status = 'pending'
                                    and p.outbox_id < m.outbox_id)
@@ -229,71 +223,81 @@ pub async fn send_once(
     metrics: &NotifyMetrics,
 ) -> Result<usize, sqlx::Error> {
     let claimed = claim(pool, settings).await?;
-    if claimed.is_empty() {
-        return Ok(0);
-    }
-    let results: Vec<(Claimed, Sent)> = futures_util::stream::iter(claimed)
+    let count = claimed.len();
+    // Each mail is recorded as soon as it is sent, so a slow relay cannot
+    // make a sent mail's lease run out before it is written down.
+    let recorded: Vec<Result<(), sqlx::Error>> = futures_util::stream::iter(claimed)
         .map(|c| async move {
             let sent = send_one(pool, sender, &c).await;
-            (c, sent)
+            record(pool, settings, metrics, &c, &sent).await
         })
-        .buffer_unordered(4)
+        .buffer_unordered(CONCURRENT)
         .collect()
         .await;
-    for (claimed, sent) in &results {
-        let (status, delay, error, outcome) = match sent {
-            Sent::Delivered => ("sent", Duration::ZERO, None, "sent"),
-            Sent::Skipped(why) => (
-                "skipped",
-                Duration::ZERO,
-                Some((*why).to_owned()),
-                "skipped",
-            ),
-            Sent::Failed(e) => ("failed", Duration::ZERO, Some(e.clone()), "failed"),
-            Sent::Retry(e) => {
-                let exp = u32::try_from(claimed.attempts.clamp(1, 20) - 1).unwrap_or(0);
-                let delay = settings
-                    .retry_base
-                    .saturating_mul(2u32.saturating_pow(exp))
-                    .min(Duration::from_secs(3_600));
-                let age = (Utc::now() - claimed.created_at)
-                    .to_std()
-                    .unwrap_or_default();
-                if age + delay > settings.retry_for {
-                    ("failed", Duration::ZERO, Some(e.clone()), "failed")
-                } else {
-                    ("pending", delay, Some(e.clone()), "retry")
-                }
+    recorded.into_iter().collect::<Result<(), _>>()?;
+    Ok(count)
+}
+
+/// Writes down what became of one mail, fenced on its lease.
+async fn record(
+    pool: &PgPool,
+    settings: &EmailSettings,
+    metrics: &NotifyMetrics,
+    claimed: &Claimed,
+    sent: &Sent,
+) -> Result<(), sqlx::Error> {
+    let (status, delay, error, outcome) = match sent {
+        Sent::Delivered => ("sent", Duration::ZERO, None, "sent"),
+        Sent::Skipped(why) => (
+            "skipped",
+            Duration::ZERO,
+            Some((*why).to_owned()),
+            "skipped",
+        ),
+        Sent::Failed(e) => ("failed", Duration::ZERO, Some(e.clone()), "failed"),
+        Sent::Retry(e) => {
+            let exp = u32::try_from(claimed.attempts.clamp(1, 20) - 1).unwrap_or(0);
+            let delay = settings
+                .retry_base
+                .saturating_mul(2u32.saturating_pow(exp))
+                .min(Duration::from_secs(3_600));
+            let age = (Utc::now() - claimed.created_at)
+                .to_std()
+                .unwrap_or_default();
+            if age + delay > settings.retry_for {
+                ("failed", Duration::ZERO, Some(e.clone()), "failed")
+            } else {
+                ("pending", delay, Some(e.clone()), "retry")
             }
-        };
-        match (outcome, error.as_deref()) {
-            ("retry", Some(e)) => {
-                tracing::info!(
-                    email_id = claimed.email_id,
-                    error = e,
-                    "mail not sent; will retry"
-                );
-            }
-            ("failed", Some(e)) => {
-                tracing::warn!(email_id = claimed.email_id, error = e, "mail given up");
-            }
-            _ => {}
         }
-        metrics.email(outcome);
-        sqlx::query(
-            "update email_deliveries
-                set status = $3, leased_until = null, last_error = $4,
-                    next_attempt_at = now() + make_interval(secs => $5),
-                    sent_at = case when $3 = 'sent' then now() end
-              where email_id = $1 and leased_until = $2 and status = 'pending'",
-        )
-        .bind(claimed.email_id)
-        .bind(claimed.leased_until)
-        .bind(status)
-        .bind(error)
-        .bind(delay.as_secs_f64())
-        .execute(pool)
-        .await?;
+    };
+    match (outcome, error.as_deref()) {
+        ("retry", Some(e)) => {
+            tracing::info!(
+                email_id = claimed.email_id,
+                error = e,
+                "mail not sent; will retry"
+            );
+        }
+        ("failed", Some(e)) => {
+            tracing::warn!(email_id = claimed.email_id, error = e, "mail given up");
+        }
+        _ => {}
     }
-    Ok(results.len())
+    sqlx::query(
+        "update email_deliveries
+            set status = $3, leased_until = null, last_error = $4,
+                next_attempt_at = now() + make_interval(secs => $5),
+                sent_at = case when $3 = 'sent' then now() end
+          where email_id = $1 and leased_until = $2 and status = 'pending'",
+    )
+    .bind(claimed.email_id)
+    .bind(claimed.leased_until)
+    .bind(status)
+    .bind(error)
+    .bind(delay.as_secs_f64())
+    .execute(pool)
+    .await?;
+    metrics.email(outcome);
+    Ok(())
 }

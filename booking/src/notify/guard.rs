@@ -128,8 +128,10 @@ pub fn is_internal(addr: IpAddr) -> bool {
                 || (s[0] & 0xfe00) == 0xfc00
                 || (s[0] & 0xffc0) == 0xfe80
                 || (s[0] & 0xffc0) == 0xfec0
-                // Documentation 2001:db8::/32; NAT64 64:ff9b::/96 can reach IPv4 anywhere.
-                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                // Documentation 2001:db8::/32, Teredo 2001::/32, discard 100::/64;
+                // NAT64 64:ff9b::/96 can reach IPv4 anywhere.
+                || (s[0] == 0x2001 && (s[1] == 0x0db8 || s[1] == 0))
+                || (s[0] == 0x0100 && s[1..4] == [0, 0, 0])
                 || (s[0] == 0x0064 && s[1] == 0xff9b)
                 // 6to4 (2002::/16) embeds an IPv4 address.
                 || (s[0] == 0x2002 && is_internal(IpAddr::V4(Ipv4Addr::new(
@@ -179,6 +181,10 @@ pub enum Refused {
     /// The host is (or resolved only to) addresses the policy refuses.
     #[error("{0} is a private, loopback or otherwise internal address")]
     Internal(IpAddr),
+    /// The name resolved only to internal addresses (which are not shown:
+    /// the delivery log must not map the internal network for its reader).
+    #[error("{0} resolves only to private, loopback or otherwise internal addresses")]
+    ResolvesInternal(String),
     /// The name did not resolve.
     #[error("{0} did not resolve to any address")]
     NoAddress(String),
@@ -220,15 +226,16 @@ impl Resolve for GuardedResolver {
             let host = name.as_str().to_owned();
             let found: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let first = found.first().map(SocketAddr::ip);
+            let any = !found.is_empty();
             let allowed: Vec<SocketAddr> = found
                 .into_iter()
                 .filter(|a| policy.permits(a.ip()))
                 .collect();
             if allowed.is_empty() {
-                let refused = match first {
-                    Some(addr) => Refused::Internal(addr),
-                    None => Refused::NoAddress(host),
+                let refused = if any {
+                    Refused::ResolvesInternal(host)
+                } else {
+                    Refused::NoAddress(host)
                 };
                 return Err(Box::new(refused) as Box<dyn std::error::Error + Send + Sync>);
             }
@@ -276,6 +283,8 @@ mod tests {
             "::ffff:169.254.169.254",
             "::127.0.0.1",
             "64:ff9b::a9fe:a9fe",
+            "2001::1",
+            "100::1",
             "2002:7f00:1::",
         ] {
             assert!(is_internal(ip(text)), "{text} should be internal");

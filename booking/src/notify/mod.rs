@@ -300,7 +300,7 @@ pub fn spawn(
     };
     let lanes = config.webhooks.lanes;
     let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(u32::try_from(lanes).unwrap_or(4) + 3)
+        .max_connections(u32::try_from(lanes).unwrap_or(4) + 7)
         .connect_lazy_with((*pool.connect_options()).clone());
     let work = Arc::new(Notify::new());
     let mut tasks = Vec::new();
@@ -420,12 +420,42 @@ async fn housekeeping(
         .set(oldest_mail.unwrap_or(0.0));
     if *since_cleanup >= CLEANUP_EVERY {
         *since_cleanup = Duration::ZERO;
+        let healed = heal_order(pool).await?;
+        if healed > 0 {
+            tracing::warn!(
+                healed,
+                "pending webhook deliveries were not ready though first of their booking"
+            );
+        }
         let removed = trim_log(pool, retention).await?;
         if removed > 0 {
             tracing::info!(removed, "delivery log trimmed");
         }
     }
     Ok(())
+}
+
+/// Readies every pending delivery that is the first pending event of its
+/// booking for its endpoint but is not ready: the `ready` protocol should
+/// leave none, and this makes sure none waits forever if it ever did.
+pub async fn heal_order(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("select pg_advisory_xact_lock($1)")
+        .bind(dispatch::ORDER_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let healed = sqlx::query(
+        "update webhook_deliveries d set ready = true, retry_from = now()
+          where d.status = 'pending' and not d.ready
+            and not exists (select 1 from webhook_deliveries p
+                             where p.endpoint_id = d.endpoint_id and p.aggregate_id = d.aggregate_id
+                               and p.status = 'pending' and p.outbox_id < d.outbox_id)",
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(healed)
 }
 
 /// Deletes attempts older than `retention`, and finished delivery rows

@@ -13,6 +13,7 @@
 //! - [`context`]: the connections every service opens.
 //! - [`server`]: binding, serving and graceful shutdown on SIGTERM.
 
+pub mod audit;
 pub mod config;
 pub mod context;
 pub mod hardening;

@@ -260,6 +260,29 @@ fn accepted(entries: &[Value]) -> BTreeMap<String, Vec<String>> {
     by_booking
 }
 
+/// booking's metrics show three retries and `delivered` successes.
+async fn assert_attempt_metrics(app: &TestApp, delivered: usize) {
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for line in [
+        "booking_webhook_attempts_total{outcome=\"retry\"} 3".to_owned(),
+        format!("booking_webhook_attempts_total{{outcome=\"delivered\"}} {delivered}"),
+        "booking_webhook_retries_total 3".to_owned(),
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in {metrics}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_receiver_failing_three_times_gets_every_event_once_in_order_signed_and_replay_resends_a_range()
  {
@@ -271,6 +294,21 @@ async fn a_receiver_failing_three_times_gets_every_event_once_in_order_signed_an
     // A name that resolves to 127.0.0.1: admitted by the allow-list only.
     let (endpoint, secret) = register(&s, &format!("http://localhost:{port}/hook")).await;
     let receiver = Receiver::start(&python, port, &secret, &["--fail-first", "3"]).await;
+    // The registration is in the admin audit log, like every admin write.
+    let audited: (String, i16) = sqlx::query_as(
+        "select method, status from admin_audit where path = '/v1/admin/webhook-endpoints'",
+    )
+    .fetch_one(&s.app.db.pool)
+    .await
+    .expect("an audit row");
+    assert_eq!(audited, ("POST".to_owned(), 201));
+    // The secret is stored sealed, never in the clear.
+    let sealed: Vec<u8> = sqlx::query_scalar("select sealed from webhook_secrets")
+        .fetch_one(&s.app.db.pool)
+        .await
+        .expect("a sealed secret");
+    let key = secret.trim_start_matches("whsec_");
+    assert!(!String::from_utf8_lossy(&sealed).contains(key));
 
     let seats = s.event.seat_ids();
     let first = buy(&s, &seats[0..2]).await;
@@ -361,6 +399,8 @@ async fn a_receiver_failing_three_times_gets_every_event_once_in_order_signed_an
         "{log:#}"
     );
     assert!(attempts.iter().all(|a| a["latency_ms"].as_i64().is_some()));
+    // The metrics count the same.
+    assert_attempt_metrics(&s.app, total).await;
 
     // Replay the second booking's events only: exactly those come again.
     let ids = &expected[&second];
@@ -439,13 +479,16 @@ async fn an_endpoint_answering_410_is_disabled_until_an_admin_enables_it() {
         (Some(true), None)
     );
     // The event that met the 410 was kept pending and goes now; events
-    // while it was disabled were not queued, and a replay recovers them.
+    // while it was disabled are not queued, and a replay recovers them.
     let expected = events_of(&s.app.db, std::slice::from_ref(&booking)).await;
     let ids = &expected[&booking];
     assert_eq!(ids.len(), 2, "created, confirmed: {expected:?}");
     receiver
         .wait_until("the pending event after enabling", |e| {
-            accepted(e).get(&booking) == Some(&vec![ids[0].clone()])
+            // The confirmed event follows if it was queued before the 410.
+            accepted(e)
+                .get(&booking)
+                .is_some_and(|got| got.first() == Some(&ids[0]))
         })
         .await;
     let (status, replayed) = post(
@@ -462,6 +505,43 @@ async fn an_endpoint_answering_410_is_disabled_until_an_admin_enables_it() {
     );
     let entries = receiver
         .wait_until("the replayed event", |e| accepted(e) == expected)
+        .await;
+    assert_eq!(accepted(&entries), expected);
+
+    // Paused by an admin, events queue and go when it is enabled again.
+    let (status, _) = call(
+        &s.app,
+        reqwest::Method::PATCH,
+        &path,
+        &s.admin,
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let later = buy(&s, &s.event.seat_ids()[1..2]).await;
+    let expected = events_of(&s.app.db, &[booking.clone(), later.clone()]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !accepted(&receiver.entries()).contains_key(&later),
+        "sent while paused"
+    );
+    let (_, view) = call(&s.app, reqwest::Method::GET, &path, &s.admin, None).await;
+    assert_eq!(
+        (view["pending"].as_i64(), view["disabled_reason"].as_str()),
+        (Some(2), Some("admin")),
+        "{view}"
+    );
+    let (status, _) = call(
+        &s.app,
+        reqwest::Method::PATCH,
+        &path,
+        &s.admin,
+        Some(json!({"enabled": true})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let entries = receiver
+        .wait_until("the queued events", |e| accepted(e) == expected)
         .await;
     assert_eq!(accepted(&entries), expected);
 }
@@ -490,6 +570,38 @@ async fn internal_addresses_are_refused_at_registration_and_at_connect_time() {
         assert_eq!(status, 400, "{url}: {body}");
         assert_eq!(body["field"], "url", "{url}: {body}");
     }
+    let long = format!("https://hooks.example.com/{}x", " ".repeat(700));
+    for (body, field) in [
+        // Under 2,000 characters as typed, over once percent-encoded.
+        (json!({"url": long}), "url"),
+        (
+            json!({"url": "https://hooks.example.com/", "description": "a\u{7}b"}),
+            "description",
+        ),
+        (
+            json!({"url": "https://hooks.example.com/", "event_types": ["booking.confirmed", "booking.nope"]}),
+            "event_types[1]",
+        ),
+    ] {
+        let (status, problem) =
+            post(&s, "/v1/admin/webhook-endpoints", &s.admin, body.clone()).await;
+        assert_eq!(
+            (status, problem["field"].as_str()),
+            (400, Some(field)),
+            "{body}: {problem}"
+        );
+    }
+    let (status, problem) = post(
+        &s,
+        "/v1/admin/webhook-endpoints",
+        &s.shopper,
+        json!({"url": "https://hooks.example.com/"}),
+    )
+    .await;
+    assert_eq!(
+        status, 403,
+        "a shopper may not register endpoints: {problem}"
+    );
     let (status, body) = post(
         &s,
         "/v1/admin/webhook-endpoints",
@@ -523,8 +635,50 @@ async fn internal_addresses_are_refused_at_registration_and_at_connect_time() {
     assert_eq!(attempt["outcome"], "retry", "{log:#}");
     assert!(attempt["status_code"].is_null(), "{log:#}");
     let error = attempt["error"].as_str().expect("an error");
-    assert!(error.contains("internal address"), "{error}");
+    assert!(error.contains("internal addresses"), "{error}");
+    assert!(
+        !error.contains("127.0.0.1"),
+        "the log names no internal address: {error}"
+    );
     assert!(receiver.entries().is_empty(), "the receiver was reached");
+
+    // Bad paging and replay bounds are 400s naming the parameter.
+    for (query, field) in [
+        ("limit=x", "limit"),
+        ("limit=0", "limit"),
+        ("before=1e9", "before"),
+        ("page=2", "page"),
+    ] {
+        let (status, problem) = call(
+            &s.app,
+            reqwest::Method::GET,
+            &format!("{path}?{query}"),
+            &s.admin,
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, problem["field"].as_str()),
+            (400, Some(field)),
+            "{query}: {problem}"
+        );
+    }
+    let replay = format!("/v1/admin/webhook-endpoints/{endpoint}/replay");
+    for (body, field) in [
+        (json!({"since": "-9999-01-01T00:00:00Z"}), "since"),
+        (json!({}), "since_id"),
+        (
+            json!({"since_id": 1, "since": "2026-01-01T00:00:00Z"}),
+            "since",
+        ),
+    ] {
+        let (status, problem) = post(&s, &replay, &s.admin, body.clone()).await;
+        assert_eq!(
+            (status, problem["field"].as_str()),
+            (400, Some(field)),
+            "{body}: {problem}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -11,7 +11,8 @@
 //! revoked meanwhile. A shopper's, a stranger's or a `catalog:read` key's
 //! refused attempt is not recorded.
 //!
-//! It is a layer, so no write route can forget it. The row is written after
+//! It is a layer, so no write route can forget it; api and booking (its
+//! webhook endpoints under `/v1/admin`) both put it in front of every route. The row is written after
 //! the handler answered, on the request's own task; a failure to write it
 //! is logged at error level and does not change the answer (the write
 //! itself has committed by then).
@@ -21,7 +22,7 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::AppState;
+use crate::context::ServiceContext;
 
 /// Whether `method path` is an admin write: a catalog write, or anything
 /// under `/v1/admin`.
@@ -36,12 +37,11 @@ pub fn is_admin_write(method: &Method, path: &str) -> bool {
 }
 
 /// Records admin writes in `admin_audit`.
-pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn record(State(ctx): State<ServiceContext>, request: Request, next: Next) -> Response {
     if !is_admin_write(request.method(), request.uri().path()) {
         return next.run(request).await;
     }
-    let user = state
-        .ctx
+    let user = ctx
         .jwt
         .verify_headers_of(request.headers())
         .ok()
@@ -49,8 +49,7 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
     let presented = auth::api_keys::presented(request.headers()).map(str::to_owned);
     let key = match presented {
         // Cached: the extractor finds the answer again.
-        Some(presented) => state
-            .ctx
+        Some(presented) => ctx
             .api_keys
             .find(&presented)
             .await
@@ -61,7 +60,7 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
     };
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
-    let client_address = state.ctx.limiter.client_address(&request);
+    let client_address = ctx.limiter.client_address(&request);
     let request_id = request
         .headers()
         .get("x-request-id")
@@ -72,12 +71,7 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
     // refused attempt is in the access log and the rate limiter, not here.
     let (actor, api_key_id) = match (key, user) {
         (Some(key), _) => (key.created_by, Some(key.key_id)),
-        (None, Some(user))
-            if matches!(
-                state.ctx.users.role(user).await,
-                Ok(Some(auth::Role::Admin))
-            ) =>
-        {
+        (None, Some(user)) if matches!(ctx.users.role(user).await, Ok(Some(auth::Role::Admin))) => {
             (user, None)
         }
         (None, _) => return response,
@@ -94,7 +88,7 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
     .bind(i16::try_from(response.status().as_u16()).unwrap_or(i16::MAX))
     .bind(&client_address)
     .bind(&request_id)
-    .execute(&state.ctx.pool)
+    .execute(&ctx.pool)
     .await;
     if let Err(e) = written {
         tracing::error!(
