@@ -95,7 +95,9 @@ struct Attempt {
 /// Claims up to `settings.batch` due deliveries.
 async fn claim(pool: &PgPool, settings: &WebhookSettings) -> Result<Vec<Claimed>, sqlx::Error> {
     let lease = settings.timeout + settings.lease_margin;
-    sqlx::query_as(
+    let mut tx = pool.begin().await?;
+    super::index_plans(&mut tx).await?;
+    let claimed = sqlx::query_as(
         "with due as (
              select d.delivery_id
                from webhook_deliveries d
@@ -126,8 +128,10 @@ async fn claim(pool: &PgPool, settings: &WebhookSettings) -> Result<Vec<Claimed>
     )
     .bind(settings.batch)
     .bind(lease.as_secs_f64())
-    .fetch_all(pool)
-    .await
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(claimed)
 }
 
 /// The live signing secrets of `endpoints`, newest first.
@@ -353,6 +357,7 @@ async fn record(
         .bind(super::dispatch::ORDER_LOCK)
         .execute(&mut *tx)
         .await?;
+    super::index_plans(&mut tx).await?;
     sqlx::query(
         "update webhook_deliveries d
             set status = r.state, leased_until = null, last_status = r.code, last_error = r.error,

@@ -65,6 +65,7 @@ pub async fn dispatch_once(
     if !mine {
         return Ok(None);
     }
+    super::index_plans(&mut tx).await?;
     // An idle round does not take the order lock lanes wait on.
     let work: bool =
         sqlx::query_scalar("select exists (select 1 from outbox where dispatched_at is null)")

@@ -108,7 +108,9 @@ enum Sent {
 }
 
 async fn claim(pool: &PgPool, settings: &EmailSettings) -> Result<Vec<Claimed>, sqlx::Error> {
-    sqlx::query_as(
+    let mut tx = pool.begin().await?;
+    super::index_plans(&mut tx).await?;
+    let claimed = sqlx::query_as(
         "with due as (
              select m.email_id from email_deliveries m
               where m.status = 'pending' and m.next_attempt_at <= now()
@@ -128,8 +130,10 @@ async fn claim(pool: &PgPool, settings: &EmailSettings) -> Result<Vec<Claimed>, 
     )
     .bind(BATCH)
     .bind(settings.lease.as_secs_f64())
-    .fetch_all(pool)
-    .await
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(claimed)
 }
 
 async fn details(pool: &PgPool, booking: Uuid) -> Result<Option<Details>, sqlx::Error> {

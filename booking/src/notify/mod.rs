@@ -39,6 +39,23 @@ use tokio::sync::Notify;
 use self::guard::AddressPolicy;
 use self::sealing::SecretsKey;
 
+/// Pins the rest of `tx` to index scans and nested loops.
+///
+/// Every statement here touches a handful of rows of a queue table that can
+/// grow from empty to millions of rows between two autovacuum analyses; on
+/// stale statistics the planner can pick a sequential scan or a hash join
+/// over the whole table for a batch of 200 (seen in the benchmark: seconds
+/// per statement, leases running out). With these off it cannot.
+pub async fn index_plans(tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "select set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
+                set_config('enable_mergejoin', 'off', true)",
+    )
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 /// How webhooks are sent.
 #[derive(Debug, Clone)]
 pub struct WebhookSettings {
@@ -399,18 +416,21 @@ async fn housekeeping(
     retention: Duration,
     since_cleanup: &mut Duration,
 ) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    index_plans(&mut tx).await?;
+    // Deliveries of disabled or paused endpoints wait at 'infinity'.
     let (oldest, disabled, oldest_mail): (Option<f64>, i64, Option<f64>) = sqlx::query_as(
-        "select (select extract(epoch from now() - min(o.created_at))::float8
-                   from webhook_deliveries d
-                   join webhook_endpoints e on e.endpoint_id = d.endpoint_id and e.enabled
-                   join outbox o on o.outbox_id = d.outbox_id
-                  where d.status = 'pending'),
+        "select (select extract(epoch from now() - o.created_at)::float8 from outbox o
+                  where o.outbox_id = (select min(d.outbox_id) from webhook_deliveries d
+                                        where d.status = 'pending' and d.next_attempt_at < 'infinity')),
                 (select count(*) from webhook_endpoints where not enabled),
-                (select extract(epoch from now() - min(created_at))::float8
-                   from email_deliveries where status = 'pending')",
+                (select extract(epoch from now() - m.created_at)::float8 from email_deliveries m
+                  where m.email_id = (select min(email_id) from email_deliveries
+                                       where status = 'pending'))",
     )
-    .fetch_one(pool)
+    .fetch_one(&mut *tx)
     .await?;
+    tx.commit().await?;
     metrics
         .oldest_undelivered_seconds
         .set(oldest.unwrap_or(0.0));
