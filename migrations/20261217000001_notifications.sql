@@ -83,9 +83,6 @@ create index webhook_deliveries_ready_idx on webhook_deliveries (next_attempt_at
 -- "Which event of this booking is next for this endpoint?"
 create index webhook_deliveries_order_idx on webhook_deliveries (endpoint_id, aggregate_id, outbox_id)
     where status = 'pending';
--- The oldest undelivered event (a metric), in one probe.
-create index webhook_deliveries_pending_idx on webhook_deliveries (outbox_id)
-    where status = 'pending';
 
 -- The delivery log: every attempt, kept for WEBHOOK_LOG_RETENTION_DAYS.
 create table webhook_attempts (
@@ -132,8 +129,6 @@ create trigger email_deliveries_updated_at before update on email_deliveries
 create index email_deliveries_due_idx on email_deliveries (next_attempt_at, email_id)
     where status = 'pending';
 create index email_deliveries_order_idx on email_deliveries (booking_id, outbox_id)
-    where status = 'pending';
-create index email_deliveries_pending_idx on email_deliveries (email_id)
     where status = 'pending';
 -- The hold-expired throttle: one such mail per shopper and event per window.
 create index email_deliveries_throttle_idx on email_deliveries (user_id, event_id, created_at)

@@ -188,6 +188,7 @@ pub struct EndpointList {
 #[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// At most this many (1 to 500, default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// Attempts older than this attempt id.
     pub before: Option<i64>,

@@ -366,8 +366,11 @@ async fn record(
            from unnest($1::bigint[], $2::int[], $3::text[], $4::float8[], $5::smallint[], $6::text[],
                        $7::timestamptz[])
                 as r (delivery_id, attempts, state, delay, code, error, lease)
+          -- The lease is the fence: a finished row has none, a row claimed
+          -- again has another. (No status condition: on stale statistics it
+          -- would tempt the planner into a pending-index scan.)
           where d.delivery_id = r.delivery_id and d.attempts = r.attempts
-            and d.leased_until = r.lease and d.status = 'pending'",
+            and d.leased_until = r.lease",
     )
     .bind(&ids)
     .bind(&counts)
@@ -381,13 +384,15 @@ async fn record(
     // The next event of each finished delivery's booking becomes ready.
     sqlx::query(
         "update webhook_deliveries n set ready = true, retry_from = now()
-           from (select distinct on (p.endpoint_id, p.aggregate_id) p.delivery_id, p.ready
-                   from webhook_deliveries f
-                   join webhook_deliveries p
-                     on p.endpoint_id = f.endpoint_id and p.aggregate_id = f.aggregate_id
-                    and p.status = 'pending'
-                  where f.delivery_id = any($1) and f.status <> 'pending'
-                  order by p.endpoint_id, p.aggregate_id, p.outbox_id) x
+           from unnest($1::bigint[]) as done (delivery_id)
+           join webhook_deliveries f on f.delivery_id = done.delivery_id and f.status <> 'pending'
+           -- Per finished delivery, one probe of (endpoint, booking, outbox id).
+           cross join lateral (
+               select p.delivery_id, p.ready from webhook_deliveries p
+                where p.endpoint_id = f.endpoint_id and p.aggregate_id = f.aggregate_id
+                  and p.status = 'pending'
+                order by p.endpoint_id, p.aggregate_id, p.outbox_id
+                limit 1) x
           where n.delivery_id = x.delivery_id and not x.ready",
     )
     .bind(&ids)

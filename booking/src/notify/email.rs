@@ -293,7 +293,7 @@ async fn record(
             set status = $3, leased_until = null, last_error = $4,
                 next_attempt_at = now() + make_interval(secs => $5),
                 sent_at = case when $3 = 'sent' then now() end
-          where email_id = $1 and leased_until = $2 and status = 'pending'",
+          where email_id = $1 and leased_until = $2",
     )
     .bind(claimed.email_id)
     .bind(claimed.leased_until)

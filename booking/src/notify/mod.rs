@@ -420,13 +420,15 @@ async fn housekeeping(
     index_plans(&mut tx).await?;
     // Deliveries of disabled or paused endpoints wait at 'infinity'.
     let (oldest, disabled, oldest_mail): (Option<f64>, i64, Option<f64>) = sqlx::query_as(
+        // A booking's oldest pending event is its ready one, so the oldest
+        // ready row is the oldest undelivered event.
         "select (select extract(epoch from now() - o.created_at)::float8 from outbox o
                   where o.outbox_id = (select min(d.outbox_id) from webhook_deliveries d
-                                        where d.status = 'pending' and d.next_attempt_at < 'infinity')),
+                                        where d.status = 'pending' and d.ready
+                                          and d.next_attempt_at < 'infinity')),
                 (select count(*) from webhook_endpoints where not enabled),
-                (select extract(epoch from now() - m.created_at)::float8 from email_deliveries m
-                  where m.email_id = (select min(email_id) from email_deliveries
-                                       where status = 'pending'))",
+                (select extract(epoch from now() - min(created_at))::float8
+                   from email_deliveries where status = 'pending')",
     )
     .fetch_one(&mut *tx)
     .await?;
